@@ -1,0 +1,137 @@
+//! All-or-nothing artifact writes.
+//!
+//! A stage writes each of its outputs to a temporary file beside the final
+//! path and renames them all into place only once every one is complete. On an
+//! error (or a panic, or Ctrl-C before the commit) the temporaries are removed
+//! and the previous artifacts stay exactly as they were.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// A set of output files that appear together, or not at all.
+#[derive(Debug, Default)]
+pub struct OutputSet {
+    pending: Vec<(NamedTempFile, PathBuf)>,
+}
+
+impl OutputSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates a temporary file that will become `path` on [`OutputSet::commit`].
+    /// The parent directory is created if needed.
+    pub fn create(&mut self, path: impl AsRef<Path>) -> io::Result<&mut File> {
+        let path = path.as_ref().to_path_buf();
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir)?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{file_name}."))
+            .suffix(".tmp")
+            .tempfile_in(&dir)?;
+        self.pending.push((tmp, path));
+        Ok(self.pending.last_mut().expect("just pushed").0.as_file_mut())
+    }
+
+    /// Writes `bytes` as the future content of `path`.
+    pub fn write(&mut self, path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
+        let file = self.create(path)?;
+        file.write_all(bytes)
+    }
+
+    /// Lets `fill` write the future content of `path` through a buffered writer.
+    pub fn write_with<F>(&mut self, path: impl AsRef<Path>, fill: F) -> io::Result<()>
+    where
+        F: FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
+    {
+        let file = self.create(path)?;
+        let mut writer = BufWriter::new(file);
+        fill(&mut writer)?;
+        writer.flush()
+    }
+
+    /// The final paths this set will produce, in creation order.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.pending.iter().map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Flushes every temporary file to disk and renames each into place.
+    /// Returns the final paths, in creation order.
+    pub fn commit(self) -> io::Result<Vec<PathBuf>> {
+        for (tmp, _) in &self.pending {
+            // tempfile creates files readable by their owner only; artifacts are
+            // meant to be read and shared like any file the user writes.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            }
+            tmp.as_file().sync_all()?;
+        }
+        let mut done = Vec::with_capacity(self.pending.len());
+        for (tmp, path) in self.pending {
+            tmp.persist(&path).map_err(|e| e.error)?;
+            done.push(path);
+        }
+        Ok(done)
+    }
+}
+
+/// Writes one JSON file atomically (pretty-printed, trailing newline).
+pub fn write_json_atomic<T: serde::Serialize>(path: impl AsRef<Path>, value: &T) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    let mut set = OutputSet::new();
+    set.write(path, &bytes)?;
+    set.commit().map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_renames_every_file_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("sub/a.txt");
+        let b = dir.path().join("b.txt");
+        let mut set = OutputSet::new();
+        set.write(&a, b"alpha").unwrap();
+        set.write_with(&b, |w| w.write_all(b"beta")).unwrap();
+        assert!(!a.exists() && !b.exists(), "nothing visible before commit");
+        set.commit().unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"alpha");
+        assert_eq!(std::fs::read(&b).unwrap(), b"beta");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&a).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644, "artifacts are world-readable like ordinary files");
+        }
+    }
+
+    #[test]
+    fn dropping_without_commit_keeps_previous_artifacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.txt");
+        std::fs::write(&a, b"old").unwrap();
+        {
+            let mut set = OutputSet::new();
+            set.write(&a, b"new").unwrap();
+        }
+        assert_eq!(std::fs::read(&a).unwrap(), b"old");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary file removed");
+    }
+}

@@ -1,0 +1,457 @@
+//! Kaggle-style digit CSVs: `label` plus 784 `pixelN` columns, read by polars.
+//!
+//! The header is parsed here (so the schema is declared, never inferred, and
+//! header mistakes get precise messages); polars parses the body as UInt8
+//! columns on every core. Polars' own errors do not say where, so on any
+//! polars error, empty cell or out-of-range label a slower diagnostic pass
+//! with the `csv` crate finds the first bad cell and names its line and column.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::source::{decoded, read_file};
+use crate::{fail, parquet_io, Error, Images, LabelColumn, IMAGE_PIXELS, NUM_CLASSES};
+
+/// The header every message suggests.
+const EXPECTED_HEADER: &str = "`label,pixel0,...,pixel783` (or `pixel1..pixel784`)";
+
+/// A parsed CSV frame, columns normalised to `[label,] pixel0..pixel783`.
+pub(crate) struct CsvFrame {
+    /// UInt8 columns: `label` (when present) then `pixel0`..`pixel783`.
+    pub frame: DataFrame,
+    /// The labels, when the file has a `label` column.
+    pub labels: Option<Vec<u8>>,
+}
+
+/// Loads a Kaggle-style CSV (plain or .gz) into memory, validating every cell.
+pub fn load_csv(path: &Path, labels: LabelColumn) -> Result<Images, Error> {
+    let raw = read_file(path)?;
+    let text = decoded(path, &raw)?;
+    let loaded = frame_from_csv(path, &text, labels)?;
+    drop(text);
+    drop(raw);
+    let pixels = parquet_io::row_major_pixels(&loaded.frame, usize::from(loaded.labels.is_some()))?;
+    Ok(Images {
+        labels: loaded.labels,
+        pixels,
+    })
+}
+
+/// What the header line says about each column.
+#[derive(Debug)]
+struct Header {
+    /// Column names as written (trimmed, unquoted).
+    names: Vec<String>,
+    /// Position of the `label` column.
+    label: Option<usize>,
+    /// `pixel_columns[p]` is the position of the column holding pixel `p` (0-based).
+    pixel_columns: Vec<usize>,
+}
+
+impl Header {
+    /// Column `position`'s name, for messages.
+    fn name(&self, position: usize) -> &str {
+        &self.names[position]
+    }
+}
+
+/// Parses `text` (decompressed CSV bytes) into a normalised frame.
+pub(crate) fn frame_from_csv(
+    path: &Path,
+    text: &[u8],
+    labels: LabelColumn,
+) -> Result<CsvFrame, Error> {
+    let file = path.display().to_string();
+    let (header, body_start) = parse_header(&file, text, labels)?;
+    let body = &text[body_start..];
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(fail(format!(
+            "{file}: no data rows: line 1 is the header and nothing follows it"
+        )));
+    }
+
+    let schema: Schema = header
+        .names
+        .iter()
+        .map(|name| Field::new(name.as_str().into(), DataType::UInt8))
+        .collect();
+    let parsed = CsvReadOptions::default()
+        .with_has_header(false)
+        .with_schema(Some(Arc::new(schema)))
+        .with_rechunk(true)
+        .with_raise_if_empty(false)
+        .into_reader_with_file_handle(Cursor::new(body))
+        .finish();
+    crate::trace("polars");
+    let frame = match parsed {
+        Ok(frame) => frame,
+        Err(polars_error) => {
+            return Err(diagnose(&file, body, &header).unwrap_or_else(|| {
+                fail(format!("{file}: could not parse the CSV: {polars_error}"))
+            }))
+        }
+    };
+    if frame.height() == 0 {
+        return Err(fail(format!(
+            "{file}: no data rows: line 1 is the header and nothing follows it"
+        )));
+    }
+    if frame.columns().iter().any(|c| c.null_count() > 0) {
+        return Err(diagnose(&file, body, &header)
+            .unwrap_or_else(|| fail(format!("{file}: some cells are empty or missing"))));
+    }
+
+    let label_values = match header.label {
+        Some(position) => {
+            let values = u8_column(&frame.columns()[position])
+                .map_err(|e| fail(format!("{file}: column `label`: {e}")))?;
+            if values.iter().any(|&l| usize::from(l) >= NUM_CLASSES) {
+                return Err(diagnose(&file, body, &header)
+                    .unwrap_or_else(|| fail(format!("{file}: a label is outside 0..=9"))));
+            }
+            Some(values)
+        }
+        None => None,
+    };
+
+    // Normalise the column order and names: `label`, then pixel0..pixel783.
+    let columns = frame.columns();
+    let mut ordered = Vec::with_capacity(IMAGE_PIXELS + 1);
+    if let Some(position) = header.label {
+        ordered.push(columns[position].clone().with_name("label".into()));
+    }
+    for (pixel, &position) in header.pixel_columns.iter().enumerate() {
+        ordered.push(
+            columns[position]
+                .clone()
+                .with_name(format!("pixel{pixel}").into()),
+        );
+    }
+    let frame = DataFrame::new(frame.height(), ordered)
+        .map_err(|e| fail(format!("{file}: could not assemble the columns: {e}")))?;
+    Ok(CsvFrame {
+        frame,
+        labels: label_values,
+    })
+}
+
+/// A UInt8 column's values as a plain vector.
+fn u8_column(column: &Column) -> PolarsResult<Vec<u8>> {
+    let values = column.u8()?;
+    let mut out = Vec::with_capacity(values.len());
+    for chunk in values.data_views() {
+        out.extend_from_slice(chunk);
+    }
+    Ok(out)
+}
+
+/// Parses the header line; returns it and where the body starts.
+fn parse_header(file: &str, text: &[u8], labels: LabelColumn) -> Result<(Header, usize), Error> {
+    let bom = if text.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    if text[bom..].iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(fail(format!(
+            "{file}: the file is empty; expected a header line {EXPECTED_HEADER}"
+        )));
+    }
+    let line_end = text[bom..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| bom + i);
+    let body_start = (line_end + 1).min(text.len());
+    let line = &text[bom..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = std::str::from_utf8(line).map_err(|_| {
+        fail(format!("{file}: line 1: the header is not text; is this a CSV file? Expected {EXPECTED_HEADER}"))
+    })?;
+
+    let mut names = Vec::new();
+    let mut label = None;
+    let mut pixel_numbers: Vec<(u32, usize)> = Vec::new(); // (number, position)
+    let mut seen = std::collections::HashMap::new();
+    for (position, cell) in line.split(',').enumerate() {
+        let name = cell.trim();
+        let name = name
+            .strip_prefix('"')
+            .and_then(|n| n.strip_suffix('"'))
+            .unwrap_or(name)
+            .trim();
+        let at = format!("{file}: line 1, column {} (`{name}`)", position + 1);
+        if let Some(first) = seen.insert(name.to_string(), position) {
+            return Err(fail(format!(
+                "{at}: duplicate column name; `{name}` is also column {}",
+                first + 1
+            )));
+        }
+        if name == "label" {
+            label = Some(position);
+        } else if let Some(number) = name.strip_prefix("pixel").and_then(parse_pixel_number) {
+            pixel_numbers.push((number, position));
+        } else {
+            return Err(fail(format!(
+                "{at}: unexpected column; expected {EXPECTED_HEADER}"
+            )));
+        }
+        names.push(name.to_string());
+    }
+
+    if label.is_none() && labels == LabelColumn::Required {
+        return Err(fail(format!(
+            "{file}: line 1: no `label` column; expected {EXPECTED_HEADER}"
+        )));
+    }
+    let pixel_columns = pixel_layout(file, &pixel_numbers)?;
+    Ok((
+        Header {
+            names,
+            label,
+            pixel_columns,
+        },
+        body_start,
+    ))
+}
+
+/// `123` → 123; rejects signs, spaces and leading zeros (`pixel01`).
+fn parse_pixel_number(digits: &str) -> Option<u32> {
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if canonical {
+        digits.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Checks that the pixel columns are `pixel0..pixel783` or `pixel1..pixel784`
+/// (any order) and returns each pixel's column position.
+fn pixel_layout(file: &str, numbers: &[(u32, usize)]) -> Result<Vec<usize>, Error> {
+    let base = if numbers.iter().any(|&(n, _)| n == 0) {
+        0
+    } else {
+        1
+    };
+    let last = base + IMAGE_PIXELS as u32 - 1;
+    let mut positions = vec![usize::MAX; IMAGE_PIXELS];
+    let mut outside = None;
+    for &(number, position) in numbers {
+        if number < base || number > last {
+            outside.get_or_insert((number, position));
+        } else {
+            positions[(number - base) as usize] = position;
+        }
+    }
+    let count = numbers.len();
+    let mut problem = Vec::new();
+    if count != IMAGE_PIXELS {
+        problem.push(format!(
+            "found {count} pixel columns but a 28x28 image needs 784"
+        ));
+    }
+    if let Some((number, position)) = outside {
+        problem.push(format!(
+            "column {} (`pixel{number}`) is outside pixel{base}..pixel{last}",
+            position + 1
+        ));
+    }
+    if let Some(missing) = positions.iter().position(|&p| p == usize::MAX) {
+        problem.push(format!("`pixel{}` is missing", missing as u32 + base));
+    }
+    if problem.is_empty() {
+        Ok(positions)
+    } else {
+        Err(fail(format!(
+            "{file}: line 1: {}; expected {EXPECTED_HEADER}",
+            problem.join("; ")
+        )))
+    }
+}
+
+/// Finds the first bad cell of `body` (the text after the header line) and
+/// describes it with its 1-based line and column name. `None` if every cell is fine.
+fn diagnose(file: &str, body: &[u8], header: &Header) -> Option<Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body);
+    let mut record = csv::ByteRecord::new();
+    let width = header.names.len();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() + 1);
+                return Some(fail(format!("{file}: line {line}: unreadable CSV: {e}")));
+            }
+        }
+        // The header is line 1 and holds no quoted newlines, so body line n is file line n + 1.
+        let line = record.position().map_or(0, |p| p.line() + 1);
+        if record.len() == 1 && record[0].iter().all(|b| b.is_ascii_whitespace()) {
+            continue; // a blank line (e.g. a stray trailing newline)
+        }
+        if record.len() < width {
+            return Some(fail(format!(
+                "{file}: line {line}: the row ends after {} of {width} cells (column `{}` is missing); \
+                 is the line truncated?",
+                record.len(),
+                header.name(record.len())
+            )));
+        }
+        if record.len() > width {
+            return Some(fail(format!(
+                "{file}: line {line}: the row has {} cells but the header names {width} columns",
+                record.len()
+            )));
+        }
+        for (position, cell) in record.iter().enumerate() {
+            let is_label = header.label == Some(position);
+            if let Err(why) = check_cell(cell, is_label) {
+                return Some(fail(format!(
+                    "{file}: line {line}, column `{}`: {why}",
+                    header.name(position)
+                )));
+            }
+        }
+    }
+}
+
+/// Checks one cell the way the fast path reads it: optional leading
+/// whitespace, then a whole number in range.
+fn check_cell(cell: &[u8], is_label: bool) -> Result<(), String> {
+    let start = cell
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(cell.len());
+    let trimmed = &cell[start..];
+    let shown = String::from_utf8_lossy(cell);
+    let (what, max) = if is_label {
+        ("label", 9)
+    } else {
+        ("pixel value", 255)
+    };
+    if trimmed.is_empty() {
+        return Err(format!(
+            "empty cell; every {what} must be a whole number 0..={max}"
+        ));
+    }
+    let digits = trimmed.strip_prefix(b"+").unwrap_or(trimmed);
+    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+        let value = digits.iter().fold(0u64, |acc, &d| {
+            acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        });
+        if value > max {
+            return Err(format!("{what} {shown} is outside 0..={max}"));
+        }
+        return Ok(());
+    }
+    let text = std::str::from_utf8(trimmed).unwrap_or("");
+    if !text.trim_end().is_empty() && text.trim_end().bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{shown}` has trailing spaces; write the number alone"));
+    }
+    match std::str::from_utf8(trimmed)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+    {
+        Some(number) if number < 0.0 => Err(format!(
+            "{what} {shown} is negative; it must lie in 0..={max}"
+        )),
+        Some(_) => Err(format!(
+            "{what} `{shown}` is not a whole number; it must be an integer 0..={max}"
+        )),
+        None => Err(format!(
+            "`{shown}` is not a number; every {what} must be a whole number 0..={max}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_line(names: &[String]) -> Vec<u8> {
+        let mut line = names.join(",").into_bytes();
+        line.push(b'\n');
+        line
+    }
+
+    fn kaggle_names(base: usize) -> Vec<String> {
+        std::iter::once("label".to_string())
+            .chain((0..784).map(|p| format!("pixel{}", p + base)))
+            .collect()
+    }
+
+    #[test]
+    fn header_accepts_either_numbering_in_any_order() {
+        let mut names = kaggle_names(1);
+        names.reverse();
+        let (header, start) =
+            parse_header("f.csv", &header_line(&names), LabelColumn::Required).unwrap();
+        assert_eq!(header.label, Some(784));
+        assert_eq!(
+            header.pixel_columns[0], 783,
+            "pixel1 is the last-but-one column"
+        );
+        assert_eq!(start, header_line(&names).len());
+    }
+
+    #[test]
+    fn header_strips_bom_crlf_and_quotes() {
+        let mut text = b"\xEF\xBB\xBF".to_vec();
+        let quoted: Vec<String> = kaggle_names(0).iter().map(|n| format!("\"{n}\"")).collect();
+        text.extend_from_slice(quoted.join(",").as_bytes());
+        text.extend_from_slice(b"\r\n1");
+        let (header, start) = parse_header("f.csv", &text, LabelColumn::Required).unwrap();
+        assert_eq!(header.names[0], "label");
+        assert_eq!(&text[start..], b"1");
+    }
+
+    #[test]
+    fn header_problems_are_named() {
+        let mut names = kaggle_names(0);
+        names[5] = "pixel900".into();
+        let err = parse_header("f.csv", &header_line(&names), LabelColumn::Required)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`pixel900`") && err.contains("`pixel4` is missing"),
+            "{err}"
+        );
+        let err = parse_header("f.csv", b"label,pixel01\n", LabelColumn::Required)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("column 2 (`pixel01`)"), "{err}");
+        let unlabelled: Vec<String> = (0..784).map(|p| format!("pixel{p}")).collect();
+        parse_header("f.csv", &header_line(&unlabelled), LabelColumn::Optional).unwrap();
+    }
+
+    #[test]
+    fn cells_are_checked_like_the_fast_path() {
+        assert!(check_cell(b"255", false).is_ok());
+        assert!(check_cell(b" 7", true).is_ok());
+        assert!(check_cell(b"256", false)
+            .unwrap_err()
+            .contains("outside 0..=255"));
+        assert!(check_cell(b"10", true)
+            .unwrap_err()
+            .contains("label 10 is outside 0..=9"));
+        assert!(check_cell(b"-1", false).unwrap_err().contains("negative"));
+        assert!(check_cell(b"0.5", false)
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert!(check_cell(b"abc", false)
+            .unwrap_err()
+            .contains("not a number"));
+        assert!(check_cell(b"", false).unwrap_err().contains("empty cell"));
+        assert!(check_cell(b"5 ", false).unwrap_err().contains("trailing spaces"));
+        assert!(check_cell(b"99999999999999999999999", false)
+            .unwrap_err()
+            .contains("outside"));
+    }
+}

@@ -1,0 +1,231 @@
+//! MNIST IDX files (raw or .gz) in, Kaggle-style CSV out.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use hdr_common::OutputSet;
+use rayon::prelude::*;
+
+use crate::source::{decoded, read_file};
+use crate::{fail, io_fail, Dataset, Error, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+
+/// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
+const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of an IDX file of unsigned bytes with 1 dimension (labels).
+const LABELS_MAGIC: u32 = 0x0000_0801;
+
+/// Reads an MNIST-format pair of IDX files (each raw or gzip), checking magic
+/// numbers, 28x28 images, matching counts and labels 0..=9; errors name the file.
+pub fn read_idx(images: &Path, labels: &Path) -> Result<Dataset, Error> {
+    let (image_bytes, label_bytes) = std::thread::scope(|scope| {
+        // The labels file is small; read it on the side while the images inflate.
+        let label_job = scope.spawn(|| read_decoded(labels));
+        let image_bytes = read_decoded(images);
+        let label_bytes = label_job
+            .join()
+            .map_err(|_| fail("the IDX labels thread panicked"));
+        (image_bytes, label_bytes)
+    });
+    let mut image_bytes = image_bytes?;
+    let mut label_bytes = label_bytes??;
+
+    let count = check_images(images, &image_bytes)?;
+    let label_count = check_header(labels, &label_bytes, LABELS_MAGIC, 8, "labels")?;
+    if label_count != count {
+        return Err(fail(format!(
+            "{}: {label_count} labels, but {} holds {count} images",
+            labels.display(),
+            images.display()
+        )));
+    }
+    let expected_len = 8 + count;
+    if label_bytes.len() != expected_len {
+        return Err(fail(format!(
+            "{}: the header promises {count} labels ({expected_len} bytes) but the file has {} bytes",
+            labels.display(),
+            label_bytes.len()
+        )));
+    }
+    if let Some(i) = label_bytes[8..]
+        .iter()
+        .position(|&l| usize::from(l) >= NUM_CLASSES)
+    {
+        return Err(fail(format!(
+            "{}: label {} of item {} (byte {}) is outside 0..=9",
+            labels.display(),
+            label_bytes[8 + i],
+            i + 1,
+            8 + i
+        )));
+    }
+    label_bytes.drain(..8);
+    image_bytes.drain(..16);
+    Ok(Dataset {
+        labels: label_bytes,
+        pixels: image_bytes,
+    })
+}
+
+fn read_decoded(path: &Path) -> Result<Vec<u8>, Error> {
+    let raw = read_file(path)?;
+    Ok(match decoded(path, &raw)? {
+        std::borrow::Cow::Owned(inflated) => inflated,
+        std::borrow::Cow::Borrowed(_) => raw,
+    })
+}
+
+/// Checks the magic number and returns the item count of an IDX header.
+fn check_header(
+    path: &Path,
+    bytes: &[u8],
+    magic: u32,
+    header_len: usize,
+    what: &str,
+) -> Result<usize, Error> {
+    let field = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    if bytes.len() < header_len {
+        return Err(fail(format!(
+            "{}: only {} bytes; too short for an MNIST IDX {what} file",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    let found = field(0);
+    if found != magic {
+        let hint = match found {
+            IMAGES_MAGIC => " (this is an images file; are the two files swapped?)",
+            LABELS_MAGIC => " (this is a labels file; are the two files swapped?)",
+            _ => "",
+        };
+        return Err(fail(format!(
+            "{}: magic number {found:#010x}, expected {magic:#010x} for an MNIST IDX {what} file{hint}",
+            path.display()
+        )));
+    }
+    Ok(field(1) as usize)
+}
+
+/// Checks an images file's header and size; returns the image count.
+fn check_images(path: &Path, bytes: &[u8]) -> Result<usize, Error> {
+    let count = check_header(path, bytes, IMAGES_MAGIC, 16, "images")?;
+    let side = |i: usize| {
+        u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes")) as usize
+    };
+    let (rows, cols) = (side(2), side(3));
+    if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE) {
+        return Err(fail(format!(
+            "{}: images are {rows}x{cols}, expected 28x28",
+            path.display()
+        )));
+    }
+    let expected_len = count
+        .checked_mul(IMAGE_PIXELS)
+        .and_then(|n| n.checked_add(16));
+    if expected_len != Some(bytes.len()) {
+        return Err(fail(format!(
+            "{}: the header promises {count} images of 784 bytes but the file holds {} bytes of pixels",
+            path.display(),
+            bytes.len() - 16
+        )));
+    }
+    Ok(count)
+}
+
+/// Writes `data` as a Kaggle-style CSV (`label,pixel0..pixel783`), gzip when
+/// `out` ends in `.gz`; the file appears only once complete.
+pub fn write_kaggle_csv(data: &Dataset, out: &Path) -> Result<(), Error> {
+    if data.pixels.len() != data.labels.len() * IMAGE_PIXELS {
+        return Err(fail(format!(
+            "{}: {} labels but {} pixels (expected 784 per image)",
+            out.display(),
+            data.labels.len(),
+            data.pixels.len()
+        )));
+    }
+    if let Some(i) = data
+        .labels
+        .iter()
+        .position(|&l| usize::from(l) >= NUM_CLASSES)
+    {
+        return Err(fail(format!(
+            "{}: image {} has label {}, outside 0..=9",
+            out.display(),
+            i + 1,
+            data.labels[i]
+        )));
+    }
+    let mut header = String::from("label");
+    for p in 0..IMAGE_PIXELS {
+        header.push_str(&format!(",pixel{p}"));
+    }
+    header.push('\n');
+    // Format blocks of rows in parallel; write them in order.
+    const ROWS_PER_BLOCK: usize = 2048;
+    let blocks: Vec<Vec<u8>> = data
+        .labels
+        .par_chunks(ROWS_PER_BLOCK)
+        .zip(data.pixels.par_chunks(ROWS_PER_BLOCK * IMAGE_PIXELS))
+        .map(|(labels, pixels)| format_rows(labels, pixels))
+        .collect();
+
+    let gzip = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let mut outputs = OutputSet::new();
+    let file = outputs.create(out).map_err(|e| io_fail(out, e))?;
+    let writer = BufWriter::with_capacity(1 << 20, file);
+    let result = if gzip {
+        let mut encoder = flate2::write::GzEncoder::new(writer, flate2::Compression::default());
+        write_blocks(&mut encoder, &header, &blocks)
+            .and_then(|_| encoder.finish())
+            .and_then(|mut w| w.flush())
+    } else {
+        let mut writer = writer;
+        write_blocks(&mut writer, &header, &blocks).and_then(|_| writer.flush())
+    };
+    result.map_err(|e| io_fail(out, e))?;
+    outputs.commit().map_err(|e| io_fail(out, e))?;
+    Ok(())
+}
+
+fn write_blocks(writer: &mut impl Write, header: &str, blocks: &[Vec<u8>]) -> std::io::Result<()> {
+    writer.write_all(header.as_bytes())?;
+    blocks.iter().try_for_each(|block| writer.write_all(block))
+}
+
+/// `label,p0,...,p783\n` for each image.
+fn format_rows(labels: &[u8], pixels: &[u8]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(labels.len() * IMAGE_PIXELS * 2);
+    for (&label, image) in labels.iter().zip(pixels.chunks_exact(IMAGE_PIXELS)) {
+        text.push(b'0' + label);
+        for &value in image {
+            text.push(b',');
+            if value >= 100 {
+                text.push(b'0' + value / 100);
+            }
+            if value >= 10 {
+                text.push(b'0' + value / 10 % 10);
+            }
+            text.push(b'0' + value % 10);
+        }
+        text.push(b'\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_formatted_as_kaggle_text() {
+        let mut pixels = vec![0u8; IMAGE_PIXELS];
+        pixels[0] = 255;
+        pixels[1] = 10;
+        pixels[783] = 7;
+        let text = String::from_utf8(format_rows(&[3], &pixels)).unwrap();
+        assert!(text.starts_with("3,255,10,0,"), "{text}");
+        assert!(text.ends_with(",0,7\n"));
+        assert_eq!(text.matches(',').count(), 784);
+    }
+}

@@ -1,0 +1,137 @@
+//! One line of output per file, for people (text) or programs (JSON lines).
+
+use serde::Serialize;
+
+use crate::images::FileOutcome;
+
+/// The error's message without the file name that the line already starts with.
+fn reason(outcome: &FileOutcome, error: &crate::PredictError) -> String {
+    let message = error.to_string();
+    let prefix = format!("{}: ", outcome.file.display());
+    message
+        .strip_prefix(&prefix)
+        .map(str::to_string)
+        .unwrap_or(message)
+}
+
+/// `digit.png: 7 (98.2%)  top3: 7 98.2%, 1 1.1%, 9 0.4%`, or `photo.jpg: error: no ink found: …`.
+pub fn format_text(outcome: &FileOutcome) -> String {
+    let file = outcome.file.display();
+    match &outcome.result {
+        Ok(p) => {
+            let top3: Vec<String> = p
+                .top3
+                .iter()
+                .map(|(d, q)| format!("{d} {:.1}%", q * 100.0))
+                .collect();
+            format!(
+                "{file}: {} ({:.1}%)  top3: {}",
+                p.digit,
+                p.confidence * 100.0,
+                top3.join(", ")
+            )
+        }
+        Err(e) => format!("{file}: error: {}", reason(outcome, e)),
+    }
+}
+
+/// Probabilities rounded to 4 decimals so the JSON stays readable.
+fn round4(p: f32) -> f32 {
+    (p * 10_000.0).round() / 10_000.0
+}
+
+#[derive(Serialize)]
+struct JsonPrediction<'a> {
+    file: &'a str,
+    digit: u8,
+    confidence: f32,
+    top3: Vec<(u8, f32)>,
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    file: &'a str,
+    error: String,
+}
+
+/// One JSON object on one line: `{"file":…,"digit":…,"confidence":…,"top3":[[d,p],…]}`,
+/// or `{"file":…,"error":"…"}`.
+pub fn format_json(outcome: &FileOutcome) -> String {
+    let file = outcome.file.to_string_lossy();
+    let json = match &outcome.result {
+        Ok(p) => serde_json::to_string(&JsonPrediction {
+            file: &file,
+            digit: p.digit,
+            confidence: round4(p.confidence),
+            top3: p.top3.iter().map(|&(d, q)| (d, round4(q))).collect(),
+        }),
+        Err(e) => serde_json::to_string(&JsonError {
+            file: &file,
+            error: reason(outcome, e),
+        }),
+    };
+    json.expect("plain structs serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::{ImagePrediction, PredictError, PreprocessError};
+
+    fn seven() -> FileOutcome {
+        let mut probabilities = [0.0f32; 10];
+        probabilities[7] = 0.982;
+        probabilities[1] = 0.011;
+        probabilities[9] = 0.004;
+        probabilities[3] = 0.003;
+        let p = hdr_model::Prediction {
+            digit: 7,
+            probabilities,
+        };
+        FileOutcome {
+            file: PathBuf::from("digit.png"),
+            result: Ok(ImagePrediction::new(&p, &[0; 784])),
+        }
+    }
+
+    fn blank() -> FileOutcome {
+        let file = PathBuf::from("dir/blank \"1\".png");
+        FileOutcome {
+            result: Err(PredictError::NoInk {
+                path: file.clone(),
+                source: PreprocessError::NoInk,
+            }),
+            file,
+        }
+    }
+
+    #[test]
+    fn text_lines() {
+        assert_eq!(
+            format_text(&seven()),
+            "digit.png: 7 (98.2%)  top3: 7 98.2%, 1 1.1%, 9 0.4%"
+        );
+        assert_eq!(
+            format_text(&blank()),
+            "dir/blank \"1\".png: error: no ink found: the image is blank or holds only background noise"
+        );
+    }
+
+    #[test]
+    fn json_lines() {
+        assert_eq!(
+            format_json(&seven()),
+            r#"{"file":"digit.png","digit":7,"confidence":0.982,"top3":[[7,0.982],[1,0.011],[9,0.004]]}"#
+        );
+        let line = format_json(&blank());
+        assert!(!line.contains('\n'));
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["file"], "dir/blank \"1\".png");
+        assert_eq!(
+            value["error"],
+            "no ink found: the image is blank or holds only background noise"
+        );
+    }
+}

@@ -1,0 +1,333 @@
+//! The report stage: charts (PNG and SVG) and a self-contained HTML report of a run.
+//!
+//! Reads the evaluation metrics and test predictions, the training history and
+//! model card, the data summary and the test split, and writes under
+//! `artifacts/report/`: seven charts as `.png` and `.svg`, `report.html` (one
+//! page with every chart embedded, no network access) and `summary.md` (the
+//! headline numbers for a terminal or a pull request).
+
+use std::path::{Path, PathBuf};
+
+use hdr_common::{require_artifact, ConfigError, MissingArtifact, OutputSet, Progress, RunOptions};
+use serde::{Deserialize, Serialize};
+
+pub mod charts;
+pub mod html;
+pub mod inputs;
+pub mod text;
+
+pub use inputs::{Inputs, Mistake};
+
+/// Chart file stem: accuracy and macro scores of the train split.
+pub const CHART_SCORES_TRAIN: &str = "scores_train";
+/// Chart file stem: accuracy and macro scores of the test split.
+pub const CHART_SCORES_TEST: &str = "scores_test";
+/// Chart file stem: confusion matrix of the train split.
+pub const CHART_CONFUSION_TRAIN: &str = "confusion_train";
+/// Chart file stem: confusion matrix of the test split.
+pub const CHART_CONFUSION_TEST: &str = "confusion_test";
+/// Chart file stem: loss and accuracy per epoch.
+pub const CHART_CURVES: &str = "training_curves";
+/// Chart file stem: per-digit F1 of both splits.
+pub const CHART_CLASS_F1: &str = "class_f1";
+/// Chart file stem: the test split's most confident mistakes.
+pub const CHART_MISTAKES: &str = "mistakes_test";
+/// Every chart's file stem, in page order; each is written as `.png` and `.svg`.
+pub const CHARTS: [&str; 7] = [
+    CHART_SCORES_TRAIN,
+    CHART_SCORES_TEST,
+    CHART_CONFUSION_TRAIN,
+    CHART_CONFUSION_TEST,
+    CHART_CURVES,
+    CHART_CLASS_F1,
+    CHART_MISTAKES,
+];
+
+/// Most mistakes the grid may show (beyond that it stops being readable).
+pub const MAX_MISTAKES: usize = 200;
+
+/// The `[report]` section of pipeline.toml (every key has a default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How many of the test split's most confident mistakes to show, 1..=200.
+    pub mistakes: usize,
+    /// Heading of report.html and summary.md.
+    pub title: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mistakes: 32,
+            title: "Handwritten digit recognition: run report".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks ranges; errors name the key (`report.mistakes`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_MISTAKES).contains(&self.mistakes) {
+            return Err(ConfigError::new(
+                "report.mistakes",
+                format!(
+                    "{} is out of range: show between 1 and {MAX_MISTAKES} mistakes",
+                    self.mistakes
+                ),
+            ));
+        }
+        if self.title.trim().is_empty() {
+            return Err(ConfigError::new("report.title", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// The files the report stage reads and writes.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Input: `artifacts/eval/metrics.json`.
+    pub metrics: PathBuf,
+    /// Input: `artifacts/eval/predictions_test.csv`.
+    pub predictions_test: PathBuf,
+    /// Input: `artifacts/train/history.csv`.
+    pub history: PathBuf,
+    /// Input: `artifacts/train/model.json`.
+    pub model_card: PathBuf,
+    /// Input: `artifacts/data/summary.json`.
+    pub data_summary: PathBuf,
+    /// Input: `artifacts/data/test.parquet` (images of the mistakes).
+    pub test_split: PathBuf,
+    /// Output directory: `artifacts/report/`.
+    pub dir: PathBuf,
+    /// `artifacts/report/report.html`.
+    pub html: PathBuf,
+    /// `artifacts/report/summary.md`.
+    pub summary_md: PathBuf,
+}
+
+impl Paths {
+    /// The report stage's files under an artifacts directory.
+    pub fn under(artifacts: &Path) -> Self {
+        let dir = artifacts.join("report");
+        Self {
+            metrics: artifacts.join("eval").join("metrics.json"),
+            predictions_test: artifacts.join("eval").join("predictions_test.csv"),
+            history: artifacts.join("train").join("history.csv"),
+            model_card: artifacts.join("train").join("model.json"),
+            data_summary: artifacts.join("data").join("summary.json"),
+            test_split: artifacts.join("data").join("test.parquet"),
+            html: dir.join("report.html"),
+            summary_md: dir.join("summary.md"),
+            dir,
+        }
+    }
+
+    /// `artifacts/report/{stem}.{extension}`, e.g. `chart("confusion_test", "svg")`.
+    pub fn chart(&self, stem: &str, extension: &str) -> PathBuf {
+        self.dir.join(format!("{stem}.{extension}"))
+    }
+
+    /// Every input with the stage that produces it, in pipeline order.
+    pub fn inputs(&self) -> [(&Path, &'static str); 6] {
+        [
+            (&self.data_summary, "data"),
+            (&self.test_split, "data"),
+            (&self.model_card, "train"),
+            (&self.history, "train"),
+            (&self.metrics, "eval"),
+            (&self.predictions_test, "eval"),
+        ]
+    }
+
+    /// Every file a run writes: the charts (PNG, SVG), report.html, summary.md.
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = CHARTS
+            .iter()
+            .flat_map(|stem| [self.chart(stem, "png"), self.chart(stem, "svg")])
+            .collect();
+        files.push(self.html.clone());
+        files.push(self.summary_md.clone());
+        files
+    }
+}
+
+/// Everything that can go wrong in the report stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad configuration value.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An input artifact is missing.
+    #[error(transparent)]
+    Missing(#[from] MissingArtifact),
+    /// An input artifact is malformed or inconsistent with another.
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line where there is one.
+        message: String,
+    },
+    /// The data stage's reader rejected summary.json or test.parquet.
+    #[error(transparent)]
+    Data(#[from] hdr_data::Error),
+    /// The training stage's reader rejected history.csv.
+    #[error(transparent)]
+    Train(#[from] hdr_train::Error),
+    /// The evaluation stage's reader rejected metrics.json.
+    #[error(transparent)]
+    Eval(#[from] hdr_eval::Error),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A chart could not be drawn.
+    #[error("drawing chart {chart}: {message}")]
+    Chart {
+        /// The chart's file stem.
+        chart: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// What a report run produced.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads and cross-checks every input of the report.
+pub fn load_inputs(config: &Config, paths: &Paths) -> Result<Inputs, Error> {
+    for (path, stage) in paths.inputs() {
+        require_artifact(path, stage)?;
+    }
+    let data_summary = inputs::read_data_summary(&paths.data_summary)?;
+    let card = inputs::read_card(&paths.model_card)?;
+    let history = inputs::read_history(&paths.history)?;
+    let metrics = inputs::read_metrics(&paths.metrics)?;
+    let (mistakes, total_mistakes) =
+        inputs::select_mistakes(&paths.predictions_test, &paths.test_split, config.mistakes)?;
+    Ok(Inputs {
+        metrics,
+        history,
+        card,
+        data_summary,
+        mistakes,
+        total_mistakes,
+    })
+}
+
+/// Draws every chart, in page order.
+pub fn draw_charts(inputs: &Inputs) -> Result<Vec<charts::Rendered>, Error> {
+    let m = &inputs.metrics;
+    Ok(vec![
+        charts::scores(CHART_SCORES_TRAIN, "train", &m.train, charts::TRAIN_COLOUR)?,
+        charts::scores(CHART_SCORES_TEST, "test", &m.test, charts::HELD_OUT_COLOUR)?,
+        charts::confusion(CHART_CONFUSION_TRAIN, "train", &m.train.confusion_matrix)?,
+        charts::confusion(CHART_CONFUSION_TEST, "test", &m.test.confusion_matrix)?,
+        charts::curves(CHART_CURVES, &inputs.history, inputs.card.best_epoch)?,
+        charts::class_f1(CHART_CLASS_F1, &m.train, &m.test)?,
+        charts::mistakes(
+            CHART_MISTAKES,
+            &inputs.mistakes,
+            inputs.total_mistakes,
+            m.test.support,
+        )?,
+    ])
+}
+
+/// Runs the report stage: read the artifacts, draw the charts, write the page and summary.
+pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs, Error> {
+    config.validate()?;
+    let progress = Progress::new(opts.quiet);
+    let spinner = progress.spinner("report: drawing charts");
+    let drawn = load_inputs(config, paths).and_then(|inputs| Ok((draw_charts(&inputs)?, inputs)));
+    spinner.finish_and_clear();
+    let (rendered, inputs) = drawn?;
+    let page = html::page(&config.title, &inputs, &rendered);
+    let summary = html::summary_markdown(&config.title, &inputs);
+
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let mut set = OutputSet::new();
+    for chart in &rendered {
+        let png = paths.chart(chart.name, "png");
+        set.write(&png, &chart.png).map_err(io(&png))?;
+        let svg = paths.chart(chart.name, "svg");
+        set.write(&svg, chart.svg.as_bytes()).map_err(io(&svg))?;
+    }
+    set.write(&paths.html, page.as_bytes())
+        .map_err(io(&paths.html))?;
+    set.write(&paths.summary_md, summary.as_bytes())
+        .map_err(io(&paths.summary_md))?;
+    let files = set.commit().map_err(io(&paths.dir))?;
+    progress.line(format!(
+        "report: wrote {} files to {}",
+        files.len(),
+        paths.dir.display()
+    ));
+    Ok(Outputs { files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid_and_round_trips_through_toml_like_json() {
+        let config = Config::default();
+        config.validate().unwrap();
+        let parsed: Config = serde_json::from_str("{}").unwrap();
+        assert_eq!(parsed, config);
+    }
+
+    #[test]
+    fn validate_names_the_key() {
+        let err = Config {
+            mistakes: 0,
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.key, "report.mistakes");
+        let err = Config {
+            mistakes: MAX_MISTAKES + 1,
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.key, "report.mistakes");
+        let err = Config {
+            title: "  ".into(),
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.key, "report.title");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = serde_json::from_str::<Config>(r#"{"mistake": 3}"#).unwrap_err();
+        assert!(err.to_string().contains("mistake"), "{err}");
+    }
+
+    #[test]
+    fn outputs_lists_both_formats_of_every_chart() {
+        let paths = Paths::under(Path::new("artifacts"));
+        let outputs = paths.outputs();
+        assert_eq!(outputs.len(), CHARTS.len() * 2 + 2);
+        assert!(outputs.contains(&PathBuf::from("artifacts/report/confusion_test.svg")));
+        assert!(outputs.contains(&PathBuf::from("artifacts/report/report.html")));
+    }
+}

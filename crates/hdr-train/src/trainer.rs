@@ -1,0 +1,326 @@
+//! The training loop shared by [`crate::fit`] and [`crate::run`].
+
+use std::time::Instant;
+
+use hdr_common::Progress;
+use hdr_data::Dataset;
+use hdr_model::{Cnn, Learner, IMAGE_PIXELS};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::augment::augment_epoch;
+use crate::holdout::{stratified, Holdout};
+use crate::seeds::{derive_seed, Stream};
+use crate::{Config, EpochRecord, Error, Fitted};
+
+/// Images per forward pass when measuring validation loss and accuracy.
+const EVAL_BATCH: usize = 500;
+
+/// A mean loss per image above this many nats counts as divergence even when
+/// finite: it means the true class gets probability below e^-1000 on average,
+/// which only happens when the weights have blown up.
+const DIVERGED_LOSS: f64 = 1_000.0;
+
+/// Everything the loop carries from epoch to epoch.
+pub struct State {
+    /// Network and optimiser after the last completed epoch.
+    pub learner: Learner,
+    /// The best weights so far (`None` before the first epoch).
+    pub best: Option<Cnn>,
+    /// 1-based epoch of `best` (0 before the first epoch).
+    pub best_epoch: usize,
+    /// Validation accuracy of `best`.
+    pub best_val_accuracy: f64,
+    /// Validation loss of `best`, breaking ties in accuracy.
+    pub best_val_loss: f64,
+    /// One record per completed epoch.
+    pub history: Vec<EpochRecord>,
+}
+
+impl State {
+    /// A fresh network, initialised from the config's seed.
+    pub fn fresh(config: &Config) -> Self {
+        Self {
+            learner: Learner::new(Cnn::new(config.seed), config.learning_rate as f32, config.dropout as f32),
+            best: None,
+            best_epoch: 0,
+            best_val_accuracy: f64::NEG_INFINITY,
+            best_val_loss: f64::INFINITY,
+            history: Vec::new(),
+        }
+    }
+
+    /// Epochs completed.
+    pub fn epochs_done(&self) -> usize {
+        self.history.len()
+    }
+
+    /// Whether early stopping (or the epoch budget) ends training now.
+    pub fn finished(&self, config: &Config) -> bool {
+        finished(config, self.epochs_done(), self.best_epoch)
+    }
+}
+
+/// Whether training ends after `epochs_done` epochs when the best was `best_epoch`:
+/// the epoch budget is spent, or `patience` epochs passed without improvement.
+pub fn finished(config: &Config, epochs_done: usize, best_epoch: usize) -> bool {
+    let stale = epochs_done - best_epoch;
+    epochs_done >= config.epochs || (config.patience > 0 && stale >= config.patience)
+}
+
+/// What to do after an epoch's checkpoint hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterEpoch {
+    /// Go on training.
+    Continue,
+    /// Stop here (a simulated or requested interruption).
+    Interrupt,
+}
+
+/// The learning rate of 0-based `epoch`.
+pub fn learning_rate(config: &Config, epoch: usize) -> f64 {
+    match config.lr_schedule {
+        crate::LrSchedule::Constant => config.learning_rate,
+        crate::LrSchedule::Cosine => {
+            let progress = epoch as f64 / config.epochs as f64;
+            config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        }
+    }
+}
+
+/// Pixels 0..=255 as floats 0..=1, the network's input scale.
+fn to_unit_floats(data: &Dataset, indices: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
+    for &i in indices {
+        out.extend(data.image(i).iter().map(|&p| f32::from(p) / 255.0));
+    }
+    out
+}
+
+/// Holds out validation images, returning the split or an error about size.
+pub fn hold_out(config: &Config, data: &Dataset) -> Result<Holdout, Error> {
+    if data.pixels.len() != data.labels.len() * IMAGE_PIXELS {
+        return Err(Error::Other(format!(
+            "the dataset has {} labels but {} pixels (expected {} per image)",
+            data.labels.len(),
+            data.pixels.len(),
+            IMAGE_PIXELS
+        )));
+    }
+    stratified(&data.labels, config.validation_fraction, config.seed).ok_or_else(|| {
+        Error::Other(format!(
+            "{} images are too few to hold out `train.validation_fraction` = {} for validation \
+             and still train on the rest",
+            data.len(),
+            config.validation_fraction
+        ))
+    })
+}
+
+/// Trains from `state` until the epoch budget, early stopping, or `after_epoch`
+/// asks for an interruption (then returns `Error::Interrupted`).
+pub fn train(
+    config: &Config,
+    data: &Dataset,
+    progress: Progress,
+    mut state: State,
+    after_epoch: &mut dyn FnMut(&State) -> Result<AfterEpoch, Error>,
+) -> Result<Fitted, Error> {
+    config.validate()?;
+    let split = hold_out(config, data)?;
+    let train_images = to_unit_floats(data, &split.train);
+    let train_labels: Vec<u8> = split.train.iter().map(|&i| data.labels[i]).collect();
+    let val_images = to_unit_floats(data, &split.validation);
+    let val_labels: Vec<u8> = split.validation.iter().map(|&i| data.labels[i]).collect();
+    let n = train_labels.len();
+    let mut augmented = if config.augment { vec![0.0f32; train_images.len()] } else { Vec::new() };
+    let mut batch_images = vec![0.0f32; config.batch_size.min(n) * IMAGE_PIXELS];
+    let mut batch_labels = Vec::with_capacity(config.batch_size);
+
+    while !state.finished(config) {
+        let epoch = state.epochs_done(); // 0-based index of the epoch about to run
+        let started = Instant::now();
+        let lr = learning_rate(config, epoch);
+        state.learner.set_learning_rate(lr as f32);
+
+        let images: &[f32] = if config.augment {
+            augment_epoch(&train_images, &mut augmented, config.seed, epoch);
+            &augmented
+        } else {
+            &train_images
+        };
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(config.seed, Stream::Shuffle, epoch as u64, 0)));
+
+        let bar = progress.bar(n as u64, &format!("epoch {}/{}", epoch + 1, config.epochs));
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for (batch, chunk) in order.chunks(config.batch_size).enumerate() {
+            batch_labels.clear();
+            for (slot, &i) in chunk.iter().enumerate() {
+                batch_images[slot * IMAGE_PIXELS..(slot + 1) * IMAGE_PIXELS]
+                    .copy_from_slice(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]);
+                batch_labels.push(train_labels[i]);
+            }
+            let dropout_seed = derive_seed(config.seed, Stream::Dropout, epoch as u64, batch as u64);
+            let step = state.learner.train_step(&batch_images[..chunk.len() * IMAGE_PIXELS], &batch_labels, dropout_seed);
+            let mean = step.loss_sum / chunk.len() as f64;
+            if !mean.is_finite() || mean > DIVERGED_LOSS {
+                bar.finish_and_clear();
+                return Err(Error::Diverged { epoch: epoch + 1, batch: batch + 1, loss: mean, learning_rate: lr });
+            }
+            loss_sum += step.loss_sum;
+            correct += step.correct;
+            seen += chunk.len();
+            bar.inc(chunk.len() as u64);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.1}%",
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64
+            ));
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+
+        let (val_loss, val_accuracy) = evaluate(&state.learner, &val_images, &val_labels);
+        if !val_loss.is_finite() {
+            return Err(Error::Diverged { epoch: epoch + 1, batch: 0, loss: val_loss, learning_rate: lr });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / n as f64,
+            train_accuracy: correct as f64 / n as f64,
+            val_loss,
+            val_accuracy,
+            learning_rate: lr,
+            seconds: round_to(seconds, 1e3),
+            samples_per_s: round_to(n as f64 / train_seconds.max(1e-9), 10.0),
+        };
+        let improved = val_accuracy > state.best_val_accuracy
+            || (val_accuracy == state.best_val_accuracy && val_loss < state.best_val_loss);
+        if improved {
+            state.best = Some(state.learner.cnn().clone());
+            state.best_epoch = epoch + 1;
+            state.best_val_accuracy = val_accuracy;
+            state.best_val_loss = val_loss;
+        }
+        progress.line(summary_line(&record, config.epochs, improved));
+        state.history.push(record);
+        if after_epoch(&state)? == AfterEpoch::Interrupt && !state.finished(config) {
+            return Err(Error::Interrupted { epochs_done: state.epochs_done() });
+        }
+    }
+    if state.history.len() < config.epochs {
+        progress.line(format!(
+            "early stop: no better validation accuracy for {} epochs; keeping epoch {} ({:.2}%)",
+            config.patience,
+            state.best_epoch,
+            100.0 * state.best_val_accuracy
+        ));
+    }
+    let cnn = state.best.unwrap_or_else(|| state.learner.cnn().clone());
+    Ok(Fitted { cnn, history: state.history, best_epoch: state.best_epoch, best_val_accuracy: state.best_val_accuracy })
+}
+
+/// Mean loss and accuracy of the learner's network on a labelled set, dropout off.
+fn evaluate(learner: &Learner, images: &[f32], labels: &[u8]) -> (f64, f64) {
+    let (mut loss_sum, mut correct) = (0.0, 0);
+    for (chunk_images, chunk_labels) in images.chunks(EVAL_BATCH * IMAGE_PIXELS).zip(labels.chunks(EVAL_BATCH)) {
+        let out = learner.evaluate(chunk_images, chunk_labels);
+        loss_sum += out.loss_sum;
+        correct += out.correct;
+    }
+    (loss_sum / labels.len() as f64, correct as f64 / labels.len() as f64)
+}
+
+fn round_to(value: f64, scale: f64) -> f64 {
+    (value * scale).round() / scale
+}
+
+/// `epoch 3/20  loss 0.0712 acc 97.8%  val_loss 0.0456 val_acc 98.6%  lr 0.00100  2.1s  11,950 samples/s`.
+fn summary_line(r: &EpochRecord, epochs: usize, best: bool) -> String {
+    format!(
+        "epoch {}/{}  loss {:.4} acc {:.1}%  val_loss {:.4} val_acc {:.2}%  lr {:.5}  {:.1}s  {} samples/s{}",
+        r.epoch,
+        epochs,
+        r.train_loss,
+        100.0 * r.train_accuracy,
+        r.val_loss,
+        100.0 * r.val_accuracy,
+        r.learning_rate,
+        r.seconds,
+        thousands(r.samples_per_s.round() as u64),
+        if best { "  *best" } else { "" }
+    )
+}
+
+/// 11950 -> "11,950".
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LrSchedule;
+
+    #[test]
+    fn stops_at_the_budget_or_after_patience_epochs_without_improvement() {
+        let config = Config { epochs: 10, patience: 3, ..Config::default() };
+        assert!(!finished(&config, 0, 0));
+        assert!(!finished(&config, 4, 2));
+        assert!(finished(&config, 5, 2), "epochs 3, 4 and 5 did not improve on 2");
+        assert!(!finished(&config, 9, 9));
+        assert!(finished(&config, 10, 10));
+        let never = Config { patience: 0, ..config };
+        assert!(!finished(&never, 9, 1));
+        assert!(finished(&never, 10, 1));
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(11_950), "11,950");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn cosine_schedule_starts_at_the_peak_and_decays_towards_zero() {
+        let config = Config { epochs: 10, learning_rate: 0.002, lr_schedule: LrSchedule::Cosine, ..Config::default() };
+        assert_eq!(learning_rate(&config, 0), 0.002);
+        assert!((learning_rate(&config, 5) - 0.001).abs() < 1e-12);
+        let rates: Vec<f64> = (0..10).map(|e| learning_rate(&config, e)).collect();
+        assert!(rates.windows(2).all(|w| w[1] < w[0]), "{rates:?}");
+        assert!(rates[9] > 0.0 && rates[9] < 0.0001);
+        let constant = Config { lr_schedule: LrSchedule::Constant, ..config };
+        assert!((0..10).all(|e| learning_rate(&constant, e) == 0.002));
+    }
+
+    #[test]
+    fn summary_line_has_every_number() {
+        let r = EpochRecord {
+            epoch: 3,
+            train_loss: 0.07123,
+            train_accuracy: 0.978,
+            val_loss: 0.0456,
+            val_accuracy: 0.986,
+            learning_rate: 0.001,
+            seconds: 2.1,
+            samples_per_s: 11_950.4,
+        };
+        assert_eq!(
+            summary_line(&r, 20, false),
+            "epoch 3/20  loss 0.0712 acc 97.8%  val_loss 0.0456 val_acc 98.60%  lr 0.00100  2.1s  11,950 samples/s"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The four stages, what each reads and writes, and whether it is up to date.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use hdr_common::RunOptions;
+
+use crate::config::PipelineConfig;
+use crate::lock::{LockFile, StageLock};
+
+include!(concat!(env!("OUT_DIR"), "/code_hashes.rs"));
+
+/// A pipeline stage, in the order data flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Stage {
+    /// Load, validate and split the source CSV.
+    Data,
+    /// Train the CNN on the train split.
+    Train,
+    /// Score the model on both splits.
+    Eval,
+    /// Draw the charts and write the HTML report.
+    Report,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 4] = [Stage::Data, Stage::Train, Stage::Eval, Stage::Report];
+
+    /// The stage's name, as on the command line and in the lock file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Data => "data",
+            Stage::Train => "train",
+            Stage::Eval => "eval",
+            Stage::Report => "report",
+        }
+    }
+
+    fn code_hash(self) -> &'static str {
+        STAGE_CODE_HASHES
+            .iter()
+            .find(|(name, _)| *name == self.name())
+            .map(|(_, hash)| *hash)
+            .expect("build.rs hashes every stage")
+    }
+}
+
+/// Everything a stage run needs from the command line and the config.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The effective configuration.
+    pub config: PipelineConfig,
+    /// Project root (the config file's directory).
+    pub root: PathBuf,
+    /// `<root>/artifacts`.
+    pub artifacts: PathBuf,
+    /// Silence progress output.
+    pub quiet: bool,
+    /// Continue training from its checkpoint.
+    pub resume: bool,
+}
+
+impl Context {
+    /// The lock file's path.
+    pub fn lock_path(&self) -> PathBuf {
+        self.artifacts.join("pipeline.lock")
+    }
+
+    /// A path as recorded in the lock file and shown to users: relative to the root when under it.
+    pub fn display(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
+    }
+
+    /// The stage's config section, as recorded in the lock file.
+    fn params(&self, stage: Stage) -> serde_json::Value {
+        let c = &self.config;
+        let value = match stage {
+            // Record the source as written relative to the root, so a moved
+            // checkout is not stale just because its absolute path changed.
+            Stage::Data => serde_json::to_value(hdr_data::Config {
+                source: PathBuf::from(self.display(&c.data.source)),
+                ..c.data.clone()
+            }),
+            Stage::Train => serde_json::to_value(&c.train),
+            Stage::Eval => serde_json::to_value(&c.eval),
+            Stage::Report => serde_json::to_value(&c.report),
+        };
+        value.expect("configs serialise to JSON")
+    }
+
+    /// The files a stage reads, each with the stage that makes it (None for source data).
+    pub fn deps(&self, stage: Stage) -> Vec<(PathBuf, Option<Stage>)> {
+        let a = &self.artifacts;
+        match stage {
+            Stage::Data => vec![(self.config.data.source.clone(), None)],
+            Stage::Train => {
+                let p = hdr_train::Paths::under(a);
+                vec![(p.train_split, Some(Stage::Data))]
+            }
+            Stage::Eval => {
+                let p = hdr_eval::Paths::under(a);
+                vec![
+                    (p.train_split, Some(Stage::Data)),
+                    (p.test_split, Some(Stage::Data)),
+                    (p.weights, Some(Stage::Train)),
+                ]
+            }
+            Stage::Report => {
+                let data = hdr_data::Paths::under(a);
+                let train = hdr_train::Paths::under(a);
+                let eval = hdr_eval::Paths::under(a);
+                vec![
+                    (data.summary, Some(Stage::Data)),
+                    (data.test, Some(Stage::Data)),
+                    (train.card, Some(Stage::Train)),
+                    (train.history, Some(Stage::Train)),
+                    (eval.metrics, Some(Stage::Eval)),
+                    (eval.predictions_test, Some(Stage::Eval)),
+                ]
+            }
+        }
+    }
+
+    /// Runs one stage and returns the files it wrote.
+    fn execute(&self, stage: Stage) -> Result<Vec<PathBuf>> {
+        let a = &self.artifacts;
+        let run = RunOptions { quiet: self.quiet };
+        let c = &self.config;
+        let files = match stage {
+            Stage::Data => hdr_data::run(&c.data, &hdr_data::Paths::under(a), &run)?.files,
+            Stage::Train => {
+                let opts = hdr_train::TrainOptions { run, resume: self.resume };
+                hdr_train::run(&c.train, &hdr_train::Paths::under(a), &opts)?.files
+            }
+            Stage::Eval => hdr_eval::run(&c.eval, &hdr_eval::Paths::under(a), &run)?.files,
+            Stage::Report => hdr_report::run(&c.report, &hdr_report::Paths::under(a), &run)?.files,
+        };
+        Ok(files)
+    }
+
+    /// Why `stage` must run, or an empty list when it is up to date.
+    /// `stale_upstream` names earlier stages that will run first.
+    pub fn stale_reasons(&self, stage: Stage, lock: &LockFile, stale_upstream: &[Stage]) -> Result<Vec<String>> {
+        let Some(entry) = lock.stages.get(stage.name()) else {
+            return Ok(vec!["never run".to_string()]);
+        };
+        let mut reasons = Vec::new();
+        for up in stale_upstream {
+            if self.deps(stage).iter().any(|(_, maker)| *maker == Some(*up)) {
+                reasons.push(format!("upstream stage `{}` will rerun", up.name()));
+            }
+        }
+        if entry.code != stage.code_hash() {
+            reasons.push("its code changed".to_string());
+        }
+        reasons.extend(param_changes(stage.name(), &entry.params, &self.params(stage)));
+        for (path, maker) in self.deps(stage) {
+            let key = self.display(&path);
+            if !path.exists() {
+                let hint = match maker {
+                    Some(m) => format!(" (made by `cargo xtask {}`)", m.name()),
+                    None => String::new(),
+                };
+                reasons.push(format!("input {key} is missing{hint}"));
+                continue;
+            }
+            let hash = hdr_common::sha256_file(&path).with_context(|| format!("cannot read {key}"))?;
+            match entry.deps.get(&key) {
+                Some(old) if *old == hash => {}
+                Some(_) => reasons.push(format!("input {key} changed")),
+                None => reasons.push(format!("input {key} is new")),
+            }
+        }
+        for (key, old) in &entry.outs {
+            let path = self.root.join(key);
+            if !path.exists() {
+                reasons.push(format!("output {key} is missing"));
+            } else if hdr_common::sha256_file(&path).with_context(|| format!("cannot read {key}"))? != *old {
+                reasons.push(format!("output {key} was modified"));
+            }
+        }
+        Ok(reasons)
+    }
+
+    /// Runs `stage` and records it in the lock file.
+    pub fn run_and_lock(&self, stage: Stage) -> Result<()> {
+        let mut deps = BTreeMap::new();
+        for (path, _) in self.deps(stage) {
+            if path.exists() {
+                deps.insert(self.display(&path), hdr_common::sha256_file(&path)?);
+            }
+        }
+        let files = self.execute(stage).with_context(|| format!("stage `{}` failed", stage.name()))?;
+        let mut outs = BTreeMap::new();
+        for file in files {
+            let hash = hdr_common::sha256_file(&file)
+                .with_context(|| format!("stage `{}` reported {} but it cannot be read", stage.name(), file.display()))?;
+            outs.insert(self.display(&file), hash);
+        }
+        let lock_path = self.lock_path();
+        let mut lock = LockFile::read(&lock_path)?;
+        lock.stages.insert(
+            stage.name().to_string(),
+            StageLock { code: stage.code_hash().to_string(), params: self.params(stage), deps, outs },
+        );
+        lock.write(&lock_path)
+    }
+}
+
+/// One line per config key whose value differs from the recorded one.
+fn param_changes(section: &str, old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return if old == new { vec![] } else { vec![format!("[{section}] config changed")] };
+    };
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let (a, b) = (old.get(key), new.get(key));
+            (a != b).then(|| {
+                let show = |v: Option<&serde_json::Value>| v.map_or("(unset)".to_string(), |v| v.to_string());
+                format!("`{section}.{key}` changed: {} -> {}", show(a), show(b))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn param_changes_name_each_changed_key() {
+        let old = serde_json::json!({"seed": 42, "test_fraction": 0.2});
+        let new = serde_json::json!({"seed": 7, "test_fraction": 0.2});
+        assert_eq!(param_changes("data", &old, &new), vec!["`data.seed` changed: 42 -> 7".to_string()]);
+        assert!(param_changes("data", &old, &old).is_empty());
+    }
+
+    #[test]
+    fn every_stage_has_a_code_hash() {
+        for stage in Stage::ALL {
+            assert_eq!(stage.code_hash().len(), 64);
+        }
+    }
+}

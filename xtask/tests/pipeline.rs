@@ -1,0 +1,145 @@
+//! The whole pipeline, end to end through the `cargo xtask` binary, on a small
+//! slice of the embedded sample: stages chain, reruns skip, staleness follows
+//! config changes, bad input fails cleanly.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A project directory with a small CSV and a pipeline.toml that trains briefly.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(rows: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
+        let reader = BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(sample).unwrap()));
+        let mut out = std::fs::File::create(dir.path().join("small.csv")).unwrap();
+        for line in reader.lines().take(rows + 1) {
+            writeln!(out, "{}", line.unwrap()).unwrap();
+        }
+        let project = Self { dir };
+        project.write_config("");
+        project
+    }
+
+    fn write_config(&self, extra_train: &str) {
+        let text = format!(
+            "[data]\nsource = \"small.csv\"\ntest_fraction = 0.2\nseed = 42\n\n[train]\nepochs = 1\nbatch_size = 32\n{extra_train}\n"
+        );
+        std::fs::write(self.path("pipeline.toml"), text).unwrap();
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn xtask(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--config")
+            .arg(self.path("pipeline.toml"))
+            .arg("--quiet")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn pipeline_runs_skips_and_tracks_staleness() {
+    let project = Project::new(400);
+    let first = project.xtask(&["pipeline"]);
+    assert!(first.status.success(), "{}", text(&first));
+    for artifact in [
+        "artifacts/data/train.parquet",
+        "artifacts/data/test.parquet",
+        "artifacts/data/summary.json",
+        "artifacts/train/model.safetensors",
+        "artifacts/train/model.json",
+        "artifacts/train/history.csv",
+        "artifacts/eval/metrics.json",
+        "artifacts/eval/predictions_test.csv",
+        "artifacts/eval/classification_report.txt",
+        "artifacts/report/report.html",
+        "artifacts/report/summary.md",
+        "artifacts/pipeline.lock",
+    ] {
+        assert!(project.path(artifact).exists(), "{artifact} missing after the pipeline: {}", text(&first));
+    }
+
+    // A second run does nothing.
+    let second = text(&project.xtask(&["pipeline"]));
+    for stage in ["data", "train", "eval", "report"] {
+        assert!(second.contains(&format!("{stage}: up to date")), "{second}");
+    }
+    assert!(!second.contains("running"), "{second}");
+    let status = text(&project.xtask(&["status"]));
+    assert_eq!(status.matches("up to date").count(), 4, "{status}");
+
+    // A changed seed makes data and everything downstream stale, naming the key.
+    let status = text(&project.xtask(&["--set", "data.seed=7", "status"]));
+    assert!(status.contains("`data.seed` changed: 42 -> 7"), "{status}");
+    assert_eq!(status.matches("stale").count(), 4, "{status}");
+    let dry = text(&project.xtask(&["--set", "data.seed=7", "pipeline", "--dry-run"]));
+    assert_eq!(dry.matches("would run").count(), 4, "{dry}");
+
+    // A changed train key leaves data up to date.
+    project.write_config("learning_rate = 0.0123");
+    let status = text(&project.xtask(&["status"]));
+    assert!(status.contains("   data: up to date"), "{status}");
+    assert!(status.contains("`train.learning_rate` changed"), "{status}");
+
+    // A deleted output makes its stage stale; --from runs from there on.
+    project.write_config("");
+    std::fs::remove_file(project.path("artifacts/eval/metrics.json")).unwrap();
+    let status = text(&project.xtask(&["status"]));
+    assert!(status.contains("output artifacts/eval/metrics.json is missing"), "{status}");
+    let rerun = project.xtask(&["pipeline", "--from", "eval"]);
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    assert!(project.path("artifacts/eval/metrics.json").exists());
+
+    // --force reruns an up-to-date stage.
+    let forced = text(&project.xtask(&["data", "--force"]));
+    assert!(forced.contains("data: running (forced)"), "{forced}");
+
+    // clean removes the artifacts; a later stage then names the stage to run.
+    assert!(project.xtask(&["clean"]).status.success());
+    assert!(!project.path("artifacts/data/train.parquet").exists());
+    let orphan = project.xtask(&["eval"]);
+    assert!(!orphan.status.success());
+    assert!(text(&orphan).contains("cargo xtask data"), "{}", text(&orphan));
+}
+
+#[test]
+fn bad_config_fails_naming_the_key_and_writes_nothing() {
+    let project = Project::new(50);
+    std::fs::write(project.path("pipeline.toml"), "[data]\ntest_fraction = 2.0\n").unwrap();
+    let out = project.xtask(&["pipeline"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("data.test_fraction"), "{}", text(&out));
+    assert!(!project.path("artifacts/pipeline.lock").exists());
+
+    std::fs::write(project.path("pipeline.toml"), "[train]\nbatch = 3\n").unwrap();
+    let out = project.xtask(&["status"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("unknown key `train.batch`"), "{}", text(&out));
+}
+
+#[test]
+fn bad_source_fails_and_keeps_previous_artifacts() {
+    let project = Project::new(100);
+    let ok = project.xtask(&["data"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let before = std::fs::read(project.path("artifacts/data/train.parquet")).unwrap();
+    std::fs::write(project.path("broken.csv"), "label,pixel0\n1,2\n").unwrap();
+    let out = project.xtask(&["--set", "data.source=broken.csv", "data"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("broken.csv"), "{}", text(&out));
+    assert_eq!(std::fs::read(project.path("artifacts/data/train.parquet")).unwrap(), before);
+}
