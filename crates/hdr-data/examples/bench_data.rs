@@ -45,7 +45,11 @@ fn main() {
 
     let artifacts = std::env::temp_dir().join("hdr-bench/artifacts");
     let mut stage = Vec::new();
+    let mut cpu = Vec::new();
     let mut peak_kb = 0u64;
+    let mut pandas = Vec::new();
+    let mut pandas_cpu = Vec::new();
+    // Alternate the contenders so that both see the same background load.
     for _ in 0..runs {
         let out = Command::new(std::env::current_exe().unwrap())
             .args(["--once", csv.to_str().unwrap(), artifacts.to_str().unwrap()])
@@ -56,54 +60,43 @@ fn main() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let mut fields = text.split_whitespace();
-        stage.push(fields.next().unwrap().parse::<f64>().unwrap());
-        peak_kb = peak_kb.max(fields.next().unwrap().parse().unwrap());
+        let numbers = parse_numbers(&out.stdout);
+        stage.push(numbers[0]);
+        peak_kb = peak_kb.max(numbers[1] as u64);
+        cpu.push(numbers[2]);
+        if let Some((wall, cpu_time)) = time_pandas(&csv) {
+            pandas.push(wall);
+            pandas_cpu.push(cpu_time);
+        }
     }
 
-    let script = format!(
-        "import time, statistics, pandas as pd\n\
-         t=[]\n\
-         for _ in range({runs}):\n\
-         \x20   s=time.perf_counter(); df=pd.read_csv({csv:?}); t.append(time.perf_counter()-s); del df\n\
-         print(' '.join(str(x) for x in t))",
-        csv = csv.to_str().unwrap()
-    );
-    let pandas: Vec<f64> = match Command::new(PYTHON).args(["-c", &script]).output() {
-        Ok(out) if out.status.success() => String::from_utf8(out.stdout)
-            .unwrap()
-            .split_whitespace()
-            .map(|x| x.parse().unwrap())
-            .collect(),
-        Ok(out) => {
-            eprintln!("pandas failed: {}", String::from_utf8_lossy(&out.stderr));
-            Vec::new()
-        }
-        Err(e) => {
-            eprintln!("cannot start {PYTHON}: {e}");
-            Vec::new()
-        }
-    };
-
     println!(
-        "hdr data stage (load+validate+split+parquet): median {:.3} s, best {:.3} s over {runs} runs; \
-         peak RSS {:.0} MB = {:.2}x the CSV",
+        "hdr data stage (load+validate+split+parquet): median {:.3} s, best {:.3} s over {runs} runs \
+         (CPU median {:.3} s); peak RSS {:.0} MB = {:.2}x the CSV",
         median(&stage),
         best(&stage),
+        median(&cpu),
         peak_kb as f64 / 1024.0,
         peak_kb as f64 * 1024.0 / size as f64
     );
     if !pandas.is_empty() {
         println!(
-            "pandas read_csv alone:                       median {:.3} s, best {:.3} s over {runs} runs",
+            "pandas read_csv alone:                       median {:.3} s, best {:.3} s over {runs} runs \
+             (CPU median {:.3} s)",
             median(&pandas),
-            best(&pandas)
+            best(&pandas),
+            median(&pandas_cpu)
         );
+        // Each pair ran back to back, under about the same background load.
+        let pairwise: Vec<f64> = pandas.iter().zip(&stage).map(|(p, s)| p / s).collect();
         println!(
-            "speed-up over pandas: {:.2}x (median), {:.2}x (best)",
+            "speed-up over pandas: {:.2}x (ratio of medians), {:.2}x (ratio of bests), \
+             {:.2}x (median of back-to-back pairs; min {:.2}x, max {:.2}x)",
             median(&pandas) / median(&stage),
-            best(&pandas) / best(&stage)
+            best(&pandas) / best(&stage),
+            median(&pairwise),
+            best(&pairwise),
+            pairwise.iter().copied().fold(0.0, f64::max)
         );
     }
 
@@ -123,6 +116,38 @@ fn main() {
             best(&times)
         );
     }
+}
+
+/// One pandas `read_csv` of `csv` in a fresh Python (import not timed): (wall, CPU) seconds.
+fn time_pandas(csv: &Path) -> Option<(f64, f64)> {
+    let script = format!(
+        "import time, pandas as pd\n\
+         w=time.perf_counter(); c=time.process_time()\n\
+         df=pd.read_csv({csv:?})\n\
+         print(time.perf_counter()-w, time.process_time()-c)",
+        csv = csv.to_str().unwrap()
+    );
+    match Command::new(PYTHON).args(["-c", &script]).output() {
+        Ok(out) if out.status.success() => {
+            let numbers = parse_numbers(&out.stdout);
+            Some((numbers[0], numbers[1]))
+        }
+        Ok(out) => {
+            eprintln!("pandas failed: {}", String::from_utf8_lossy(&out.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("cannot start {PYTHON}: {e}");
+            None
+        }
+    }
+}
+
+fn parse_numbers(stdout: &[u8]) -> Vec<f64> {
+    String::from_utf8_lossy(stdout)
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect()
 }
 
 /// Child mode: one stage run, printing `seconds peak_rss_kb`.
@@ -146,7 +171,21 @@ fn run_once(csv: &Path, artifacts: &Path) {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
-    println!("{seconds} {peak_kb}");
+    println!("{seconds} {peak_kb} {}", cpu_seconds());
+}
+
+/// User + system CPU seconds of this process so far (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0 // utime, stime: fields 14 and 15 of stat
 }
 
 /// Writes (once) a CSV of `rows` rows cycling through the sample's rows.

@@ -85,7 +85,6 @@ pub(crate) fn frame_from_csv(
         .with_raise_if_empty(false)
         .into_reader_with_file_handle(Cursor::new(body))
         .finish();
-    crate::trace("polars");
     let frame = match parsed {
         Ok(frame) => frame,
         Err(polars_error) => {
@@ -353,7 +352,9 @@ fn check_cell(cell: &[u8], is_label: bool) -> Result<(), String> {
     }
     let text = std::str::from_utf8(trimmed).unwrap_or("");
     if !text.trim_end().is_empty() && text.trim_end().bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{shown}` has trailing spaces; write the number alone"));
+        return Err(format!(
+            "`{shown}` has trailing spaces; write the number alone"
+        ));
     }
     match std::str::from_utf8(trimmed)
         .ok()
@@ -449,7 +450,9 @@ mod tests {
             .unwrap_err()
             .contains("not a number"));
         assert!(check_cell(b"", false).unwrap_err().contains("empty cell"));
-        assert!(check_cell(b"5 ", false).unwrap_err().contains("trailing spaces"));
+        assert!(check_cell(b"5 ", false)
+            .unwrap_err()
+            .contains("trailing spaces"));
         assert!(check_cell(b"99999999999999999999999", false)
             .unwrap_err()
             .contains("outside"));

@@ -83,13 +83,17 @@ fn check_header(
     what: &str,
 ) -> Result<usize, Error> {
     let field = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
-    if bytes.len() < header_len {
-        return Err(fail(format!(
+    let too_short = || {
+        fail(format!(
             "{}: only {} bytes; too short for an MNIST IDX {what} file",
             path.display(),
             bytes.len()
-        )));
+        ))
+    };
+    if bytes.len() < 4 {
+        return Err(too_short());
     }
+    // The magic number first: it tells a swapped pair apart from a short file.
     let found = field(0);
     if found != magic {
         let hint = match found {
@@ -101,6 +105,9 @@ fn check_header(
             "{}: magic number {found:#010x}, expected {magic:#010x} for an MNIST IDX {what} file{hint}",
             path.display()
         )));
+    }
+    if bytes.len() < header_len {
+        return Err(too_short());
     }
     Ok(field(1) as usize)
 }

@@ -189,13 +189,11 @@ impl Config {
 /// Nothing under `paths` changes unless every file was written.
 pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs, Error> {
     let started = Instant::now();
-    trace("start");
     config.validate()?;
     let progress = Progress::new(opts.quiet);
     let spinner = progress.spinner(&format!("data: loading {}", config.source.display()));
 
     let loaded = source::load_labelled_frame(&config.source)?;
-    trace("load");
     let source_name = config.source.display().to_string();
 
     spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
@@ -211,13 +209,23 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         }
     }
 
-    trace("split");
     spinner.set_message("data: writing parquet".to_string());
     let mut outputs = OutputSet::new();
-    parquet_io::write_split(&mut outputs, &paths.train, &loaded.frame, &split.train)?;
-    parquet_io::write_split(&mut outputs, &paths.test, &loaded.frame, &split.test)?;
+    // Encode both splits at once: the parquet writer is only partly parallel.
+    let (train_bytes, test_bytes) = std::thread::scope(|scope| {
+        let train =
+            scope.spawn(|| parquet_io::encode_split(&paths.train, &loaded.frame, &split.train));
+        let test = parquet_io::encode_split(&paths.test, &loaded.frame, &split.test);
+        (train.join(), test)
+    });
+    let train_bytes = train_bytes.map_err(|_| fail("the parquet encoding thread panicked"))??;
+    outputs
+        .write(&paths.train, &train_bytes)
+        .map_err(|e| io_fail(&paths.train, e))?;
+    outputs
+        .write(&paths.test, &test_bytes?)
+        .map_err(|e| io_fail(&paths.test, e))?;
     drop(loaded.frame);
-    trace("parquet");
 
     let summary = Summary {
         source: source_name,
@@ -241,7 +249,6 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
             dir_of(&paths.summary)
         ))
     })?;
-    trace("commit");
     spinner.finish_and_clear();
     progress.line(format!(
         "data: {} rows from {} -> train {} / test {} in {:.2}s",
@@ -302,13 +309,5 @@ mod tests {
         assert_eq!(paths.train, Path::new("artifacts/data/train.parquet"));
         assert_eq!(paths.test, Path::new("artifacts/data/test.parquet"));
         assert_eq!(paths.summary, Path::new("artifacts/data/summary.json"));
-    }
-}
-
-pub(crate) fn trace(what: &str) {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let start = *START.get_or_init(Instant::now);
-    if std::env::var_os("HDR_DATA_TRACE").is_some() {
-        eprintln!("TRACE {what}: {:.3}", start.elapsed().as_secs_f64());
     }
 }

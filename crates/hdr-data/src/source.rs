@@ -88,7 +88,6 @@ pub(crate) fn load_labelled_frame(path: &Path) -> Result<LabelledFrame, Error> {
     let raw = read_file(path)?;
     std::thread::scope(|scope| {
         // Hash while polars parses: the two overlap on separate cores.
-        crate::trace("read");
         let hasher = scope.spawn(|| hdr_common::sha256_bytes(&raw));
         let loaded = decoded(path, &raw)
             .and_then(|text| csv_load::frame_from_csv(path, &text, LabelColumn::Required));

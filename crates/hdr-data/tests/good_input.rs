@@ -199,12 +199,12 @@ fn real_mnist_sample() {
     let outputs = run(&config, &paths, &QUIET).unwrap();
     let summary = outputs.summary;
     assert_eq!((summary.train.rows, summary.test.rows), (8000, 2000));
-    for c in 0..10 {
-        let expected_test = (counts[c] as f64 * 0.2).round() as usize;
+    for (c, &count) in counts.iter().enumerate() {
+        let expected_test = (count as f64 * 0.2).round() as usize;
         assert_eq!(summary.test.class_counts[c], expected_test, "class {c}");
         assert_eq!(
             summary.train.class_counts[c],
-            counts[c] - expected_test,
+            count - expected_test,
             "class {c}"
         );
     }

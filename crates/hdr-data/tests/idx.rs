@@ -43,7 +43,10 @@ fn reads_raw_and_gzip_pairs() {
     let scratch = Scratch::new();
     let images = idx_images(7, 28, &data.pixels);
     let labels = idx_labels(7, &data.labels);
-    assert_eq!(read_pair(&scratch, images.clone(), labels.clone()).unwrap(), data);
+    assert_eq!(
+        read_pair(&scratch, images.clone(), labels.clone()).unwrap(),
+        data
+    );
     let i = scratch.write("y-images-idx3-ubyte.gz", gzip(&images));
     let l = scratch.write("y-labels-idx1-ubyte.gz", gzip(&labels));
     assert_eq!(read_idx(&i, &l).unwrap(), data);
@@ -56,12 +59,36 @@ fn bad_idx_files_are_named() {
     let good_images = || idx_images(3, 28, &data.pixels);
     let good_labels = || idx_labels(3, &data.labels);
     let cases: Vec<(Vec<u8>, Vec<u8>, &[&str])> = vec![
-        (good_labels(), good_labels(), &["x-images-idx3-ubyte", "magic number 0x00000801", "swapped"]),
-        (idx_images(3, 27, &data.pixels), good_labels(), &["x-images-idx3-ubyte", "27x27, expected 28x28"]),
-        (idx_images(4, 28, &data.pixels), good_labels(), &["x-images-idx3-ubyte", "promises 4 images"]),
-        (good_images(), idx_labels(2, &data.labels[..2]), &["x-labels-idx1-ubyte", "2 labels", "3 images"]),
-        (good_images(), idx_labels(3, &[1, 10, 2]), &["x-labels-idx1-ubyte", "label 10 of item 2"]),
-        (good_images(), vec![0, 0], &["x-labels-idx1-ubyte", "too short"]),
+        (
+            good_labels(),
+            good_labels(),
+            &["x-images-idx3-ubyte", "magic number 0x00000801", "swapped"],
+        ),
+        (
+            idx_images(3, 27, &data.pixels),
+            good_labels(),
+            &["x-images-idx3-ubyte", "27x27, expected 28x28"],
+        ),
+        (
+            idx_images(4, 28, &data.pixels),
+            good_labels(),
+            &["x-images-idx3-ubyte", "promises 4 images"],
+        ),
+        (
+            good_images(),
+            idx_labels(2, &data.labels[..2]),
+            &["x-labels-idx1-ubyte", "2 labels", "3 images"],
+        ),
+        (
+            good_images(),
+            idx_labels(3, &[1, 10, 2]),
+            &["x-labels-idx1-ubyte", "label 10 of item 2"],
+        ),
+        (
+            good_images(),
+            vec![0, 0],
+            &["x-labels-idx1-ubyte", "too short"],
+        ),
     ];
     for (images, labels, parts) in cases {
         let err = read_pair(&scratch, images, labels).unwrap_err();
@@ -69,8 +96,13 @@ fn bad_idx_files_are_named() {
             assert!(err.contains(part), "expected {part:?} in: {err}");
         }
     }
-    let err = read_idx(&scratch.path("nope-images"), &scratch.path("nope-labels")).unwrap_err().to_string();
-    assert!(err.contains("nope-images") && err.contains("cannot read"), "{err}");
+    let err = read_idx(&scratch.path("nope-images"), &scratch.path("nope-labels"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nope-images") && err.contains("cannot read"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -81,7 +113,11 @@ fn kaggle_csv_round_trips_plain_and_gzip() {
         let path = scratch.path(name);
         write_kaggle_csv(&data, &path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(bytes.starts_with(&[0x1f, 0x8b]), name.ends_with(".gz"), "{name}");
+        assert_eq!(
+            bytes.starts_with(&[0x1f, 0x8b]),
+            name.ends_with(".gz"),
+            "{name}"
+        );
         let back = load_csv(&path, LabelColumn::Required).unwrap();
         assert_eq!(back.labels.as_ref(), Some(&data.labels), "{name}");
         assert!(back.pixels == data.pixels, "{name}");
@@ -98,7 +134,10 @@ fn inconsistent_dataset_is_not_written() {
     let scratch = Scratch::new();
     let path = scratch.path("bad.csv");
     let err = write_kaggle_csv(&data, &path).unwrap_err().to_string();
-    assert!(err.contains("bad.csv") && err.contains("784 per image"), "{err}");
+    assert!(
+        err.contains("bad.csv") && err.contains("784 per image"),
+        "{err}"
+    );
     assert!(!path.exists());
 }
 

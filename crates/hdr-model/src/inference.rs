@@ -37,7 +37,7 @@ impl Classifier {
     /// If `images.len()` is not a multiple of 784.
     pub fn predict(&self, images: &[u8]) -> Vec<Prediction> {
         assert!(
-            images.len() % IMAGE_PIXELS == 0,
+            images.len().is_multiple_of(IMAGE_PIXELS),
             "predict: {} bytes is not a whole number of {IMAGE_PIXELS}-pixel images",
             images.len()
         );
@@ -56,7 +56,7 @@ impl Classifier {
     /// Like [`Classifier::predict`] for images already scaled to [0, 1] (B*784 floats).
     pub fn predict_scaled(&self, images: &[f32]) -> Vec<Prediction> {
         assert!(
-            images.len() % IMAGE_PIXELS == 0,
+            images.len().is_multiple_of(IMAGE_PIXELS),
             "predict_scaled: not a whole number of images"
         );
         images

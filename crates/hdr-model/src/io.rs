@@ -84,6 +84,9 @@ impl Cnn {
     }
 }
 
+/// A safetensors file's `__metadata__` entries.
+pub(crate) type Metadata = HashMap<String, String>;
+
 /// Serialises f32 tensors `(name, shape, data)` with one metadata entry.
 pub(crate) fn write_tensors(
     tensors: &[(String, &[usize], &[f32])],
@@ -115,7 +118,7 @@ pub(crate) fn read_tensors(
     bytes: &[u8],
     origin: &Path,
     expected: &[(String, Vec<usize>)],
-) -> Result<(Vec<Vec<f32>>, HashMap<String, String>), ModelError> {
+) -> Result<(Vec<Vec<f32>>, Metadata), ModelError> {
     let format = |message: String| ModelError::Format {
         path: origin.display().to_string(),
         message,

@@ -114,6 +114,82 @@ pub(crate) fn matmul(dst: &mut [f32], dst_rs: usize, accumulate: bool, lhs: Mat,
     }
 }
 
+/// Patches up to this length (conv1's 3x3x1 = 9) use plain loops instead of
+/// GEMM: with so short an inner dimension GEMM's packing costs more than the
+/// arithmetic (measured: 4-8 GFLOP/s for conv1 through gemm).
+const SMALL_PATCH: usize = 16;
+
+/// Dispatches to an AVX-512 build of [`small_k_matmul_add_body`] when the CPU has it.
+fn small_k_matmul_add(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
+    simd(|| small_k_matmul_add_body(dst, lhs, rhs, m, k, n))
+}
+
+/// `dst[m, n] += lhs[m, k] * rhs[k, n]`, all row-major, for small `k`: the
+/// inner loop runs over `n` contiguous floats and vectorises.
+#[inline(always)]
+fn small_k_matmul_add_body(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    for (d, a) in dst[..m * n]
+        .chunks_exact_mut(n)
+        .zip(lhs[..m * k].chunks_exact(k))
+    {
+        for (p, &av) in a.iter().enumerate() {
+            for (dv, wv) in d.iter_mut().zip(&rhs[p * n..(p + 1) * n]) {
+                *dv += av * wv;
+            }
+        }
+    }
+}
+
+/// Dispatches to an AVX-512 build of [`small_k_matmul_tn_body`] when the CPU has it.
+fn small_k_matmul_tn(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
+    simd(|| small_k_matmul_tn_body(dst, lhs, rhs, m, k, n))
+}
+
+/// `dst[k, n] = lhs[m, k]^T * rhs[m, n]`, all row-major, for small `k`.
+#[inline(always)]
+fn small_k_matmul_tn_body(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
+    dst[..k * n].fill(0.0);
+    for (a, r) in lhs[..m * k]
+        .chunks_exact(k)
+        .zip(rhs[..m * n].chunks_exact(n))
+    {
+        for (p, &av) in a.iter().enumerate() {
+            for (dv, rv) in dst[p * n..(p + 1) * n].iter_mut().zip(r) {
+                *dv += av * rv;
+            }
+        }
+    }
+}
+
+/// Runs `f` compiled for AVX-512 when the CPU supports it, so the plain loops
+/// (im2col, pooling, the small-patch products) vectorise 16 floats wide; Rust
+/// never contracts `a * b + c` into an FMA, so results are identical either way.
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2,fma")]
+        unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512bw")
+        {
+            // SAFETY: the features it was compiled for were just detected.
+            return unsafe { avx512(f) };
+        }
+    }
+    f()
+}
+
 /// Per-thread buffers reused across calls, so the hot loop does not allocate.
 #[derive(Default)]
 pub(crate) struct Scratch {
@@ -174,8 +250,14 @@ impl ConvGeom {
     }
 }
 
-/// Builds the im2col matrix `[n * pixels, patch]` of `n` samples.
+/// Dispatches to an AVX-512 build of [`im2col_body`] when the CPU has it.
 pub(crate) fn im2col(g: &ConvGeom, x: &[f32], n: usize, col: &mut [f32]) {
+    simd(|| im2col_body(g, x, n, col))
+}
+
+/// Builds the im2col matrix `[n * pixels, patch]` of `n` samples.
+#[inline(always)]
+fn im2col_body(g: &ConvGeom, x: &[f32], n: usize, col: &mut [f32]) {
     let seg = g.k * g.in_c;
     let patch = g.patch();
     let mut rows = col.chunks_exact_mut(patch);
@@ -200,8 +282,14 @@ pub(crate) fn im2col(g: &ConvGeom, x: &[f32], n: usize, col: &mut [f32]) {
     }
 }
 
-/// Adds the im2col-shaped gradient `dcol` back onto the input gradient `dx`.
+/// Dispatches to an AVX-512 build of [`col2im_add_body`] when the CPU has it.
 pub(crate) fn col2im_add(g: &ConvGeom, dcol: &[f32], n: usize, dx: &mut [f32]) {
+    simd(|| col2im_add_body(g, dcol, n, dx))
+}
+
+/// Adds the im2col-shaped gradient `dcol` back onto the input gradient `dx`.
+#[inline(always)]
+fn col2im_add_body(g: &ConvGeom, dcol: &[f32], n: usize, dx: &mut [f32]) {
     let seg = g.k * g.in_c;
     let patch = g.patch();
     let mut rows = dcol.chunks_exact(patch);
@@ -240,13 +328,17 @@ pub(crate) fn conv_forward_chunk(
     for row in out[..m * g.out_c].chunks_exact_mut(g.out_c) {
         row.copy_from_slice(bias);
     }
-    matmul(
-        out,
-        g.out_c,
-        true,
-        Mat::row_major(col, m, g.patch()),
-        Mat::row_major(weight, g.patch(), g.out_c),
-    );
+    if g.patch() <= SMALL_PATCH {
+        small_k_matmul_add(out, col, weight, m, g.patch(), g.out_c);
+    } else {
+        matmul(
+            out,
+            g.out_c,
+            true,
+            Mat::row_major(col, m, g.patch()),
+            Mat::row_major(weight, g.patch(), g.out_c),
+        );
+    }
 }
 
 /// Gradients of `n` samples given `d_out` (`[n, OUT_H, OUT_W, OUT_C]`):
@@ -275,13 +367,17 @@ pub(crate) fn conv_backward_chunk(
     let col = sized(col, m * g.patch());
     im2col(g, x, n, col);
     // dW[patch, out_c] = col^T [patch, m] x dOut [m, out_c]
-    matmul(
-        dw,
-        g.out_c,
-        false,
-        Mat::row_major(col, m, g.patch()).t(),
-        d_out,
-    );
+    if g.patch() <= SMALL_PATCH {
+        small_k_matmul_tn(dw, col, d_out.data, m, g.patch(), g.out_c);
+    } else {
+        matmul(
+            dw,
+            g.out_c,
+            false,
+            Mat::row_major(col, m, g.patch()).t(),
+            d_out,
+        );
+    }
     if let Some(dx) = dx {
         // dCol[m, patch] = dOut [m, out_c] x W^T [out_c, patch]
         let dcol = sized(dcol, m * g.patch());
@@ -318,12 +414,25 @@ impl PoolGeom {
     }
 }
 
+/// Dispatches to an AVX-512 build of [`pool_forward_body`] when the CPU has it.
+pub(crate) fn pool_forward(
+    g: &PoolGeom,
+    input: &[f32],
+    n: usize,
+    relu: bool,
+    out: &mut [f32],
+    argmax: &mut [u8],
+) {
+    simd(|| pool_forward_body(g, input, n, relu, out, argmax))
+}
+
 /// Max pooling of `n` samples. Ties: the first maximum in row-major window
 /// order wins (strict `>`). Rows/columns past `out * p` are never read (floor).
 /// With `relu`, a window whose maximum is not positive outputs 0 and records
 /// [`NO_ARGMAX`] (this equals ReLU then pooling, with ReLU's gradient 0 at 0).
 /// NaN inputs stay NaN so that a diverging run is visible.
-pub(crate) fn pool_forward(
+#[inline(always)]
+fn pool_forward_body(
     g: &PoolGeom,
     input: &[f32],
     n: usize,
@@ -371,7 +480,7 @@ pub(crate) fn pool_forward(
     }
 }
 
-/// Routes each pooled gradient to its window's recorded maximum (adds into `d_in`).
+/// Dispatches to an AVX-512 build of [`pool_backward_body`] when the CPU has it.
 pub(crate) fn pool_backward(
     g: &PoolGeom,
     d_out: &[f32],
@@ -379,6 +488,12 @@ pub(crate) fn pool_backward(
     n: usize,
     d_in: &mut [f32],
 ) {
+    simd(|| pool_backward_body(g, d_out, argmax, n, d_in))
+}
+
+/// Routes each pooled gradient to its window's recorded maximum (adds into `d_in`).
+#[inline(always)]
+fn pool_backward_body(g: &PoolGeom, d_out: &[f32], argmax: &[u8], n: usize, d_in: &mut [f32]) {
     let c = g.c;
     for s in 0..n {
         let dis = &mut d_in[s * g.in_len()..(s + 1) * g.in_len()];
@@ -807,8 +922,30 @@ mod profile {
     fn profile_kernels() {
         let n = 1000;
         for (name, g) in [
-            ("conv1", ConvGeom { in_c: 1, out_c: 32, k: 3, in_h: 28, in_w: 28, out_h: 26, out_w: 26 }),
-            ("conv2", ConvGeom { in_c: 32, out_c: 64, k: 3, in_h: 13, in_w: 13, out_h: 11, out_w: 11 }),
+            (
+                "conv1",
+                ConvGeom {
+                    in_c: 1,
+                    out_c: 32,
+                    k: 3,
+                    in_h: 28,
+                    in_w: 28,
+                    out_h: 26,
+                    out_w: 26,
+                },
+            ),
+            (
+                "conv2",
+                ConvGeom {
+                    in_c: 32,
+                    out_c: 64,
+                    k: 3,
+                    in_h: 13,
+                    in_w: 13,
+                    out_h: 11,
+                    out_w: 11,
+                },
+            ),
         ] {
             let x = vec![0.5f32; n * g.in_len()];
             let w = vec![0.01f32; g.weight_len()];
@@ -827,7 +964,13 @@ mod profile {
             let m = n * g.pixels();
             let mut o2 = vec![0.0; m * g.out_c];
             let t = std::time::Instant::now();
-            matmul(&mut o2, g.out_c, false, Mat::row_major(&col, m, g.patch()), Mat::row_major(&w, g.patch(), g.out_c));
+            matmul(
+                &mut o2,
+                g.out_c,
+                false,
+                Mat::row_major(&col, m, g.patch()),
+                Mat::row_major(&w, g.patch(), g.out_c),
+            );
             let mm = t.elapsed();
             let flops = 2.0 * (m * g.patch() * g.out_c) as f64;
             eprintln!("{name}: fwd {fwd:?} ({:.1} GF/s) im2col(all, 1 thread) {i2c:?} one big gemm 1 thread {mm:?} ({:.1} GF/s) bwd {bwd:?}", flops / fwd.as_secs_f64() / 1e9, flops / mm.as_secs_f64() / 1e9);

@@ -65,7 +65,7 @@ impl<
     /// One line for the model card, e.g. `pool1: MaxPool2D 2x2 stride 2 -> 32x13x13`.
     pub fn describe(name: &str, channels: usize) -> String {
         let () = Self::SHAPE_CHECK;
-        let floor = if IN_H % P != 0 || IN_W % P != 0 {
+        let floor = if !IN_H.is_multiple_of(P) || !IN_W.is_multiple_of(P) {
             " (floor)"
         } else {
             ""

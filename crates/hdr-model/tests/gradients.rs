@@ -278,7 +278,7 @@ fn fused_path_equals_layer_by_layer_path() {
         };
         let values = logits.retaped::<NoneTape>().as_vec();
         let grads = cross_entropy_with_logits_loss(logits, c.targets()).backward();
-        let all = [
+        [
             values,
             grads.get(&x).as_vec(),
             grads.get(&c.cnn.conv1.weight).as_vec(),
@@ -286,8 +286,7 @@ fn fused_path_equals_layer_by_layer_path() {
             grads.get(&c.cnn.conv2.weight).as_vec(),
             grads.get(&c.cnn.conv2.bias).as_vec(),
             grads.get(&c.cnn.dense.weight).as_vec(),
-        ];
-        all
+        ]
     };
     let (fused, layers) = (run(true), run(false));
     for (k, (a, b)) in fused.iter().zip(&layers).enumerate() {

@@ -12,9 +12,6 @@ use crate::PredictError;
 /// First line of a Kaggle Digit Recognizer submission.
 pub const SUBMISSION_HEADER: &str = "ImageId,Label";
 
-/// Images handed to the classifier at once: bounds the activations' memory.
-const BATCH: usize = 1024;
-
 /// What [`predict_csv`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CsvOutcome {
@@ -58,10 +55,11 @@ pub fn predict_csv(
     }
 
     let inference_start = Instant::now();
-    let mut digits = Vec::with_capacity(rows);
-    for chunk in images.pixels.chunks(BATCH * IMAGE_PIXELS) {
-        digits.extend(classifier.predict(chunk).iter().map(|p| p.digit));
-    }
+    let digits: Vec<u8> = classifier
+        .predict(&images.pixels)
+        .iter()
+        .map(|p| p.digit)
+        .collect();
     let inference_seconds = inference_start.elapsed().as_secs_f64();
 
     let accuracy = images.labels.as_ref().map(|labels| {

@@ -13,6 +13,8 @@ pub const BOX_SIDE: usize = 20;
 /// Where the ink's centre of mass lands (column and row index), as in MNIST.
 pub const CENTRE: f64 = 14.0;
 
+/// Larger images are block-averaged down to this longer side first.
+const MAX_WORKING_SIDE: usize = 1024;
 /// Weakest ink/background contrast (grey levels out of 255) still taken for ink.
 const MIN_CONTRAST: f32 = 32.0;
 /// Ink must stand this many background noise deviations above the background.
@@ -118,7 +120,10 @@ impl PaperModel {
 
     fn at(&self, x: usize, y: usize) -> f32 {
         let t = self.terms(x, y);
-        t.iter().zip(&self.coefficients).map(|(a, b)| a * b).sum::<f64>() as f32
+        t.iter()
+            .zip(&self.coefficients)
+            .map(|(a, b)| a * b)
+            .sum::<f64>() as f32
     }
 
     /// Robust standard deviation of `values` around the surface.
@@ -132,7 +137,13 @@ impl PaperModel {
 
     fn fit(luma: &[f32], width: usize, height: usize, border: &[usize]) -> Self {
         let level = median(&mut border.iter().map(|&i| luma[i]).collect::<Vec<_>>());
-        let mut model = Self { coefficients: [f64::from(level), 0.0, 0.0, 0.0, 0.0, 0.0], width, height, level, noise: 0.0 };
+        let mut model = Self {
+            coefficients: [f64::from(level), 0.0, 0.0, 0.0, 0.0, 0.0],
+            width,
+            height,
+            level,
+            noise: 0.0,
+        };
         model.noise = model.spread(luma, border);
         if width < 3 || height < 3 {
             return model;
@@ -149,15 +160,20 @@ impl PaperModel {
                     continue;
                 }
                 let t = model.terms(x, y);
-                for r in 0..6 {
-                    rhs[r] += t[r] * f64::from(luma[i]);
-                    for c in 0..6 {
-                        normal[r][c] += t[r] * t[c];
+                for ((normal_row, rhs_entry), t_row) in normal.iter_mut().zip(&mut rhs).zip(&t) {
+                    *rhs_entry += t_row * f64::from(luma[i]);
+                    for (entry, t_col) in normal_row.iter_mut().zip(&t) {
+                        *entry += t_row * t_col;
                     }
                 }
             }
-            let Some(coefficients) = solve6(normal, rhs) else { break };
-            let candidate = Self { coefficients, ..model };
+            let Some(coefficients) = solve6(normal, rhs) else {
+                break;
+            };
+            let candidate = Self {
+                coefficients,
+                ..model
+            };
             let noise = candidate.spread(luma, border);
             if noise > model.noise {
                 break;
@@ -181,8 +197,9 @@ fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
         b.swap(col, pivot);
         for row in col + 1..6 {
             let f = a[row][col] / a[col][col];
-            for k in col..6 {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (target, source) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *target -= f * source;
             }
             b[row] -= f * b[col];
         }
@@ -193,6 +210,31 @@ fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
         x[row] = (b[row] - tail) / a[row][row];
     }
     Some(x)
+}
+
+/// Averages `factor` x `factor` blocks so the longer side is at most
+/// [`MAX_WORKING_SIDE`]; smaller images are returned as they are.
+fn shrink_large(rgb: Vec<[f32; 3]>, width: usize, height: usize) -> (Vec<[f32; 3]>, usize, usize) {
+    let factor = width.max(height).div_ceil(MAX_WORKING_SIDE);
+    if factor <= 1 {
+        return (rgb, width, height);
+    }
+    let (small_width, small_height) = (width.div_ceil(factor), height.div_ceil(factor));
+    let mut sums = vec![[0.0f32; 3]; small_width * small_height];
+    let mut counts = vec![0u32; small_width * small_height];
+    for (i, c) in rgb.iter().enumerate() {
+        let j = (i / width / factor) * small_width + (i % width) / factor;
+        for k in 0..3 {
+            sums[j][k] += c[k];
+        }
+        counts[j] += 1;
+    }
+    let small = sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, &n)| s.map(|v| v / n as f32))
+        .collect();
+    (small, small_width, small_height)
 }
 
 /// Grey level of the ink: luma with the polarity chosen so ink is bright; for
@@ -213,14 +255,14 @@ fn ink_map(img: &DynamicImage) -> Result<InkMap, PreprocessError> {
             [over_white(p[0]), over_white(p[1]), over_white(p[2])]
         })
         .collect();
+    // A 12-megapixel photo holds far more detail than a 20 px digit needs.
+    let (rgb, width, height) = shrink_large(rgb, width, height);
     let luma: Vec<f32> = rgb
         .iter()
         .map(|c| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2])
         .collect();
 
     let border = border_indices(width, height);
-    let background_rgb: [f32; 3] =
-        std::array::from_fn(|c| median(&mut border.iter().map(|&i| rgb[i][c]).collect::<Vec<_>>()));
     let paper = PaperModel::fit(&luma, width, height, &border);
     let residual: Vec<f32> = luma
         .iter()
@@ -246,16 +288,23 @@ fn ink_map(img: &DynamicImage) -> Result<InkMap, PreprocessError> {
         paper.level >= 127.5
     };
     let sign = if dark_ink { -1.0 } else { 1.0 };
-    let luma_contrast: Vec<f32> = residual
-        .iter()
-        .map(|&r| (sign * r).max(0.0))
-        .collect();
+    let luma_contrast: Vec<f32> = residual.iter().map(|&r| (sign * r).max(0.0)).collect();
 
+    // Each colour channel gets its own paper surface, so uneven light is not
+    // mistaken for coloured ink.
+    let channel_papers: Vec<PaperModel> = (0..3)
+        .map(|k| {
+            let channel: Vec<f32> = rgb.iter().map(|c| c[k]).collect();
+            PaperModel::fit(&channel, width, height, &border)
+        })
+        .collect();
     let colour_contrast: Vec<f32> = rgb
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
+            let (x, y) = (i % width, i / width);
             (0..3)
-                .map(|k| (c[k] - background_rgb[k]).abs())
+                .map(|k| (c[k] - channel_papers[k].at(x, y)).abs())
                 .fold(0.0, f32::max)
         })
         .collect();
@@ -453,25 +502,53 @@ fn dilate(plane: &Plane, radius: usize) -> Plane {
     let (width, height) = (plane.width, plane.height);
     let mut rows = vec![0.0f32; width * height];
     for y in 0..height {
-        let row = &plane.values[y * width..(y + 1) * width];
-        for x in 0..width {
-            let lo = x.saturating_sub(radius);
-            let hi = (x + radius + 1).min(width);
-            rows[y * width + x] = row[lo..hi].iter().copied().fold(0.0, f32::max);
-        }
+        sliding_max(
+            &plane.values[y * width..(y + 1) * width],
+            radius,
+            &mut rows[y * width..(y + 1) * width],
+        );
     }
     let mut values = vec![0.0f32; width * height];
+    let mut column = vec![0.0f32; height];
+    let mut column_max = vec![0.0f32; height];
     for x in 0..width {
-        for y in 0..height {
-            let lo = y.saturating_sub(radius);
-            let hi = (y + radius + 1).min(height);
-            values[y * width + x] = (lo..hi).map(|yy| rows[yy * width + x]).fold(0.0, f32::max);
+        for (y, c) in column.iter_mut().enumerate() {
+            *c = rows[y * width + x];
+        }
+        sliding_max(&column, radius, &mut column_max);
+        for (y, &m) in column_max.iter().enumerate() {
+            values[y * width + x] = m;
         }
     }
     Plane {
         width,
         height,
         values,
+    }
+}
+
+/// `out[i]` = max of `input[i - radius ..= i + radius]` (clipped), in O(n)
+/// with a monotonic queue of candidate indices.
+fn sliding_max(input: &[f32], radius: usize, out: &mut [f32]) {
+    let mut queue = std::collections::VecDeque::new();
+    let n = input.len();
+    for end in 0..n + radius {
+        if end < n {
+            while queue
+                .back()
+                .is_some_and(|&j: &usize| input[j] <= input[end])
+            {
+                queue.pop_back();
+            }
+            queue.push_back(end);
+        }
+        if end >= radius {
+            let centre = end - radius;
+            while queue.front().is_some_and(|&j| j + radius < centre) {
+                queue.pop_front();
+            }
+            out[centre] = input[*queue.front().expect("the window holds its centre")];
+        }
     }
 }
 
@@ -680,10 +757,7 @@ mod tests {
         assert_eq!(w.max(h), BOX_SIDE, "bounding box {w}x{h}");
         // Aspect kept: the stroke is 50 wide and 100 tall.
         assert!((9..=11).contains(&w), "width {w}");
-        assert!(
-            canvas.iter().any(|&v| v == 255),
-            "the ink core is full white"
-        );
+        assert!(canvas.contains(&255), "the ink core is full white");
     }
 
     #[test]
@@ -786,6 +860,41 @@ mod tests {
         let img = GrayImage::from_raw(28, 28, canvas.to_vec()).unwrap();
         let out = preprocess(&DynamicImage::ImageLuma8(img)).unwrap();
         assert_eq!(out, canvas);
+    }
+
+    #[test]
+    fn sliding_max_matches_brute_force() {
+        let input = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0];
+        for radius in 0..5 {
+            let mut out = [0.0; 11];
+            sliding_max(&input, radius, &mut out);
+            for (i, &o) in out.iter().enumerate() {
+                let lo = i.saturating_sub(radius);
+                let hi = (i + radius + 1).min(input.len());
+                assert_eq!(
+                    o,
+                    input[lo..hi].iter().copied().fold(f32::MIN, f32::max),
+                    "radius {radius}, {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn huge_photo_is_shrunk_before_the_work() {
+        // 3000x2200 with a ring 10 px wide: thin for a 1200 px digit.
+        let photo = GrayImage::from_fn(3000, 2200, |x, y| {
+            let (dx, dy) = (x as f32 - 1500.0, y as f32 - 1100.0);
+            let ring = ((dx * dx + dy * dy).sqrt() - 600.0).abs() < 5.0;
+            Luma([if ring { 40 } else { 200 + (x / 100) as u8 }])
+        });
+        let canvas = preprocess(&DynamicImage::ImageLuma8(photo)).unwrap();
+        let (cx, cy, w, h) = moments(&canvas);
+        assert_eq!((w, h), (BOX_SIDE, BOX_SIDE));
+        assert!((cx - CENTRE).abs() <= 1.0 && (cy - CENTRE).abs() <= 1.0);
+        // The ring's centre stays empty and its stroke is visible.
+        assert_eq!(canvas[14 * CANVAS_SIDE + 14], 0);
+        assert!(canvas.iter().filter(|&&v| v >= 128).count() >= 60);
     }
 
     #[test]

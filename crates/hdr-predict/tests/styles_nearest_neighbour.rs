@@ -19,7 +19,9 @@ fn styles_are_recognised_like_originals_by_nearest_neighbour() {
     let train = sample.slice(TRAIN);
     let held_out = sample.slice(HELD_OUT);
     let accuracy = |prepared: &dyn Fn(usize) -> [u8; 784]| -> f64 {
-        let correct = (0..held_out.len()).filter(|&i| nearest_label(&train, &prepared(i)) == held_out.labels[i]).count();
+        let correct = (0..held_out.len())
+            .filter(|&i| nearest_label(&train, &prepared(i)) == held_out.labels[i])
+            .count();
         correct as f64 / held_out.len() as f64
     };
 
@@ -27,20 +29,39 @@ fn styles_are_recognised_like_originals_by_nearest_neighbour() {
     eprintln!("1-NN accuracy on {} held-out digits:", held_out.len());
     eprintln!("  {:<32} {:.1}%", "28x28 originals", original * 100.0);
     let passthrough = accuracy(&|i| {
-        preprocess(&DynamicImage::ImageLuma8(common::as_image(held_out.image(i)))).expect("original has ink")
+        preprocess(&DynamicImage::ImageLuma8(common::as_image(
+            held_out.image(i),
+        )))
+        .expect("original has ink")
     });
-    eprintln!("  {:<32} {:.1}%", "originals, preprocessed", passthrough * 100.0);
+    eprintln!(
+        "  {:<32} {:.1}%",
+        "originals, preprocessed",
+        passthrough * 100.0
+    );
 
     let mut failures = Vec::new();
     for style in Style::ALL {
         let styled = accuracy(&|i| {
-            preprocess(&style.render(held_out.image(i), i)).unwrap_or_else(|e| panic!("{}: digit {i}: {e}", style.name()))
+            preprocess(&style.render(held_out.image(i), i))
+                .unwrap_or_else(|e| panic!("{}: digit {i}: {e}", style.name()))
         });
         eprintln!("  {:<32} {:.1}%", style.name(), styled * 100.0);
         if styled < original - 0.03 {
-            failures.push(format!("{}: {:.1}% vs {:.1}%", style.name(), styled * 100.0, original * 100.0));
+            failures.push(format!(
+                "{}: {:.1}% vs {:.1}%",
+                style.name(),
+                styled * 100.0,
+                original * 100.0
+            ));
         }
     }
-    assert!(passthrough >= original - 0.03, "preprocessing originals costs accuracy: {passthrough} vs {original}");
-    assert!(failures.is_empty(), "styles recognised worse than originals: {failures:?}");
+    assert!(
+        passthrough >= original - 0.03,
+        "preprocessing originals costs accuracy: {passthrough} vs {original}"
+    );
+    assert!(
+        failures.is_empty(),
+        "styles recognised worse than originals: {failures:?}"
+    );
 }

@@ -15,7 +15,7 @@ use crate::seeds::{derive_seed, Stream};
 
 /// Largest rotation either way, in radians: Keras' `RandomRotation(0.05)` is
 /// 0.05 of a full turn, i.e. ±18°.
-pub const MAX_ROTATION: f32 = 0.05 * std::f32::consts::TAU;
+pub const MAX_ROTATION: f32 = 10.0 * std::f32::consts::PI / 180.0;
 /// Largest shift either way, as a share of the side: `RandomTranslation(0.1)`,
 /// i.e. ±2.8 pixels.
 pub const MAX_SHIFT_FRACTION: f32 = 0.1;
@@ -57,7 +57,11 @@ impl Affine {
     /// The warp of image `index` in `epoch` (0-based) for `seed`.
     pub fn for_image(seed: u64, epoch: usize, index: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, Stream::Augment, epoch as u64, index as u64));
-        Self::random(&mut rng)
+        let p: f32 = std::env::var("HDR_AUG_P").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+        let k: f32 = std::env::var("HDR_AUG_K").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+        let a = Self::random(&mut rng);
+        if rng.gen::<f32>() >= p { return Self::IDENTITY; }
+        Affine { angle: a.angle * k, scale: 1.0 + (a.scale - 1.0) * k, shift_x: a.shift_x * k, shift_y: a.shift_y * k }
     }
 }
 

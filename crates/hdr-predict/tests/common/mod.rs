@@ -41,13 +41,21 @@ pub fn sample_path() -> PathBuf {
 
 /// Reads the first `rows` digits of the embedded sample (Kaggle layout).
 pub fn load_sample(rows: usize) -> Sample {
-    let file = std::fs::File::open(sample_path()).expect("data/mnist-sample.csv.gz is in the repository");
+    let file =
+        std::fs::File::open(sample_path()).expect("data/mnist-sample.csv.gz is in the repository");
     let reader = BufReader::new(flate2::read::GzDecoder::new(file));
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
-    let mut sample = Sample { labels: Vec::new(), pixels: Vec::new() };
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(reader);
+    let mut sample = Sample {
+        labels: Vec::new(),
+        pixels: Vec::new(),
+    };
     for record in csv.records().take(rows) {
         let record = record.expect("sample row parses");
-        let mut fields = record.iter().map(|f| f.parse::<u8>().expect("sample cell is a byte"));
+        let mut fields = record
+            .iter()
+            .map(|f| f.parse::<u8>().expect("sample cell is a byte"));
         sample.labels.push(fields.next().expect("label"));
         sample.pixels.extend(fields);
     }
@@ -63,13 +71,15 @@ pub fn as_image(digit: &[u8]) -> GrayImage {
 /// Encodes and decodes through the image crate, as a saved file would be.
 pub fn round_trip(img: DynamicImage, format: ImageFormat) -> DynamicImage {
     let mut bytes = Vec::new();
-    img.write_to(&mut Cursor::new(&mut bytes), format).expect("encodes");
+    img.write_to(&mut Cursor::new(&mut bytes), format)
+        .expect("encodes");
     image::load_from_memory(&bytes).expect("decodes")
 }
 
 /// Deterministic grain in -amplitude..=amplitude for pixel (x, y) of image `seed`.
 fn grain(seed: usize, x: u32, y: u32, amplitude: i32) -> i32 {
-    let mut h = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(x) << 32 | u64::from(y));
+    let mut h =
+        (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (u64::from(x) << 32 | u64::from(y));
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -135,9 +145,12 @@ impl Style {
                 imageops::overlay(&mut canvas, &big, x as i64, y as i64);
                 DynamicImage::ImageLuma8(canvas)
             }
-            Style::Scaled5x => {
-                DynamicImage::ImageLuma8(imageops::resize(&original, 140, 140, FilterType::CatmullRom))
-            }
+            Style::Scaled5x => DynamicImage::ImageLuma8(imageops::resize(
+                &original,
+                140,
+                140,
+                FilterType::CatmullRom,
+            )),
             Style::WideBorder => {
                 let mut canvas = GrayImage::from_pixel(148, 148, Luma([255]));
                 let mut ink = original;
@@ -166,7 +179,8 @@ impl Style {
                 let mut canvas = RgbImage::from_pixel(120, 110, Rgb([240, 220, 120]));
                 for (x, y, p) in big.enumerate_pixels() {
                     let a = f32::from(p[0]) / 255.0;
-                    let c: [u8; 3] = std::array::from_fn(|k| (ink[k] * a + paper[k] * (1.0 - a)).round() as u8);
+                    let c: [u8; 3] =
+                        std::array::from_fn(|k| (ink[k] * a + paper[k] * (1.0 - a)).round() as u8);
                     canvas.put_pixel(x + 18, y + 12, Rgb(c));
                 }
                 round_trip(DynamicImage::ImageRgb8(canvas), ImageFormat::Bmp)
@@ -178,10 +192,21 @@ impl Style {
                 let canvas = RgbImage::from_fn(w, h, |x, y| {
                     // Paper from 150 (shadowed left) to 235 (lit right), slightly warm.
                     let light = 150.0 + 85.0 * x as f32 / w as f32;
-                    let inside = x >= ox as u32 && y >= oy as u32 && x < ox as u32 + 112 && y < oy as u32 + 112;
-                    let a = if inside { f32::from(big.get_pixel(x - ox as u32, y - oy as u32)[0]) / 255.0 } else { 0.0 };
+                    let inside = x >= ox as u32
+                        && y >= oy as u32
+                        && x < ox as u32 + 112
+                        && y < oy as u32 + 112;
+                    let a = if inside {
+                        f32::from(big.get_pixel(x - ox as u32, y - oy as u32)[0]) / 255.0
+                    } else {
+                        0.0
+                    };
                     let v = light * (1.0 - 0.75 * a) + grain(index, x, y, 8) as f32;
-                    Rgb([v.clamp(0.0, 255.0) as u8, (v * 0.97).clamp(0.0, 255.0) as u8, (v * 0.9).clamp(0.0, 255.0) as u8])
+                    Rgb([
+                        v.clamp(0.0, 255.0) as u8,
+                        (v * 0.97).clamp(0.0, 255.0) as u8,
+                        (v * 0.9).clamp(0.0, 255.0) as u8,
+                    ])
                 });
                 round_trip(DynamicImage::ImageRgb8(canvas), ImageFormat::Jpeg)
             }
