@@ -1,9 +1,8 @@
 //! Batched inference on raw 8-bit images.
 
-use dfdx::prelude::*;
-
+use crate::direct::{self, Weights};
 use crate::network::Cnn;
-use crate::{ModelError, Prediction, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+use crate::{ModelError, Prediction, IMAGE_PIXELS, NUM_CLASSES};
 use std::path::Path;
 
 /// Images per forward pass: bounds memory, large enough to keep both cores busy.
@@ -13,12 +12,17 @@ const BATCH: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct Classifier {
     cnn: Cnn,
+    /// The parameters as plain vectors, for the tape-free forward pass.
+    weights: Weights,
 }
 
 impl Classifier {
     /// Wraps a network for inference.
     pub fn new(cnn: Cnn) -> Self {
-        Self { cnn }
+        Self {
+            weights: Weights::of(&cnn),
+            cnn,
+        }
     }
 
     /// Loads `model.safetensors` (the path to the file itself).
@@ -41,16 +45,12 @@ impl Classifier {
             "predict: {} bytes is not a whole number of {IMAGE_PIXELS}-pixel images",
             images.len()
         );
-        let mut out = Vec::with_capacity(images.len() / IMAGE_PIXELS);
-        for batch in images.chunks(BATCH * IMAGE_PIXELS) {
-            let pixels: Vec<f32> = batch.iter().map(|&p| p as f32 / 255.0).collect();
-            out.extend(
-                logits_of(&self.cnn, pixels)
-                    .chunks_exact(NUM_CLASSES)
-                    .map(prediction_from_logits),
-            );
-        }
-        out
+        self.predict_with(images.len() / IMAGE_PIXELS, |i, dst| {
+            let src = &images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS];
+            for (d, &p) in dst.iter_mut().zip(src) {
+                *d = p as f32 / 255.0;
+            }
+        })
     }
 
     /// Like [`Classifier::predict`] for images already scaled to [0, 1] (B*784 floats).
@@ -59,26 +59,22 @@ impl Classifier {
             images.len().is_multiple_of(IMAGE_PIXELS),
             "predict_scaled: not a whole number of images"
         );
-        images
-            .chunks(BATCH * IMAGE_PIXELS)
-            .flat_map(|batch| {
-                logits_of(&self.cnn, batch.to_vec())
-                    .chunks_exact(NUM_CLASSES)
-                    .map(prediction_from_logits)
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        self.predict_with(images.len() / IMAGE_PIXELS, |i, dst| {
+            dst.copy_from_slice(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
+        })
     }
-}
 
-/// Logits `[B, 10]` of `pixels` (B*784 floats in [0, 1]), no dropout, no tape.
-pub(crate) fn logits_of(cnn: &Cnn, pixels: Vec<f32>) -> Vec<f32> {
-    let b = pixels.len() / IMAGE_PIXELS;
-    let x = cnn.device().tensor_from_vec(
-        pixels,
-        (b, Const::<IMAGE_SIDE>, Const::<IMAGE_SIDE>, Const::<1>),
-    );
-    cnn.forward(x, None, false).as_vec()
+    /// Predictions for `n` images, `fill(i, dst)` writing image `i`'s scaled
+    /// pixels; in slices of [`BATCH`] images to bound memory.
+    fn predict_with(&self, n: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<Prediction> {
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(BATCH) {
+            let len = BATCH.min(n - start);
+            let logits = direct::logits(&self.weights, len, |i, dst| fill(start + i, dst));
+            out.extend(logits.chunks_exact(NUM_CLASSES).map(prediction_from_logits));
+        }
+        out
+    }
 }
 
 /// Index of the largest value; the first one on ties.

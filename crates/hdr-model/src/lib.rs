@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 mod block;
 mod conv;
-mod direct;
+pub mod direct;
 mod inference;
 pub mod io;
 mod kernels;

@@ -23,12 +23,18 @@ use rand_chacha::ChaCha8Rng;
 
 fn main() {
     let mut config = Config::default();
-    let mut csv = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist-sample.csv.gz"));
+    let mut csv = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/mnist-sample.csv.gz"
+    ));
     let mut split_seed = 42u64;
     let mut quiet = true;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| panic!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--epochs" => config.epochs = value().parse().expect("--epochs"),
             "--batch" => config.batch_size = value().parse().expect("--batch"),
@@ -57,13 +63,18 @@ fn main() {
     let load_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let fitted = hdr_train::fit(&config, &train, &hdr_common::RunOptions { quiet }).expect("training failed");
+    let fitted = hdr_train::fit(&config, &train, &hdr_common::RunOptions { quiet })
+        .expect("training failed");
     let fit_seconds = started.elapsed().as_secs_f64();
 
     let classifier = Classifier::new(fitted.cnn);
     let accuracy = |data: &Dataset| {
         let predictions = classifier.predict(&data.pixels);
-        let correct = predictions.iter().zip(&data.labels).filter(|(p, &l)| p.digit == l).count();
+        let correct = predictions
+            .iter()
+            .zip(&data.labels)
+            .filter(|(p, &l)| p.digit == l)
+            .count();
         correct as f64 / data.len() as f64
     };
     let last = fitted.history.last().expect("at least one epoch");
@@ -97,11 +108,20 @@ fn load(path: &PathBuf) -> Dataset {
     let mut data = Dataset::default();
     for (i, line) in reader.lines().enumerate().skip(1) {
         let line = line.expect("readable line");
-        let mut cells = line.split(',').map(|c| c.trim().parse::<u8>().unwrap_or_else(|e| panic!("line {}: {e}", i + 1)));
+        let mut cells = line.split(',').map(|c| {
+            c.trim()
+                .parse::<u8>()
+                .unwrap_or_else(|e| panic!("line {}: {e}", i + 1))
+        });
         data.labels.push(cells.next().expect("label"));
         let before = data.pixels.len();
         data.pixels.extend(cells);
-        assert_eq!(data.pixels.len() - before, IMAGE_PIXELS, "line {}: pixel count", i + 1);
+        assert_eq!(
+            data.pixels.len() - before,
+            IMAGE_PIXELS,
+            "line {}: pixel count",
+            i + 1
+        );
     }
     data
 }
@@ -111,7 +131,9 @@ fn split(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut first, mut second) = (Vec::new(), Vec::new());
     for class in 0..10u8 {
-        let mut members: Vec<usize> = (0..data.len()).filter(|&i| data.labels[i] == class).collect();
+        let mut members: Vec<usize> = (0..data.len())
+            .filter(|&i| data.labels[i] == class)
+            .collect();
         members.shuffle(&mut rng);
         let held = (members.len() as f64 * fraction).round() as usize;
         second.extend_from_slice(&members[..held]);
@@ -121,7 +143,10 @@ fn split(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
     second.sort_unstable();
     let subset = |indices: &[usize]| Dataset {
         labels: indices.iter().map(|&i| data.labels[i]).collect(),
-        pixels: indices.iter().flat_map(|&i| data.image(i).iter().copied()).collect(),
+        pixels: indices
+            .iter()
+            .flat_map(|&i| data.image(i).iter().copied())
+            .collect(),
     };
     (subset(&first), subset(&second))
 }

@@ -74,9 +74,16 @@ impl Checkpoint {
 
     /// Parses [`Checkpoint::to_bytes`]; errors name `origin` and the byte offset.
     pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self, String> {
-        let mut r = Reader { bytes, at: 0, origin };
+        let mut r = Reader {
+            bytes,
+            at: 0,
+            origin,
+        };
         if r.take(MAGIC.len())? != MAGIC {
-            return Err(format!("{}: not an hdr-train checkpoint (bad magic)", origin.display()));
+            return Err(format!(
+                "{}: not an hdr-train checkpoint (bad magic)",
+                origin.display()
+            ));
         }
         let version = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
         if version != VERSION {
@@ -113,9 +120,22 @@ impl Checkpoint {
         let learner = r.blob()?.to_vec();
         let best_weights = r.blob()?.to_vec();
         if r.at != bytes.len() {
-            return Err(format!("{}: {} unexpected bytes after the checkpoint", origin.display(), bytes.len() - r.at));
+            return Err(format!(
+                "{}: {} unexpected bytes after the checkpoint",
+                origin.display(),
+                bytes.len() - r.at
+            ));
         }
-        Ok(Self { fingerprint, epochs_done, best_epoch, best_val_accuracy, best_val_loss, history, learner, best_weights })
+        Ok(Self {
+            fingerprint,
+            epochs_done,
+            best_epoch,
+            best_val_accuracy,
+            best_val_loss,
+            history,
+            learner,
+            best_weights,
+        })
     }
 }
 
@@ -135,25 +155,32 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or_else(|| {
-            format!(
-                "{}: checkpoint truncated at byte {} (needed {n} more bytes)",
-                self.origin.display(),
-                self.at
-            )
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| {
+                format!(
+                    "{}: checkpoint truncated at byte {} (needed {n} more bytes)",
+                    self.origin.display(),
+                    self.at
+                )
+            })?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
         Ok(slice)
     }
 
     fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     fn usize(&mut self) -> Result<usize, String> {
         let at = self.at;
-        usize::try_from(self.u64()?).map_err(|_| format!("{}: bad count at byte {at}", self.origin.display()))
+        usize::try_from(self.u64()?)
+            .map_err(|_| format!("{}: bad count at byte {at}", self.origin.display()))
     }
 
     fn f64(&mut self) -> Result<f64, String> {
@@ -205,13 +232,17 @@ mod tests {
     fn truncation_and_garbage_are_errors_naming_the_file() {
         let bytes = sample().to_bytes();
         for cut in [0, 5, 20, 60, bytes.len() - 1] {
-            let err = Checkpoint::from_bytes(&bytes[..cut], Path::new("dir/checkpoint.bin")).unwrap_err();
+            let err =
+                Checkpoint::from_bytes(&bytes[..cut], Path::new("dir/checkpoint.bin")).unwrap_err();
             assert!(err.contains("dir/checkpoint.bin"), "{err}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(Checkpoint::from_bytes(&longer, Path::new("c.bin")).unwrap_err().contains("unexpected bytes"));
-        let err = Checkpoint::from_bytes(b"PK\x03\x04 something else", Path::new("c.bin")).unwrap_err();
+        assert!(Checkpoint::from_bytes(&longer, Path::new("c.bin"))
+            .unwrap_err()
+            .contains("unexpected bytes"));
+        let err =
+            Checkpoint::from_bytes(b"PK\x03\x04 something else", Path::new("c.bin")).unwrap_err();
         assert!(err.contains("not an hdr-train checkpoint"), "{err}");
     }
 }

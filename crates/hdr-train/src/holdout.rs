@@ -30,7 +30,8 @@ pub fn stratified(labels: &[u8], fraction: f64, seed: u64) -> Option<Holdout> {
         if members.is_empty() {
             continue;
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, Stream::Holdout, class as u64, 0));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(derive_seed(seed, Stream::Holdout, class as u64, 0));
         members.shuffle(&mut rng);
         let held = ((members.len() as f64 * fraction).round() as usize).min(members.len() - 1);
         validation.extend_from_slice(&members[..held]);
@@ -55,12 +56,25 @@ mod tests {
         assert_eq!(split.validation.len(), 100);
         assert_eq!(split.train.len(), 900);
         for class in 0..10u8 {
-            let held = split.validation.iter().filter(|&&i| labels[i] == class).count();
+            let held = split
+                .validation
+                .iter()
+                .filter(|&&i| labels[i] == class)
+                .count();
             assert_eq!(held, 10, "class {class}");
         }
-        let mut all: Vec<usize> = split.train.iter().chain(&split.validation).copied().collect();
+        let mut all: Vec<usize> = split
+            .train
+            .iter()
+            .chain(&split.validation)
+            .copied()
+            .collect();
         all.sort_unstable();
-        assert_eq!(all, (0..1000).collect::<Vec<_>>(), "a partition of the images");
+        assert_eq!(
+            all,
+            (0..1000).collect::<Vec<_>>(),
+            "a partition of the images"
+        );
     }
 
     #[test]
@@ -72,7 +86,11 @@ mod tests {
 
     #[test]
     fn too_few_images_give_none() {
-        assert_eq!(stratified(&[3, 4], 0.1, 0), None, "nothing rounds up to a validation image");
+        assert_eq!(
+            stratified(&[3, 4], 0.1, 0),
+            None,
+            "nothing rounds up to a validation image"
+        );
         assert_eq!(stratified(&[], 0.5, 0), None);
         assert!(stratified(&[3, 3, 4, 4], 0.5, 0).is_some());
     }

@@ -43,6 +43,9 @@ mod tests {
         assert_ne!(base, derive_seed(42, Stream::Shuffle, 4, 0));
         assert_ne!(base, derive_seed(42, Stream::Shuffle, 3, 1));
         // Swapping the indices gives another seed too.
-        assert_ne!(derive_seed(42, Stream::Augment, 1, 2), derive_seed(42, Stream::Augment, 2, 1));
+        assert_ne!(
+            derive_seed(42, Stream::Augment, 1, 2),
+            derive_seed(42, Stream::Augment, 2, 1)
+        );
     }
 }

@@ -42,7 +42,11 @@ impl State {
     /// A fresh network, initialised from the config's seed.
     pub fn fresh(config: &Config) -> Self {
         Self {
-            learner: Learner::new(Cnn::new(config.seed), config.learning_rate as f32, config.dropout as f32),
+            learner: Learner::new(
+                Cnn::new(config.seed),
+                config.learning_rate as f32,
+                config.dropout as f32,
+            ),
             best: None,
             best_epoch: 0,
             best_val_accuracy: f64::NEG_INFINITY,
@@ -134,7 +138,11 @@ pub fn train(
     let val_images = to_unit_floats(data, &split.validation);
     let val_labels: Vec<u8> = split.validation.iter().map(|&i| data.labels[i]).collect();
     let n = train_labels.len();
-    let mut augmented = if config.augment { vec![0.0f32; train_images.len()] } else { Vec::new() };
+    let mut augmented = if config.augment {
+        vec![0.0f32; train_images.len()]
+    } else {
+        Vec::new()
+    };
     let mut batch_images = vec![0.0f32; config.batch_size.min(n) * IMAGE_PIXELS];
     let mut batch_labels = Vec::with_capacity(config.batch_size);
 
@@ -151,7 +159,12 @@ pub fn train(
             &train_images
         };
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(config.seed, Stream::Shuffle, epoch as u64, 0)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            config.seed,
+            Stream::Shuffle,
+            epoch as u64,
+            0,
+        )));
 
         let bar = progress.bar(n as u64, &format!("epoch {}/{}", epoch + 1, config.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
@@ -162,12 +175,22 @@ pub fn train(
                     .copy_from_slice(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]);
                 batch_labels.push(train_labels[i]);
             }
-            let dropout_seed = derive_seed(config.seed, Stream::Dropout, epoch as u64, batch as u64);
-            let step = state.learner.train_step(&batch_images[..chunk.len() * IMAGE_PIXELS], &batch_labels, dropout_seed);
+            let dropout_seed =
+                derive_seed(config.seed, Stream::Dropout, epoch as u64, batch as u64);
+            let step = state.learner.train_step(
+                &batch_images[..chunk.len() * IMAGE_PIXELS],
+                &batch_labels,
+                dropout_seed,
+            );
             let mean = step.loss_sum / chunk.len() as f64;
             if !mean.is_finite() || mean > DIVERGED_LOSS {
                 bar.finish_and_clear();
-                return Err(Error::Diverged { epoch: epoch + 1, batch: batch + 1, loss: mean, learning_rate: lr });
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    batch: batch + 1,
+                    loss: mean,
+                    learning_rate: lr,
+                });
             }
             loss_sum += step.loss_sum;
             correct += step.correct;
@@ -184,7 +207,12 @@ pub fn train(
 
         let (val_loss, val_accuracy) = evaluate(&state.learner, &val_images, &val_labels);
         if !val_loss.is_finite() {
-            return Err(Error::Diverged { epoch: epoch + 1, batch: 0, loss: val_loss, learning_rate: lr });
+            return Err(Error::Diverged {
+                epoch: epoch + 1,
+                batch: 0,
+                loss: val_loss,
+                learning_rate: lr,
+            });
         }
         let seconds = started.elapsed().as_secs_f64();
         let record = EpochRecord {
@@ -208,7 +236,9 @@ pub fn train(
         progress.line(summary_line(&record, config.epochs, improved));
         state.history.push(record);
         if after_epoch(&state)? == AfterEpoch::Interrupt && !state.finished(config) {
-            return Err(Error::Interrupted { epochs_done: state.epochs_done() });
+            return Err(Error::Interrupted {
+                epochs_done: state.epochs_done(),
+            });
         }
     }
     if state.history.len() < config.epochs {
@@ -220,18 +250,29 @@ pub fn train(
         ));
     }
     let cnn = state.best.unwrap_or_else(|| state.learner.cnn().clone());
-    Ok(Fitted { cnn, history: state.history, best_epoch: state.best_epoch, best_val_accuracy: state.best_val_accuracy })
+    Ok(Fitted {
+        cnn,
+        history: state.history,
+        best_epoch: state.best_epoch,
+        best_val_accuracy: state.best_val_accuracy,
+    })
 }
 
 /// Mean loss and accuracy of the learner's network on a labelled set, dropout off.
 fn evaluate(learner: &Learner, images: &[f32], labels: &[u8]) -> (f64, f64) {
     let (mut loss_sum, mut correct) = (0.0, 0);
-    for (chunk_images, chunk_labels) in images.chunks(EVAL_BATCH * IMAGE_PIXELS).zip(labels.chunks(EVAL_BATCH)) {
+    for (chunk_images, chunk_labels) in images
+        .chunks(EVAL_BATCH * IMAGE_PIXELS)
+        .zip(labels.chunks(EVAL_BATCH))
+    {
         let out = learner.evaluate(chunk_images, chunk_labels);
         loss_sum += out.loss_sum;
         correct += out.correct;
     }
-    (loss_sum / labels.len() as f64, correct as f64 / labels.len() as f64)
+    (
+        loss_sum / labels.len() as f64,
+        correct as f64 / labels.len() as f64,
+    )
 }
 
 fn round_to(value: f64, scale: f64) -> f64 {
@@ -260,7 +301,7 @@ fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -275,13 +316,23 @@ mod tests {
 
     #[test]
     fn stops_at_the_budget_or_after_patience_epochs_without_improvement() {
-        let config = Config { epochs: 10, patience: 3, ..Config::default() };
+        let config = Config {
+            epochs: 10,
+            patience: 3,
+            ..Config::default()
+        };
         assert!(!finished(&config, 0, 0));
         assert!(!finished(&config, 4, 2));
-        assert!(finished(&config, 5, 2), "epochs 3, 4 and 5 did not improve on 2");
+        assert!(
+            finished(&config, 5, 2),
+            "epochs 3, 4 and 5 did not improve on 2"
+        );
         assert!(!finished(&config, 9, 9));
         assert!(finished(&config, 10, 10));
-        let never = Config { patience: 0, ..config };
+        let never = Config {
+            patience: 0,
+            ..config
+        };
         assert!(!finished(&never, 9, 1));
         assert!(finished(&never, 10, 1));
     }
@@ -296,13 +347,21 @@ mod tests {
 
     #[test]
     fn cosine_schedule_starts_at_the_peak_and_decays_towards_zero() {
-        let config = Config { epochs: 10, learning_rate: 0.002, lr_schedule: LrSchedule::Cosine, ..Config::default() };
+        let config = Config {
+            epochs: 10,
+            learning_rate: 0.002,
+            lr_schedule: LrSchedule::Cosine,
+            ..Config::default()
+        };
         assert_eq!(learning_rate(&config, 0), 0.002);
         assert!((learning_rate(&config, 5) - 0.001).abs() < 1e-12);
         let rates: Vec<f64> = (0..10).map(|e| learning_rate(&config, e)).collect();
         assert!(rates.windows(2).all(|w| w[1] < w[0]), "{rates:?}");
         assert!(rates[9] > 0.0 && rates[9] < 0.0001);
-        let constant = Config { lr_schedule: LrSchedule::Constant, ..config };
+        let constant = Config {
+            lr_schedule: LrSchedule::Constant,
+            ..config
+        };
         assert!((0..10).all(|e| learning_rate(&constant, e) == 0.002));
     }
 

@@ -17,7 +17,17 @@ fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
     let second = fit(&config, &data, &QUIET).unwrap();
     assert_eq!(first.cnn.to_safetensors(), second.cnn.to_safetensors());
     let strip_timing = |h: &[hdr_train::EpochRecord]| {
-        h.iter().map(|r| (r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy)).collect::<Vec<_>>()
+        h.iter()
+            .map(|r| {
+                (
+                    r.epoch,
+                    r.train_loss,
+                    r.train_accuracy,
+                    r.val_loss,
+                    r.val_accuracy,
+                )
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(strip_timing(&first.history), strip_timing(&second.history));
 
@@ -30,7 +40,10 @@ fn same_weights_whatever_the_thread_count() {
     let data = sample(200);
     let config = small_config(1);
     let on = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| fit(&config, &data, &QUIET).unwrap().cnn.to_safetensors())
     };
     assert_eq!(on(1), on(2));
@@ -39,7 +52,13 @@ fn same_weights_whatever_the_thread_count() {
 #[test]
 fn training_learns_and_keeps_the_best_epoch() {
     let data = sample(600);
-    let config = Config { epochs: 6, batch_size: 32, patience: 2, lr_schedule: LrSchedule::Constant, ..Config::default() };
+    let config = Config {
+        epochs: 6,
+        batch_size: 32,
+        patience: 2,
+        lr_schedule: LrSchedule::Constant,
+        ..Config::default()
+    };
     let fitted = fit(&config, &data, &QUIET).unwrap();
     let history = &fitted.history;
     assert!(!history.is_empty() && history.len() <= 6);
@@ -48,50 +67,99 @@ fn training_learns_and_keeps_the_best_epoch() {
         assert!(record.learning_rate == config.learning_rate);
         assert!(record.samples_per_s > 0.0 && record.seconds > 0.0);
     }
-    assert!(history.last().unwrap().train_loss < history[0].train_loss, "{history:?}");
+    assert!(
+        history.last().unwrap().train_loss < history[0].train_loss,
+        "{history:?}"
+    );
     // Early stopping: training ends at the budget or `patience` epochs after the best.
-    assert!(history.len() == 6 || history.len() == fitted.best_epoch + config.patience, "{history:?}");
-    let best = history.iter().map(|r| r.val_accuracy).fold(f64::MIN, f64::max);
+    assert!(
+        history.len() == 6 || history.len() == fitted.best_epoch + config.patience,
+        "{history:?}"
+    );
+    let best = history
+        .iter()
+        .map(|r| r.val_accuracy)
+        .fold(f64::MIN, f64::max);
     assert_eq!(fitted.best_val_accuracy, best);
     assert_eq!(history[fitted.best_epoch - 1].val_accuracy, best);
-    assert!(best > 0.7, "600 images and a few epochs should reach well above chance: {best}");
+    assert!(
+        best > 0.7,
+        "600 images and a few epochs should reach well above chance: {best}"
+    );
 
     // The returned network is the best epoch's, not the last one's.
     let (_, validation) = validation_split(&config, &data).unwrap();
     let predictions = Classifier::new(fitted.cnn).predict(&validation.pixels);
-    let correct = predictions.iter().zip(&validation.labels).filter(|(p, &l)| p.digit == l).count();
-    assert_eq!(correct as f64 / validation.len() as f64, fitted.best_val_accuracy);
+    let correct = predictions
+        .iter()
+        .zip(&validation.labels)
+        .filter(|(p, &l)| p.digit == l)
+        .count();
+    assert_eq!(
+        correct as f64 / validation.len() as f64,
+        fitted.best_val_accuracy
+    );
 }
 
 #[test]
 fn validation_split_is_stratified_and_disjoint() {
     let data = sample(500);
-    let config = Config { validation_fraction: 0.2, ..Config::default() };
+    let config = Config {
+        validation_fraction: 0.2,
+        ..Config::default()
+    };
     let (train, validation) = validation_split(&config, &data).unwrap();
     assert_eq!(train.len() + validation.len(), 500);
-    assert!((95..=105).contains(&validation.len()), "{}", validation.len());
+    assert!(
+        (95..=105).contains(&validation.len()),
+        "{}",
+        validation.len()
+    );
     for class in 0..10u8 {
         let total = data.labels.iter().filter(|&&l| l == class).count() as f64;
         let held = validation.labels.iter().filter(|&&l| l == class).count() as f64;
-        assert!((held - total * 0.2).abs() <= 0.5, "class {class}: {held} of {total}");
+        assert!(
+            (held - total * 0.2).abs() <= 0.5,
+            "class {class}: {held} of {total}"
+        );
     }
 }
 
 #[test]
 fn absurd_learning_rate_is_reported_as_divergence_naming_the_key() {
     let data = sample(200);
-    let config = Config { learning_rate: 1e6, ..small_config(3) };
-    let error = fit(&config, &data, &QUIET).err().expect("training must not succeed");
+    let config = Config {
+        learning_rate: 1e6,
+        ..small_config(3)
+    };
+    let error = fit(&config, &data, &QUIET)
+        .err()
+        .expect("training must not succeed");
     assert!(matches!(error, Error::Diverged { .. }), "{error}");
     let message = error.to_string();
-    assert!(message.contains("`train.learning_rate` = 1000000"), "{message}");
+    assert!(
+        message.contains("`train.learning_rate` = 1000000"),
+        "{message}"
+    );
 }
 
 #[test]
 fn invalid_config_and_tiny_data_are_errors() {
     let data = sample(50);
-    let error = fit(&Config { batch_size: 0, ..Config::default() }, &data, &QUIET).err().unwrap();
+    let error = fit(
+        &Config {
+            batch_size: 0,
+            ..Config::default()
+        },
+        &data,
+        &QUIET,
+    )
+    .err()
+    .unwrap();
     assert!(error.to_string().contains("train.batch_size"), "{error}");
     let error = fit(&Config::default(), &sample(3), &QUIET).err().unwrap();
-    assert!(error.to_string().contains("train.validation_fraction"), "{error}");
+    assert!(
+        error.to_string().contains("train.validation_fraction"),
+        "{error}"
+    );
 }

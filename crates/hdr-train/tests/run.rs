@@ -7,10 +7,18 @@ use std::path::Path;
 use common::{data_stage, small_config};
 use hdr_common::RunOptions;
 use hdr_model::{Cnn, ModelCard};
-use hdr_train::{read_history, run, run_interruptible, Config, Error, Paths, TrainOptions, HISTORY_HEADER};
+use hdr_train::{
+    read_history, run, run_interruptible, Config, Error, Paths, TrainOptions, HISTORY_HEADER,
+};
 
-const QUIET: TrainOptions = TrainOptions { run: RunOptions { quiet: true }, resume: false };
-const RESUME: TrainOptions = TrainOptions { run: RunOptions { quiet: true }, resume: true };
+const QUIET: TrainOptions = TrainOptions {
+    run: RunOptions { quiet: true },
+    resume: false,
+};
+const RESUME: TrainOptions = TrainOptions {
+    run: RunOptions { quiet: true },
+    resume: true,
+};
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -24,7 +32,14 @@ fn run_writes_weights_card_and_history_and_is_reproducible() {
     let config = small_config(2);
 
     let outputs = run(&config, &paths, &QUIET).unwrap();
-    assert_eq!(outputs.files, vec![paths.weights.clone(), paths.card.clone(), paths.history.clone()]);
+    assert_eq!(
+        outputs.files,
+        vec![
+            paths.weights.clone(),
+            paths.card.clone(),
+            paths.history.clone()
+        ]
+    );
     let weights = read(&paths.weights);
     Cnn::from_safetensors(&weights, &paths.weights).expect("weights load back");
 
@@ -32,15 +47,24 @@ fn run_writes_weights_card_and_history_and_is_reproducible() {
     assert_eq!(card.architecture, ModelCard::architecture());
     assert_eq!(card.parameters, Cnn::PARAMETERS);
     assert_eq!(card.train_config, serde_json::to_value(&config).unwrap());
-    assert_eq!(card.data_sha256, hdr_common::sha256_file(&paths.train_split).unwrap());
+    assert_eq!(
+        card.data_sha256,
+        hdr_common::sha256_file(&paths.train_split).unwrap()
+    );
     assert_eq!(card.epochs_trained, 2);
 
     let text = String::from_utf8(read(&paths.history)).unwrap();
     assert_eq!(text.lines().next().unwrap(), HISTORY_HEADER.join(","));
     let history = read_history(&paths.history).unwrap();
     assert_eq!(history.len(), 2);
-    assert_eq!(card.best_val_accuracy, history[card.best_epoch - 1].val_accuracy);
-    assert!(paths.checkpoint.exists(), "the checkpoint is kept after success");
+    assert_eq!(
+        card.best_val_accuracy,
+        history[card.best_epoch - 1].val_accuracy
+    );
+    assert!(
+        paths.checkpoint.exists(),
+        "the checkpoint is kept after success"
+    );
 
     // Same seed, config and data: a bit-identical weights file.
     std::fs::remove_file(&paths.weights).unwrap();
@@ -58,21 +82,45 @@ fn resuming_after_an_interruption_matches_an_uninterrupted_run() {
     run(&config, &paths, &QUIET).unwrap();
     let uninterrupted_weights = read(&paths.weights);
     let uninterrupted_history = read_history(&paths.history).unwrap();
-    for path in [&paths.weights, &paths.card, &paths.history, &paths.checkpoint] {
+    for path in [
+        &paths.weights,
+        &paths.card,
+        &paths.history,
+        &paths.checkpoint,
+    ] {
         std::fs::remove_file(path).unwrap();
     }
 
     // "Kill" the run after its first epoch: the checkpoint is there, no model.
-    let error = run_interruptible(&config, &paths, &QUIET, &mut |epochs_done| epochs_done == 1).unwrap_err();
-    assert!(matches!(error, Error::Interrupted { epochs_done: 1 }), "{error}");
+    let error = run_interruptible(&config, &paths, &QUIET, &mut |epochs_done| epochs_done == 1)
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Interrupted { epochs_done: 1 }),
+        "{error}"
+    );
     assert!(paths.checkpoint.exists());
     assert!(!paths.weights.exists() && !paths.card.exists() && !paths.history.exists());
 
     run(&config, &paths, &RESUME).unwrap();
-    assert_eq!(read(&paths.weights), uninterrupted_weights, "resume continues exactly");
+    assert_eq!(
+        read(&paths.weights),
+        uninterrupted_weights,
+        "resume continues exactly"
+    );
     let resumed_history = read_history(&paths.history).unwrap();
     let numbers = |h: &[hdr_train::EpochRecord]| {
-        h.iter().map(|r| (r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.learning_rate)).collect::<Vec<_>>()
+        h.iter()
+            .map(|r| {
+                (
+                    r.epoch,
+                    r.train_loss,
+                    r.train_accuracy,
+                    r.val_loss,
+                    r.val_accuracy,
+                    r.learning_rate,
+                )
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(numbers(&resumed_history), numbers(&uninterrupted_history));
 
@@ -88,11 +136,25 @@ fn an_interrupted_run_leaves_the_previous_model_intact() {
     let artifacts = data_stage(dir.path(), 200);
     let paths = Paths::under(&artifacts);
     run(&small_config(1), &paths, &QUIET).unwrap();
-    let before = [read(&paths.weights), read(&paths.card), read(&paths.history)];
+    let before = [
+        read(&paths.weights),
+        read(&paths.card),
+        read(&paths.history),
+    ];
 
-    let other = Config { seed: 9, ..small_config(3) };
+    let other = Config {
+        seed: 9,
+        ..small_config(3)
+    };
     run_interruptible(&other, &paths, &QUIET, &mut |_| true).unwrap_err();
-    assert_eq!([read(&paths.weights), read(&paths.card), read(&paths.history)], before);
+    assert_eq!(
+        [
+            read(&paths.weights),
+            read(&paths.card),
+            read(&paths.history)
+        ],
+        before
+    );
 }
 
 #[test]
@@ -103,17 +165,29 @@ fn resume_refuses_a_missing_checkpoint_or_one_from_another_config() {
     let config = small_config(2);
 
     let message = run(&config, &paths, &RESUME).unwrap_err().to_string();
-    assert!(message.contains("checkpoint.bin") && message.contains("no checkpoint"), "{message}");
+    assert!(
+        message.contains("checkpoint.bin") && message.contains("no checkpoint"),
+        "{message}"
+    );
 
     run_interruptible(&config, &paths, &QUIET, &mut |_| true).unwrap_err();
-    let changed = Config { learning_rate: 0.001, ..config.clone() };
+    let changed = Config {
+        learning_rate: 0.001,
+        ..config.clone()
+    };
     let message = run(&changed, &paths, &RESUME).unwrap_err().to_string();
-    assert!(message.contains("checkpoint.bin") && message.contains("different"), "{message}");
+    assert!(
+        message.contains("checkpoint.bin") && message.contains("different"),
+        "{message}"
+    );
     assert!(!paths.weights.exists());
 
     std::fs::write(&paths.checkpoint, b"HDRTRAIN\x01\x00").unwrap();
     let message = run(&config, &paths, &RESUME).unwrap_err().to_string();
-    assert!(message.contains("checkpoint.bin") && message.contains("truncated"), "{message}");
+    assert!(
+        message.contains("checkpoint.bin") && message.contains("truncated"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -121,7 +195,10 @@ fn divergence_writes_no_model() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = data_stage(dir.path(), 200);
     let paths = Paths::under(&artifacts);
-    let config = Config { learning_rate: 1e6, ..small_config(3) };
+    let config = Config {
+        learning_rate: 1e6,
+        ..small_config(3)
+    };
     let error = run(&config, &paths, &QUIET).unwrap_err();
     assert!(matches!(error, Error::Diverged { .. }), "{error}");
     assert!(error.to_string().contains("train.learning_rate"), "{error}");
@@ -135,13 +212,30 @@ fn missing_or_corrupt_train_split_says_how_to_make_it() {
     let error = run(&Config::default(), &paths, &QUIET).unwrap_err();
     assert!(matches!(error, Error::Missing(_)), "{error}");
     let message = error.to_string();
-    assert!(message.contains("train.parquet") && message.contains("cargo xtask data"), "{message}");
+    assert!(
+        message.contains("train.parquet") && message.contains("cargo xtask data"),
+        "{message}"
+    );
 
     std::fs::create_dir_all(paths.train_split.parent().unwrap()).unwrap();
     std::fs::write(&paths.train_split, b"not a parquet file").unwrap();
-    let message = run(&Config::default(), &paths, &QUIET).unwrap_err().to_string();
-    assert!(message.contains("train.parquet") && message.contains("cargo xtask data"), "{message}");
+    let message = run(&Config::default(), &paths, &QUIET)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("train.parquet") && message.contains("cargo xtask data"),
+        "{message}"
+    );
 
-    let message = run(&Config { epochs: 0, ..Config::default() }, &paths, &QUIET).unwrap_err().to_string();
+    let message = run(
+        &Config {
+            epochs: 0,
+            ..Config::default()
+        },
+        &paths,
+        &QUIET,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(message.contains("train.epochs"), "{message}");
 }

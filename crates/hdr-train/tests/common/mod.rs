@@ -15,8 +15,13 @@ pub fn sample_csv() -> PathBuf {
 
 /// The first `rows` data lines of the sample CSV, header included.
 pub fn sample_lines(rows: usize) -> Vec<String> {
-    let file = std::fs::File::open(sample_csv()).expect("data/mnist-sample.csv.gz is in the repository");
-    BufReader::new(flate2::read::GzDecoder::new(file)).lines().take(rows + 1).map(|l| l.unwrap()).collect()
+    let file =
+        std::fs::File::open(sample_csv()).expect("data/mnist-sample.csv.gz is in the repository");
+    BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .take(rows + 1)
+        .map(|l| l.unwrap())
+        .collect()
 }
 
 /// The first `rows` images of the sample.
@@ -41,9 +46,16 @@ pub fn data_stage(dir: &Path, rows: usize) -> PathBuf {
     }
     drop(file);
     let artifacts = dir.join("artifacts");
-    let config = hdr_data::Config { source: csv, ..hdr_data::Config::default() };
-    hdr_data::run(&config, &hdr_data::Paths::under(&artifacts), &hdr_common::RunOptions { quiet: true })
-        .expect("data stage");
+    let config = hdr_data::Config {
+        source: csv,
+        ..hdr_data::Config::default()
+    };
+    hdr_data::run(
+        &config,
+        &hdr_data::Paths::under(&artifacts),
+        &hdr_common::RunOptions { quiet: true },
+    )
+    .expect("data stage");
     artifacts
 }
 
