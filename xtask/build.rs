@@ -9,7 +9,10 @@ use sha2::{Digest, Sha256};
 /// Crates whose source makes up each stage's code version.
 const STAGE_CODE: &[(&str, &[&str])] = &[
     ("data", &["hdr-common", "hdr-data"]),
-    ("train", &["hdr-common", "hdr-data", "hdr-model", "hdr-train"]),
+    (
+        "train",
+        &["hdr-common", "hdr-data", "hdr-model", "hdr-train"],
+    ),
     ("eval", &["hdr-common", "hdr-data", "hdr-model", "hdr-eval"]),
     ("report", &["hdr-common", "hdr-report"]),
 ];
@@ -23,7 +26,10 @@ fn main() {
         for member in *members {
             let dir = crates.join(member);
             println!("cargo:rerun-if-changed={}", dir.join("src").display());
-            println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                dir.join("Cargo.toml").display()
+            );
             let mut files = vec![dir.join("Cargo.toml")];
             collect(&dir.join("src"), &mut files);
             files.sort();
@@ -35,16 +41,23 @@ fn main() {
                 hasher.update([0]);
             }
         }
-        let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         out.push_str(&format!("    (\"{stage}\", \"{digest}\"),\n"));
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("code_hashes.rs");
+    let dest =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("code_hashes.rs");
     fs::write(dest, out).expect("write code_hashes.rs");
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {

@@ -57,7 +57,11 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
         return Ok(());
     }
     let all = [Which::Data, Which::Train, Which::Memory, Which::Predict];
-    let selected: Vec<Which> = if args.only.is_empty() { all.to_vec() } else { args.only.clone() };
+    let selected: Vec<Which> = if args.only.is_empty() {
+        all.to_vec()
+    } else {
+        args.only.clone()
+    };
     let work = ctx.root.join("target").join("hdr-bench");
     std::fs::create_dir_all(&work)?;
     let python = find_python(ctx, &args);
@@ -66,7 +70,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
         match which {
             Which::Data => bench_data(ctx, &args, &work, python.as_deref(), &mut rows)?,
             Which::Train => bench_train(ctx, &args, &work, python.as_deref(), &mut rows)?,
-            Which::Memory => bench_memory(&work, python.as_deref(), &mut rows)?,
+            Which::Memory => bench_memory(ctx, &work, python.as_deref(), &mut rows)?,
             Which::Predict => bench_predict(ctx, &work, &mut rows)?,
         }
     }
@@ -78,7 +82,10 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
     }
     let json_rows: Vec<Value> = rows.iter().map(Row::json).collect();
     hdr_common::write_json_atomic(work.join("bench.json"), &json_rows)?;
-    eprintln!("\n(also written to {})", ctx.display(&work.join("bench.json")));
+    eprintln!(
+        "\n(also written to {})",
+        ctx.display(&work.join("bench.json"))
+    );
     Ok(())
 }
 
@@ -94,7 +101,11 @@ struct Row {
 impl Row {
     fn ratio(&self) -> Option<f64> {
         let (_, peer) = self.peer.as_ref()?;
-        Some(if self.higher_is_better { self.ours / peer } else { peer / self.ours })
+        Some(if self.higher_is_better {
+            self.ours / peer
+        } else {
+            peer / self.ours
+        })
     }
 
     fn markdown(&self) -> String {
@@ -103,9 +114,24 @@ impl Row {
             None => ("(not measured)".into(), "-".into()),
         };
         let ratio = self.ratio().map_or("-".to_string(), |r| {
-            format!("{r:.2}x {}", if self.higher_is_better { "faster" } else { "better" })
+            format!(
+                "{r:.2}x {}",
+                if self.higher_is_better {
+                    "faster"
+                } else {
+                    "better"
+                }
+            )
         });
-        format!("| {} | {} {} | {} | {} | {} |", self.name, fmt(self.ours), self.unit, peer_name, peer_value, ratio)
+        format!(
+            "| {} | {} {} | {} | {} | {} |",
+            self.name,
+            fmt(self.ours),
+            self.unit,
+            peer_name,
+            peer_value,
+            ratio
+        )
     }
 
     fn json(&self) -> Value {
@@ -145,7 +171,11 @@ fn python_json(python: Option<&Path>, script_args: &[&str]) -> Option<(Value, u6
     let mut command = Command::new(python);
     command.args(script_args).env("TF_CPP_MIN_LOG_LEVEL", "3");
     match run_measured(command) {
-        Ok((stdout, peak)) => match stdout.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        Ok((stdout, peak)) => match stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
             Some(v) => Some((v, peak)),
             None => {
                 eprintln!("  peer printed no JSON; skipped");
@@ -187,7 +217,11 @@ fn run_measured(mut command: Command) -> Result<(String, u64)> {
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        bail!("{:?} failed: {}", command.get_program(), tail.into_iter().rev().collect::<Vec<_>>().join(" | "));
+        bail!(
+            "{:?} failed: {}",
+            command.get_program(),
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        );
     }
     // ru_maxrss is in kilobytes on Linux.
     Ok((stdout, usage.ru_maxrss as u64 * 1024))
@@ -197,9 +231,16 @@ fn run_measured(mut command: Command) -> Result<(String, u64)> {
 fn run_child(ctx: &Context, kind: &[String]) -> Result<(Value, u64)> {
     let exe = std::env::current_exe()?;
     let mut command = Command::new(exe);
-    command.arg("--quiet").arg("--config").arg(ctx.root.join("pipeline.toml")).arg("bench").arg("--child").args(kind);
+    command
+        .arg("--quiet")
+        .arg("--config")
+        .arg(ctx.root.join("pipeline.toml"))
+        .arg("bench")
+        .arg("--child")
+        .args(kind);
     let (stdout, peak) = run_measured(command)?;
-    let value = serde_json::from_str(stdout.trim()).with_context(|| format!("child printed {stdout:?}"))?;
+    let value =
+        serde_json::from_str(stdout.trim()).with_context(|| format!("child printed {stdout:?}"))?;
     Ok((value, peak))
 }
 
@@ -223,26 +264,46 @@ fn big_csv(ctx: &Context, work: &Path) -> Result<PathBuf> {
         while data.len() < 42_000 {
             let take = (42_000 - data.len()).min(labels.len());
             data.labels.extend_from_slice(&labels[..take]);
-            data.pixels.extend_from_slice(&images.pixels[..take * hdr_data::IMAGE_PIXELS]);
+            data.pixels
+                .extend_from_slice(&images.pixels[..take * hdr_data::IMAGE_PIXELS]);
         }
         hdr_data::write_kaggle_csv(&data, &path)?;
     }
     Ok(path)
 }
 
-fn bench_data(ctx: &Context, args: &BenchArgs, work: &Path, python: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
+fn bench_data(
+    ctx: &Context,
+    args: &BenchArgs,
+    work: &Path,
+    python: Option<&Path>,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     let csv = big_csv(ctx, work)?;
     let size = std::fs::metadata(&csv)?.len();
     let csv_arg = csv.display().to_string();
     let mut ours = Vec::new();
     let mut peak = 0u64;
-    eprintln!("data stage on {} ({:.0} MB), {} runs...", csv.display(), size as f64 / 1e6, args.repeats);
+    eprintln!(
+        "data stage on {} ({:.0} MB), {} runs...",
+        csv.display(),
+        size as f64 / 1e6,
+        args.repeats
+    );
     for _ in 0..args.repeats {
-        let (v, p) = run_child(ctx, &["data".into(), csv_arg.clone(), work.join("artifacts").display().to_string()])?;
+        let (v, p) = run_child(
+            ctx,
+            &[
+                "data".into(),
+                csv_arg.clone(),
+                work.join("artifacts").display().to_string(),
+            ],
+        )?;
         ours.push(v["seconds"].as_f64().unwrap_or(f64::NAN));
         peak = peak.max(p);
     }
-    let script = "import sys,time,json,pandas as pd\nt=time.perf_counter();pd.read_csv(sys.argv[1]);\
+    let script =
+        "import sys,time,json,pandas as pd\nt=time.perf_counter();pd.read_csv(sys.argv[1]);\
                   print(json.dumps({'seconds':time.perf_counter()-t}))";
     let mut pandas = Vec::new();
     for _ in 0..args.repeats {
@@ -266,7 +327,14 @@ fn bench_data(ctx: &Context, args: &BenchArgs, work: &Path, python: Option<&Path
     });
     let (images, labels) = fashion_idx();
     if images.exists() {
-        let (v, _) = run_child(ctx, &["import-idx".into(), images.display().to_string(), labels.display().to_string()])?;
+        let (v, _) = run_child(
+            ctx,
+            &[
+                "import-idx".into(),
+                images.display().to_string(),
+                labels.display().to_string(),
+            ],
+        )?;
         rows.push(Row {
             name: "IDX import, Fashion-MNIST 60,000 images".into(),
             ours: v["seconds"].as_f64().unwrap_or(f64::NAN),
@@ -280,26 +348,51 @@ fn bench_data(ctx: &Context, args: &BenchArgs, work: &Path, python: Option<&Path
 
 fn fashion_idx() -> (PathBuf, PathBuf) {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");
-    (dir.join("train-images-idx3-ubyte.gz"), dir.join("train-labels-idx1-ubyte.gz"))
+    (
+        dir.join("train-images-idx3-ubyte.gz"),
+        dir.join("train-labels-idx1-ubyte.gz"),
+    )
 }
 
 fn peer_script(ctx: &Context) -> PathBuf {
     ctx.root.join("../shared/peers/keras_seed.py")
 }
 
-fn bench_train(ctx: &Context, args: &BenchArgs, work: &Path, python: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
+fn bench_train(
+    ctx: &Context,
+    args: &BenchArgs,
+    work: &Path,
+    python: Option<&Path>,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     let sample = sample_csv(ctx).display().to_string();
     let epochs = args.epochs.to_string();
-    eprintln!("training throughput, {} epochs at batch 128 (hdr)...", args.epochs);
+    eprintln!(
+        "training throughput, {} epochs at batch 128 (hdr)...",
+        args.epochs
+    );
     let (ours, _) = run_child(
         ctx,
-        &["throughput".into(), sample.clone(), work.join("artifacts-throughput").display().to_string(), epochs.clone()],
+        &[
+            "throughput".into(),
+            sample.clone(),
+            work.join("artifacts-throughput").display().to_string(),
+            epochs.clone(),
+        ],
     )?;
-    eprintln!("training throughput, {} epochs at batch 128 (Keras peer)...", args.epochs);
+    eprintln!(
+        "training throughput, {} epochs at batch 128 (Keras peer)...",
+        args.epochs
+    );
     let script = peer_script(ctx).display().to_string();
-    let peer = python_json(python, &[&script, "--train", &sample, "--epochs", &epochs]).map(|(v, _)| v);
+    let peer =
+        python_json(python, &[&script, "--train", &sample, "--epochs", &epochs]).map(|(v, _)| v);
     let peer_value = |key: &str| peer.as_ref().and_then(|v| v[key].as_f64());
-    let tf = peer.as_ref().and_then(|v| v["framework"].as_str()).unwrap_or("tensorflow").to_string();
+    let tf = peer
+        .as_ref()
+        .and_then(|v| v["framework"].as_str())
+        .unwrap_or("tensorflow")
+        .to_string();
     rows.push(Row {
         name: format!("training samples/s, batch 128, {} epochs", args.epochs),
         ours: ours["train_samples_per_s"].as_f64().unwrap_or(f64::NAN),
@@ -315,7 +408,10 @@ fn bench_train(ctx: &Context, args: &BenchArgs, work: &Path, python: Option<&Pat
         higher_is_better: true,
     });
     rows.push(Row {
-        name: format!("test accuracy after {} epochs (same split sizes)", args.epochs),
+        name: format!(
+            "test accuracy after {} epochs (same split sizes)",
+            args.epochs
+        ),
         ours: ours["test_accuracy"].as_f64().unwrap_or(f64::NAN),
         unit: "",
         peer: peer_value("test_accuracy").map(|v| (tf, v)),
@@ -332,7 +428,12 @@ fn bench_train(ctx: &Context, args: &BenchArgs, work: &Path, python: Option<&Pat
     Ok(())
 }
 
-fn bench_memory(work: &Path, python: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
+fn bench_memory(
+    ctx: &Context,
+    work: &Path,
+    python: Option<&Path>,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     let (images, labels) = fashion_idx();
     if !images.exists() {
         eprintln!("memory benchmark skipped: install Debian's dataset-fashion-mnist");
@@ -347,15 +448,24 @@ fn bench_memory(work: &Path, python: Option<&Path>, rows: &mut Vec<Row>) -> Resu
     let exe = std::env::current_exe()?;
     let dir = work.join("fashion-project");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("pipeline.toml"), format!("[data]\nsource = {:?}\n\n[train]\nepochs = 1\n", csv.display().to_string()))?;
+    std::fs::write(
+        dir.join("pipeline.toml"),
+        format!(
+            "[data]\nsource = {:?}\n\n[train]\nepochs = 1\n",
+            csv.display().to_string()
+        ),
+    )?;
     let mut peak = 0u64;
     for stage in ["data", "train"] {
         let mut command = Command::new(&exe);
-        command.args(["--quiet", "--config"]).arg(dir.join("pipeline.toml")).args([stage, "--force"]);
+        command
+            .args(["--quiet", "--config"])
+            .arg(dir.join("pipeline.toml"))
+            .args([stage, "--force"]);
         let (_, p) = run_measured(command)?;
         peak = peak.max(p);
     }
-    let script = peer_script_from_work(work);
+    let script = peer_script(ctx).display().to_string();
     let csv_arg = csv.display().to_string();
     let peer = python_json(python, &[&script, "--train", &csv_arg, "--epochs", "1"]);
     rows.push(Row {
@@ -368,11 +478,6 @@ fn bench_memory(work: &Path, python: Option<&Path>, rows: &mut Vec<Row>) -> Resu
     Ok(())
 }
 
-fn peer_script_from_work(work: &Path) -> String {
-    // work is <root>/target/hdr-bench
-    work.join("../../../shared/peers/keras_seed.py").display().to_string()
-}
-
 fn bench_predict(ctx: &Context, work: &Path, rows: &mut Vec<Row>) -> Result<()> {
     let weights = hdr_train::Paths::under(&ctx.artifacts).weights;
     let model = if weights.exists() {
@@ -383,7 +488,8 @@ fn bench_predict(ctx: &Context, work: &Path, rows: &mut Vec<Row>) -> Result<()> 
         path
     };
     let classifier = hdr_predict::load_model(&model)?;
-    let outcome = hdr_predict::predict_csv(&classifier, &sample_csv(ctx), &work.join("submission.csv"))?;
+    let outcome =
+        hdr_predict::predict_csv(&classifier, &sample_csv(ctx), &work.join("submission.csv"))?;
     rows.push(Row {
         name: "predict --csv, 10,000 rows (after model load)".into(),
         ours: outcome.seconds,
@@ -398,13 +504,23 @@ fn bench_predict(ctx: &Context, work: &Path, rows: &mut Vec<Row>) -> Result<()> 
 fn child(args: &[String]) -> Result<Value> {
     let kind = args[0].as_str();
     let rest = &args[1..];
-    let arg = |i: usize| -> Result<&String> { rest.get(i).with_context(|| format!("bench child {kind}: missing argument {i}")) };
+    let arg = |i: usize| -> Result<&String> {
+        rest.get(i)
+            .with_context(|| format!("bench child {kind}: missing argument {i}"))
+    };
     match kind {
         "data" => {
             let artifacts = PathBuf::from(arg(1)?);
-            let config = hdr_data::Config { source: PathBuf::from(arg(0)?), ..Default::default() };
+            let config = hdr_data::Config {
+                source: PathBuf::from(arg(0)?),
+                ..Default::default()
+            };
             let started = Instant::now();
-            hdr_data::run(&config, &hdr_data::Paths::under(&artifacts), &hdr_common::RunOptions { quiet: true })?;
+            hdr_data::run(
+                &config,
+                &hdr_data::Paths::under(&artifacts),
+                &hdr_common::RunOptions { quiet: true },
+            )?;
             Ok(json!({"seconds": started.elapsed().as_secs_f64()}))
         }
         "import-idx" => {
@@ -424,7 +540,10 @@ fn child(args: &[String]) -> Result<Value> {
 /// Trains the model exactly as the Keras peer's `fit` does (batch 128, shuffled,
 /// no validation, no augmentation) and times it; then inference at batch 1000.
 fn throughput(sample: &Path, artifacts: &Path, epochs: usize) -> Result<Value> {
-    let config = hdr_data::Config { source: sample.to_path_buf(), ..Default::default() };
+    let config = hdr_data::Config {
+        source: sample.to_path_buf(),
+        ..Default::default()
+    };
     let paths = hdr_data::Paths::under(artifacts);
     hdr_data::run(&config, &paths, &hdr_common::RunOptions { quiet: true })?;
     let train = hdr_data::read_split(&paths.train)?;
@@ -442,7 +561,8 @@ fn throughput(sample: &Path, artifacts: &Path, epochs: usize) -> Result<Value> {
             let n = chunk.len();
             for (row, &i) in chunk.iter().enumerate() {
                 labels[row] = train.labels[i];
-                let dst = &mut images[row * hdr_data::IMAGE_PIXELS..(row + 1) * hdr_data::IMAGE_PIXELS];
+                let dst =
+                    &mut images[row * hdr_data::IMAGE_PIXELS..(row + 1) * hdr_data::IMAGE_PIXELS];
                 for (d, s) in dst.iter_mut().zip(train.image(i)) {
                     *d = *s as f32 / 255.0;
                 }
@@ -454,10 +574,17 @@ fn throughput(sample: &Path, artifacts: &Path, epochs: usize) -> Result<Value> {
     let train_s = started.elapsed().as_secs_f64();
     let classifier = hdr_model::Classifier::new(learner.cnn().clone());
     let started = Instant::now();
-    let predictions: Vec<hdr_model::Prediction> =
-        test.pixels.chunks(1000 * hdr_data::IMAGE_PIXELS).flat_map(|c| classifier.predict(c)).collect();
+    let predictions: Vec<hdr_model::Prediction> = test
+        .pixels
+        .chunks(1000 * hdr_data::IMAGE_PIXELS)
+        .flat_map(|c| classifier.predict(c))
+        .collect();
     let infer_s = started.elapsed().as_secs_f64();
-    let correct = predictions.iter().zip(&test.labels).filter(|(p, l)| p.digit == **l).count();
+    let correct = predictions
+        .iter()
+        .zip(&test.labels)
+        .filter(|(p, l)| p.digit == **l)
+        .count();
     Ok(json!({
         "train_samples_per_s": (train.len() * epochs) as f64 / train_s,
         "infer_images_per_s": test.len() as f64 / infer_s,

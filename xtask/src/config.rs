@@ -38,7 +38,8 @@ pub fn load(path: &Path, explicit: bool, overrides: &[String]) -> Result<Loaded>
     let shown = path.display().to_string();
     let mut table = if path.exists() {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
-        text.parse::<toml::Table>().map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
+        text.parse::<toml::Table>()
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
     } else if explicit {
         bail!("config file {shown} does not exist");
     } else {
@@ -89,7 +90,10 @@ fn from_table(table: &toml::Table, shown: &str) -> Result<PipelineConfig> {
     let defaults = PipelineConfig::default();
     for (name, value) in table {
         if !SECTIONS.contains(&name.as_str()) {
-            bail!("{shown}: unknown section `[{name}]` (known: {})", SECTIONS.join(", "));
+            bail!(
+                "{shown}: unknown section `[{name}]` (known: {})",
+                SECTIONS.join(", ")
+            );
         }
         if !value.is_table() {
             bail!("{shown}: `{name}` must be a section ([{name}])");
@@ -126,12 +130,18 @@ where
     for (key, value) in user {
         if !default_table.contains_key(key) {
             let known: Vec<&str> = default_table.keys().map(String::as_str).collect();
-            bail!("{shown}: unknown key `{name}.{key}` (known keys in [{name}]: {})", known.join(", "));
+            bail!(
+                "{shown}: unknown key `{name}.{key}` (known keys in [{name}]: {})",
+                known.join(", ")
+            );
         }
         merged.insert(key.clone(), value.clone());
         if let Err(e) = toml::Value::Table(merged.clone()).try_into::<T>() {
             let expected = describe(&default_table[key]);
-            bail!("{shown}: bad value for `{name}.{key}` = {value}: expected {expected} ({})", first_line(&e.to_string()));
+            bail!(
+                "{shown}: bad value for `{name}.{key}` = {value}: expected {expected} ({})",
+                first_line(&e.to_string())
+            );
         }
     }
     Ok(toml::Value::Table(merged).try_into()?)
@@ -150,7 +160,10 @@ fn describe(value: &toml::Value) -> &'static str {
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(text).trim()
+    text.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
 }
 
 #[cfg(test)]
@@ -175,26 +188,34 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_section_and_file() {
-        let err = load_text("[data]\nsead = 3\n", &[]).unwrap_err().to_string();
+        let err = load_text("[data]\nsead = 3\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown key `data.sead`"), "{err}");
         assert!(err.contains("pipeline.toml"), "{err}");
     }
 
     #[test]
     fn unknown_section_is_named() {
-        let err = load_text("[dataa]\nseed = 3\n", &[]).unwrap_err().to_string();
+        let err = load_text("[dataa]\nseed = 3\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown section `[dataa]`"), "{err}");
     }
 
     #[test]
     fn wrong_type_names_the_key() {
-        let err = load_text("[data]\ntest_fraction = \"lots\"\n", &[]).unwrap_err().to_string();
+        let err = load_text("[data]\ntest_fraction = \"lots\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`data.test_fraction`"), "{err}");
     }
 
     #[test]
     fn out_of_range_value_names_the_key() {
-        let err = load_text("[data]\ntest_fraction = 1.5\n", &[]).unwrap_err().to_string();
+        let err = load_text("[data]\ntest_fraction = 1.5\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("data.test_fraction"), "{err}");
     }
 

@@ -36,14 +36,19 @@ impl LockFile {
         if !path.exists() {
             return Ok(Self::default());
         }
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| {
-            format!("{} is corrupt; delete it (or run `cargo xtask clean`) to start afresh", path.display())
+            format!(
+                "{} is corrupt; delete it (or run `cargo xtask clean`) to start afresh",
+                path.display()
+            )
         })
     }
 
     /// Writes the lock file atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        hdr_common::write_json_atomic(path, self).with_context(|| format!("cannot write {}", path.display()))
+        hdr_common::write_json_atomic(path, self)
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 }

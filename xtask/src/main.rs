@@ -112,7 +112,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let explicit = std::env::args().any(|a| a == "--config" || a.starts_with("--config="));
     let loaded = config::load(&g.config, explicit, &g.overrides)?;
     let artifacts = loaded.root.join("artifacts");
-    let mut ctx = Context { config: loaded.config, root: loaded.root, artifacts, quiet: g.quiet, resume: false };
+    let mut ctx = Context {
+        config: loaded.config,
+        root: loaded.root,
+        artifacts,
+        quiet: g.quiet,
+        resume: false,
+    };
     match cli.command {
         Command::Pipeline { stage, from } => {
             let start = from.unwrap_or(Stage::Data);
@@ -123,14 +129,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train { stage, resume } => {
             ctx.resume = resume;
             // Resuming means running: the lock would otherwise call it up to date.
-            let args = StageArgs { force: stage.force || resume, dry_run: stage.dry_run };
+            let args = StageArgs {
+                force: stage.force || resume,
+                dry_run: stage.dry_run,
+            };
             run_stages(&ctx, &[Stage::Train], &args)?;
         }
         Command::Eval(args) => run_stages(&ctx, &[Stage::Eval], &args)?,
         Command::Report(args) => run_stages(&ctx, &[Stage::Report], &args)?,
         Command::Status => status(&ctx)?,
         Command::Clean => clean(&ctx)?,
-        Command::ImportIdx { images, labels, output } => {
+        Command::ImportIdx {
+            images,
+            labels,
+            output,
+        } => {
             let started = std::time::Instant::now();
             let data = hdr_data::read_idx(&images, &labels)?;
             hdr_data::write_kaggle_csv(&data, &output)?;
@@ -155,14 +168,22 @@ fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs) -> Result<()> {
     let mut will_run: Vec<Stage> = Vec::new();
     for &stage in stages {
         let lock = LockFile::read(&lock_path)?;
-        let upstream: Vec<Stage> = if args.dry_run { will_run.clone() } else { Vec::new() };
+        let upstream: Vec<Stage> = if args.dry_run {
+            will_run.clone()
+        } else {
+            Vec::new()
+        };
         let reasons = ctx.stale_reasons(stage, &lock, &upstream)?;
         let name = stage.name();
         if reasons.is_empty() && !args.force {
             eprintln!("{name:>7}: up to date");
             continue;
         }
-        let why = if reasons.is_empty() { "forced".to_string() } else { reasons.join("; ") };
+        let why = if reasons.is_empty() {
+            "forced".to_string()
+        } else {
+            reasons.join("; ")
+        };
         if args.dry_run {
             eprintln!("{name:>7}: would run ({why})");
             will_run.push(stage);
@@ -171,7 +192,10 @@ fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs) -> Result<()> {
         eprintln!("{name:>7}: running ({why})");
         let started = std::time::Instant::now();
         ctx.run_and_lock(stage)?;
-        eprintln!("{name:>7}: done in {:.1} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "{name:>7}: done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }
@@ -210,7 +234,11 @@ fn clean(ctx: &Context) -> Result<()> {
         if path.file_name().is_some_and(|n| n == ".gitkeep") {
             continue;
         }
-        let result = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        let result = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
         result.with_context(|| format!("cannot remove {}", path.display()))?;
     }
     eprintln!("removed the contents of {}", ctx.display(dir));

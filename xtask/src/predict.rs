@@ -32,7 +32,10 @@ pub struct PredictArgs {
 
 /// Runs the predict command; the exit code is non-zero if any file failed.
 pub fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
-    let model_path = args.model.clone().unwrap_or_else(|| hdr_train::Paths::under(&ctx.artifacts).weights);
+    let model_path = args
+        .model
+        .clone()
+        .unwrap_or_else(|| hdr_train::Paths::under(&ctx.artifacts).weights);
     if let Some(csv) = &args.csv {
         let Some(output) = &args.output else {
             bail!("--csv needs -o/--output for the submission file, e.g. -o submission.csv");
@@ -48,7 +51,11 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
             );
         }
         if let Some(accuracy) = outcome.accuracy {
-            println!("accuracy: {:.2}% ({} labelled rows)", accuracy * 100.0, outcome.rows);
+            println!(
+                "accuracy: {:.2}% ({} labelled rows)",
+                accuracy * 100.0,
+                outcome.rows
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -56,10 +63,15 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
         bail!("give image files to predict, or --csv test.csv -o submission.csv");
     }
     let classifier = hdr_predict::load_model(&model_path)?;
-    let outcomes = hdr_predict::predict_files(&classifier, &args.images, args.save_preprocessed.as_deref());
+    let outcomes =
+        hdr_predict::predict_files(&classifier, &args.images, args.save_preprocessed.as_deref());
     let mut failed = 0;
     for outcome in &outcomes {
-        let line = if args.json { hdr_predict::format_json(outcome) } else { hdr_predict::format_text(outcome) };
+        let line = if args.json {
+            hdr_predict::format_json(outcome)
+        } else {
+            hdr_predict::format_text(outcome)
+        };
         if outcome.result.is_err() {
             failed += 1;
             if args.json {
@@ -72,7 +84,10 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
         }
     }
     if failed > 0 {
-        eprintln!("{failed} of {} files could not be predicted", outcomes.len());
+        eprintln!(
+            "{failed} of {} files could not be predicted",
+            outcomes.len()
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

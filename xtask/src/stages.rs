@@ -70,7 +70,10 @@ impl Context {
 
     /// A path as recorded in the lock file and shown to users: relative to the root when under it.
     pub fn display(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     /// The stage's config section, as recorded in the lock file.
@@ -131,7 +134,10 @@ impl Context {
         let files = match stage {
             Stage::Data => hdr_data::run(&c.data, &hdr_data::Paths::under(a), &run)?.files,
             Stage::Train => {
-                let opts = hdr_train::TrainOptions { run, resume: self.resume };
+                let opts = hdr_train::TrainOptions {
+                    run,
+                    resume: self.resume,
+                };
                 hdr_train::run(&c.train, &hdr_train::Paths::under(a), &opts)?.files
             }
             Stage::Eval => hdr_eval::run(&c.eval, &hdr_eval::Paths::under(a), &run)?.files,
@@ -142,20 +148,33 @@ impl Context {
 
     /// Why `stage` must run, or an empty list when it is up to date.
     /// `stale_upstream` names earlier stages that will run first.
-    pub fn stale_reasons(&self, stage: Stage, lock: &LockFile, stale_upstream: &[Stage]) -> Result<Vec<String>> {
+    pub fn stale_reasons(
+        &self,
+        stage: Stage,
+        lock: &LockFile,
+        stale_upstream: &[Stage],
+    ) -> Result<Vec<String>> {
         let Some(entry) = lock.stages.get(stage.name()) else {
             return Ok(vec!["never run".to_string()]);
         };
         let mut reasons = Vec::new();
         for up in stale_upstream {
-            if self.deps(stage).iter().any(|(_, maker)| *maker == Some(*up)) {
+            if self
+                .deps(stage)
+                .iter()
+                .any(|(_, maker)| *maker == Some(*up))
+            {
                 reasons.push(format!("upstream stage `{}` will rerun", up.name()));
             }
         }
         if entry.code != stage.code_hash() {
             reasons.push("its code changed".to_string());
         }
-        reasons.extend(param_changes(stage.name(), &entry.params, &self.params(stage)));
+        reasons.extend(param_changes(
+            stage.name(),
+            &entry.params,
+            &self.params(stage),
+        ));
         for (path, maker) in self.deps(stage) {
             let key = self.display(&path);
             if !path.exists() {
@@ -166,7 +185,8 @@ impl Context {
                 reasons.push(format!("input {key} is missing{hint}"));
                 continue;
             }
-            let hash = hdr_common::sha256_file(&path).with_context(|| format!("cannot read {key}"))?;
+            let hash =
+                hdr_common::sha256_file(&path).with_context(|| format!("cannot read {key}"))?;
             match entry.deps.get(&key) {
                 Some(old) if *old == hash => {}
                 Some(_) => reasons.push(format!("input {key} changed")),
@@ -177,7 +197,10 @@ impl Context {
             let path = self.root.join(key);
             if !path.exists() {
                 reasons.push(format!("output {key} is missing"));
-            } else if hdr_common::sha256_file(&path).with_context(|| format!("cannot read {key}"))? != *old {
+            } else if hdr_common::sha256_file(&path)
+                .with_context(|| format!("cannot read {key}"))?
+                != *old
+            {
                 reasons.push(format!("output {key} was modified"));
             }
         }
@@ -192,18 +215,30 @@ impl Context {
                 deps.insert(self.display(&path), hdr_common::sha256_file(&path)?);
             }
         }
-        let files = self.execute(stage).with_context(|| format!("stage `{}` failed", stage.name()))?;
+        let files = self
+            .execute(stage)
+            .with_context(|| format!("stage `{}` failed", stage.name()))?;
         let mut outs = BTreeMap::new();
         for file in files {
-            let hash = hdr_common::sha256_file(&file)
-                .with_context(|| format!("stage `{}` reported {} but it cannot be read", stage.name(), file.display()))?;
+            let hash = hdr_common::sha256_file(&file).with_context(|| {
+                format!(
+                    "stage `{}` reported {} but it cannot be read",
+                    stage.name(),
+                    file.display()
+                )
+            })?;
             outs.insert(self.display(&file), hash);
         }
         let lock_path = self.lock_path();
         let mut lock = LockFile::read(&lock_path)?;
         lock.stages.insert(
             stage.name().to_string(),
-            StageLock { code: stage.code_hash().to_string(), params: self.params(stage), deps, outs },
+            StageLock {
+                code: stage.code_hash().to_string(),
+                params: self.params(stage),
+                deps,
+                outs,
+            },
         );
         lock.write(&lock_path)
     }
@@ -212,7 +247,11 @@ impl Context {
 /// One line per config key whose value differs from the recorded one.
 fn param_changes(section: &str, old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
     let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
-        return if old == new { vec![] } else { vec![format!("[{section}] config changed")] };
+        return if old == new {
+            vec![]
+        } else {
+            vec![format!("[{section}] config changed")]
+        };
     };
     let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
     keys.sort();
@@ -221,7 +260,9 @@ fn param_changes(section: &str, old: &serde_json::Value, new: &serde_json::Value
         .filter_map(|key| {
             let (a, b) = (old.get(key), new.get(key));
             (a != b).then(|| {
-                let show = |v: Option<&serde_json::Value>| v.map_or("(unset)".to_string(), |v| v.to_string());
+                let show = |v: Option<&serde_json::Value>| {
+                    v.map_or("(unset)".to_string(), |v| v.to_string())
+                };
                 format!("`{section}.{key}` changed: {} -> {}", show(a), show(b))
             })
         })
@@ -236,7 +277,10 @@ mod tests {
     fn param_changes_name_each_changed_key() {
         let old = serde_json::json!({"seed": 42, "test_fraction": 0.2});
         let new = serde_json::json!({"seed": 7, "test_fraction": 0.2});
-        assert_eq!(param_changes("data", &old, &new), vec!["`data.seed` changed: 42 -> 7".to_string()]);
+        assert_eq!(
+            param_changes("data", &old, &new),
+            vec!["`data.seed` changed: 42 -> 7".to_string()]
+        );
         assert!(param_changes("data", &old, &old).is_empty());
     }
 

@@ -15,7 +15,9 @@ impl Project {
     fn new(rows: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
-        let reader = BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(sample).unwrap()));
+        let reader = BufReader::new(flate2::read::GzDecoder::new(
+            std::fs::File::open(sample).unwrap(),
+        ));
         let mut out = std::fs::File::create(dir.path().join("small.csv")).unwrap();
         for line in reader.lines().take(rows + 1) {
             writeln!(out, "{}", line.unwrap()).unwrap();
@@ -48,7 +50,11 @@ impl Project {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[test]
@@ -70,7 +76,11 @@ fn pipeline_runs_skips_and_tracks_staleness() {
         "artifacts/report/summary.md",
         "artifacts/pipeline.lock",
     ] {
-        assert!(project.path(artifact).exists(), "{artifact} missing after the pipeline: {}", text(&first));
+        assert!(
+            project.path(artifact).exists(),
+            "{artifact} missing after the pipeline: {}",
+            text(&first)
+        );
     }
 
     // A second run does nothing.
@@ -99,7 +109,10 @@ fn pipeline_runs_skips_and_tracks_staleness() {
     project.write_config("");
     std::fs::remove_file(project.path("artifacts/eval/metrics.json")).unwrap();
     let status = text(&project.xtask(&["status"]));
-    assert!(status.contains("output artifacts/eval/metrics.json is missing"), "{status}");
+    assert!(
+        status.contains("output artifacts/eval/metrics.json is missing"),
+        "{status}"
+    );
     let rerun = project.xtask(&["pipeline", "--from", "eval"]);
     assert!(rerun.status.success(), "{}", text(&rerun));
     assert!(project.path("artifacts/eval/metrics.json").exists());
@@ -113,13 +126,21 @@ fn pipeline_runs_skips_and_tracks_staleness() {
     assert!(!project.path("artifacts/data/train.parquet").exists());
     let orphan = project.xtask(&["eval"]);
     assert!(!orphan.status.success());
-    assert!(text(&orphan).contains("cargo xtask data"), "{}", text(&orphan));
+    assert!(
+        text(&orphan).contains("cargo xtask data"),
+        "{}",
+        text(&orphan)
+    );
 }
 
 #[test]
 fn bad_config_fails_naming_the_key_and_writes_nothing() {
     let project = Project::new(50);
-    std::fs::write(project.path("pipeline.toml"), "[data]\ntest_fraction = 2.0\n").unwrap();
+    std::fs::write(
+        project.path("pipeline.toml"),
+        "[data]\ntest_fraction = 2.0\n",
+    )
+    .unwrap();
     let out = project.xtask(&["pipeline"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("data.test_fraction"), "{}", text(&out));
@@ -128,7 +149,11 @@ fn bad_config_fails_naming_the_key_and_writes_nothing() {
     std::fs::write(project.path("pipeline.toml"), "[train]\nbatch = 3\n").unwrap();
     let out = project.xtask(&["status"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("unknown key `train.batch`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown key `train.batch`"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -141,5 +166,8 @@ fn bad_source_fails_and_keeps_previous_artifacts() {
     let out = project.xtask(&["--set", "data.source=broken.csv", "data"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("broken.csv"), "{}", text(&out));
-    assert_eq!(std::fs::read(project.path("artifacts/data/train.parquet")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(project.path("artifacts/data/train.parquet")).unwrap(),
+        before
+    );
 }

@@ -41,7 +41,12 @@ impl OutputSet {
             .suffix(".tmp")
             .tempfile_in(&dir)?;
         self.pending.push((tmp, path));
-        Ok(self.pending.last_mut().expect("just pushed").0.as_file_mut())
+        Ok(self
+            .pending
+            .last_mut()
+            .expect("just pushed")
+            .0
+            .as_file_mut())
     }
 
     /// Writes `bytes` as the future content of `path`.
@@ -75,7 +80,8 @@ impl OutputSet {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+                tmp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644))?;
             }
             tmp.as_file().sync_all()?;
         }
@@ -117,7 +123,11 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&a).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o644, "artifacts are world-readable like ordinary files");
+            assert_eq!(
+                mode & 0o777,
+                0o644,
+                "artifacts are world-readable like ordinary files"
+            );
         }
     }
 

@@ -29,7 +29,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error for `key` with an explanation.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -44,10 +47,16 @@ pub struct MissingArtifact {
 }
 
 /// Returns `Err(MissingArtifact)` unless `path` exists.
-pub fn require_artifact(path: &std::path::Path, stage: &'static str) -> Result<(), MissingArtifact> {
+pub fn require_artifact(
+    path: &std::path::Path,
+    stage: &'static str,
+) -> Result<(), MissingArtifact> {
     if path.exists() {
         Ok(())
     } else {
-        Err(MissingArtifact { path: path.to_path_buf(), stage })
+        Err(MissingArtifact {
+            path: path.to_path_buf(),
+            stage,
+        })
     }
 }

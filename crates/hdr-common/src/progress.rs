@@ -46,7 +46,8 @@ impl Progress {
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template is valid"),
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .expect("static template is valid"),
         );
         bar.set_message(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));

@@ -1,8 +1,8 @@
 //! The tape-free hot path: forward and backward of the seed's network on plain
 //! buffers, used by [`crate::Learner::train_step`] and [`crate::Classifier`].
 //!
-//! The typed dfdx layers ([`crate::Cnn::forward`]) stay the reference this
-//! path is tested against (see the tests below); this one exists for speed:
+//! The typed dfdx layers ([`crate::Cnn::forward_layers`]) stay the reference
+//! this path is tested against (see the tests below); this one exists for speed:
 //! - the batch is split into fixed chunks of [`CHUNK`] samples, and one rayon
 //!   task runs a chunk's whole forward *and* backward pass while its
 //!   activations are still in cache, so a training step is one parallel pass;
@@ -11,27 +11,32 @@
 //! - conv1 (a 3x3x1 patch) runs as direct loops over its 32 channels, fused
 //!   with ReLU and pooling: its 26x26 output is never stored;
 //! - conv2 computes only the 10x10 outputs pool2 reads (floor drops row and
-//!   column 10) as one im2col GEMM per chunk;
+//!   column 10); with AVX-512 each pooling window is one Winograd F(2x2, 3x3)
+//!   tile (16 products per channel pair instead of 36), elsewhere an im2col GEMM;
 //! - conv2's backward is sparse: after max pooling only the argmax position of
 //!   each live window (ReLU-positive, not dropped out) has a gradient, so the
 //!   weight and input gradients are short runs of `y += g * x` over those
 //!   positions only (at most a fifth of the dense products' work), reading the
 //!   patches straight from the pooled conv1 maps (no im2col, no col2im).
+//!
+//! Every kernel has a portable version and, on x86-64 CPUs with AVX-512, a
+//! hand-vectorised one (module `avx512`, picked at run time). The two agree to
+//! rounding (the AVX-512 one uses fused multiply-adds and Winograd), each is
+//! deterministic, and the tests check both against the dfdx reference.
 
 use std::cell::RefCell;
 
 use rayon::prelude::*;
 
 use crate::kernels::{matmul, Mat, NO_ARGMAX};
+use crate::learner::dropout_fill;
 use crate::network::{Cnn, FEATURES};
 use crate::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 
 /// Samples per parallel work item. Fixed (not derived from the thread count)
 /// so that the order of floating-point reductions never changes.
-pub(crate) const CHUNK: usize = 4;
+pub(crate) const CHUNK: usize = 8;
 
-pub static PHASE: [std::sync::atomic::AtomicU64; 8] = [const { std::sync::atomic::AtomicU64::new(0) }; 8];
-macro_rules! timed { ($i:expr, $e:expr) => {{ let t = std::time::Instant::now(); let r = $e; PHASE[$i].fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed); r }} }
 const K: usize = 3;
 const C1: usize = 32;
 const C2: usize = 64;
@@ -52,6 +57,56 @@ const PATCH2: usize = K * RUN2;
 /// pool2 side.
 const P2: usize = 5;
 
+/// One cache line of floats: buffers built from these start on a 64-byte
+/// boundary, so that the kernels' 512-bit loads (at offsets that are
+/// multiples of 16 floats) never straddle two lines.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// A float buffer whose start is cache-line aligned.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Aligned {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl Aligned {
+    /// `len` zeros.
+    fn zeros(len: usize) -> Self {
+        let mut a = Self::default();
+        a.sized(len);
+        a
+    }
+
+    /// Grows the buffer to at least `len` floats and returns the first `len`
+    /// (new floats are zero, old ones keep their values).
+    fn sized(&mut self, len: usize) -> &mut [f32] {
+        let lines = len.div_ceil(16);
+        if self.lines.len() < lines {
+            self.lines.resize(lines, Line::default());
+        }
+        self.len = len;
+        &mut self[..]
+    }
+}
+
+impl std::ops::Deref for Aligned {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `Line` is `repr(C)` around `[f32; 16]` with size 64 and no
+        // padding, so the lines are `16 * lines.len() >= len` contiguous floats.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Aligned {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `deref`; the borrow is unique.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+}
+
 /// The network's parameters as plain vectors, plus conv2's kernel transposed
 /// (`[out, patch]`) for the sparse input gradient.
 #[derive(Debug, Clone)]
@@ -59,23 +114,54 @@ pub(crate) struct Weights {
     w1: Vec<f32>,
     b1: Vec<f32>,
     w2: Vec<f32>,
-    w2t: Vec<f32>,
+    w2t: Aligned,
+    /// conv2's kernel in the Winograd domain, `[16][in][out]` (see [`winograd_kernel`]).
+    u2: Aligned,
     b2: Vec<f32>,
     wd: Vec<f32>,
     bd: Vec<f32>,
+}
+
+/// Winograd F(2x2, 3x3) transform of conv2's HWIO kernel: `U = G g Gᵀ` per
+/// (input, output) channel pair, stored `[e][in][out]` with `e = 4 * row + column`.
+#[allow(clippy::needless_range_loop)] // index loops read like the matrix algebra
+fn winograd_kernel(w2: &[f32]) -> Aligned {
+    let mut u = Aligned::zeros(16 * C1 * C2);
+    for ic in 0..C1 {
+        for oc in 0..C2 {
+            let g = |ky: usize, kx: usize| w2[((ky * K + kx) * C1 + ic) * C2 + oc];
+            let mut t = [[0.0f32; 3]; 4];
+            for c in 0..3 {
+                let (g0, g1, g2) = (g(0, c), g(1, c), g(2, c));
+                t[0][c] = g0;
+                t[1][c] = 0.5 * (g0 + g1 + g2);
+                t[2][c] = 0.5 * (g0 - g1 + g2);
+                t[3][c] = g2;
+            }
+            for (r, row) in t.iter().enumerate() {
+                let (a, b, c) = (row[0], row[1], row[2]);
+                let out = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+                for (j, v) in out.into_iter().enumerate() {
+                    u[((r * 4 + j) * C1 + ic) * C2 + oc] = v;
+                }
+            }
+        }
+    }
+    u
 }
 
 impl Weights {
     /// Copies the parameters out of `cnn`.
     pub(crate) fn of(cnn: &Cnn) -> Self {
         let [w1, b1, w2, b2, wd, bd] = cnn.param_values();
-        let mut w2t = vec![0.0; w2.len()];
+        let mut w2t = Aligned::zeros(w2.len());
         for p in 0..PATCH2 {
             for o in 0..C2 {
                 w2t[o * PATCH2 + p] = w2[p * C2 + o];
             }
         }
         Self {
+            u2: winograd_kernel(&w2),
             w1,
             b1,
             w2,
@@ -98,7 +184,7 @@ pub(crate) struct Grads {
 struct Partial {
     w1: Vec<f32>,
     b1: Vec<f32>,
-    w2t: Vec<f32>,
+    w2t: Aligned,
     b2: Vec<f32>,
     wd: Vec<f32>,
     bd: Vec<f32>,
@@ -109,50 +195,83 @@ impl Partial {
         Self {
             w1: vec![0.0; TAPS1 * C1],
             b1: vec![0.0; C1],
-            w2t: vec![0.0; PATCH2 * C2],
+            w2t: Aligned::zeros(PATCH2 * C2),
             b2: vec![0.0; C2],
             wd: vec![0.0; FEATURES * NUM_CLASSES],
             bd: vec![0.0; NUM_CLASSES],
         }
     }
 
-    fn add(&mut self, o: &Partial) {
-        for (a, b) in [
-            (&mut self.w1, &o.w1),
-            (&mut self.b1, &o.b1),
-            (&mut self.w2t, &o.w2t),
-            (&mut self.b2, &o.b2),
-            (&mut self.wd, &o.wd),
-            (&mut self.bd, &o.bd),
+    /// Back to zeros, for the next step.
+    fn clear(&mut self) {
+        for t in [
+            &mut self.w1[..],
+            &mut self.b1,
+            &mut self.w2t,
+            &mut self.b2,
+            &mut self.wd,
+            &mut self.bd,
         ] {
-            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+            t.fill(0.0);
         }
     }
+}
 
-    fn into_grads(self) -> Grads {
-        let mut w2 = vec![0.0; PATCH2 * C2];
-        for o in 0..C2 {
-            for p in 0..PATCH2 {
-                w2[p * C2 + o] = self.w2t[o * PATCH2 + p];
+/// Sums the chunks' gradients, element by element in chunk order (so the
+/// result does not depend on the thread count), in parallel over elements.
+fn reduce(parts: &[Partial]) -> Grads {
+    const BLOCK: usize = 2048;
+    let sum = |get: fn(&Partial) -> &[f32]| -> Vec<f32> {
+        let mut out = vec![0.0; get(&parts[0]).len()];
+        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, o)| {
+            let range = b * BLOCK..b * BLOCK + o.len();
+            for p in parts {
+                o.iter_mut()
+                    .zip(&get(p)[range.clone()])
+                    .for_each(|(a, v)| *a += v);
             }
-        }
-        Grads {
-            tensors: [self.w1, self.b1, w2, self.b2, self.wd, self.bd],
+        });
+        out
+    };
+    let w2t = sum(|p| &p.w2t);
+    let mut w2 = vec![0.0; PATCH2 * C2];
+    for o in 0..C2 {
+        for p in 0..PATCH2 {
+            w2[p * C2 + o] = w2t[o * PATCH2 + p];
         }
     }
+    Grads {
+        tensors: [
+            sum(|p| &p.w1),
+            sum(|p| &p.b1),
+            w2,
+            sum(|p| &p.b2),
+            sum(|p| &p.wd),
+            sum(|p| &p.bd),
+        ],
+    }
+}
+
+/// Buffers a learner keeps between steps: the per-chunk gradient
+/// accumulators (large enough that allocating them every step would cost
+/// page faults).
+#[derive(Default)]
+pub(crate) struct Workspace {
+    partials: Vec<Partial>,
 }
 
 /// Per-thread buffers for one chunk, reused across calls.
 #[derive(Default)]
 struct Scratch {
     pixels: Vec<f32>,
-    pooled1: Vec<f32>,
+    pooled1: Aligned,
     arg1: Vec<u8>,
     col: Vec<f32>,
     conv2: Vec<f32>,
-    pooled2: Vec<f32>,
+    pooled2: Aligned,
     arg2: Vec<u8>,
-    d_pooled1: Vec<f32>,
+    d_pooled1: Aligned,
+    mask: Vec<f32>,
 }
 
 thread_local! {
@@ -170,11 +289,7 @@ fn sized<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
 /// Logits `[n, 10]` of `n` images, no dropout; `fill(i, dst)` writes image
 /// `i`'s 784 pixels (in [0, 1]) into `dst`, so callers convert inside the
 /// parallel loop.
-pub(crate) fn logits(
-    w: &Weights,
-    n: usize,
-    fill: impl Fn(usize, &mut [f32]) + Sync,
-) -> Vec<f32> {
+pub(crate) fn logits(w: &Weights, n: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut out = vec![0.0; n * NUM_CLASSES];
     out.par_chunks_mut(CHUNK * NUM_CLASSES)
         .enumerate()
@@ -195,56 +310,75 @@ pub(crate) fn logits(
     out
 }
 
+/// Inverted dropout on the flattened features: the mask of
+/// [`crate::dropout_mask`] with this rate and seed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dropout {
+    /// Probability of dropping a feature.
+    pub rate: f32,
+    /// Seed of the mask.
+    pub seed: u64,
+}
+
 /// One training batch: returns the logits `[n, 10]` (with dropout applied)
-/// and the gradients of the mean softmax cross-entropy. `mask` (B*1600,
-/// already scaled) multiplies the flattened features.
+/// and the gradients of the mean softmax cross-entropy. Each chunk draws its
+/// own slice of the dropout mask (seeking in the mask's random stream), so
+/// the mask is built in parallel and is the same whatever the chunking.
 pub(crate) fn train_batch(
     w: &Weights,
     images: &[f32],
     labels: &[u8],
-    mask: Option<&[f32]>,
+    dropout: Option<Dropout>,
+    ws: &mut Workspace,
 ) -> (Vec<f32>, Grads) {
     let n = labels.len();
     assert_eq!(images.len(), n * IMAGE_PIXELS);
-    if let Some(m) = mask {
-        assert_eq!(m.len(), n * FEATURES);
-    }
     let inv_batch = 1.0 / n as f32;
     let mut logits = vec![0.0; n * NUM_CLASSES];
-    let partials: Vec<Partial> = logits
+    let chunks = n.div_ceil(CHUNK);
+    while ws.partials.len() < chunks {
+        ws.partials.push(Partial::zeros());
+    }
+    let partials = &mut ws.partials[..chunks];
+    logits
         .par_chunks_mut(CHUNK * NUM_CLASSES)
+        .zip(partials.par_iter_mut())
         .enumerate()
-        .map(|(ci, logits)| {
+        .for_each(|(ci, (logits, g))| {
             let s0 = ci * CHUNK;
             let ns = logits.len() / NUM_CLASSES;
             let x = &images[s0 * IMAGE_PIXELS..(s0 + ns) * IMAGE_PIXELS];
-            let mask = mask.map(|m| &m[s0 * FEATURES..(s0 + ns) * FEATURES]);
-            let mut g = Partial::zeros();
+            g.clear();
             SCRATCH.with(|s| {
                 let s = &mut *s.borrow_mut();
+                let mut mask = std::mem::take(&mut s.mask);
+                let mask_slice = dropout.map(|d| {
+                    let m = sized(&mut mask, ns * FEATURES);
+                    dropout_fill(d.rate, d.seed, s0 * FEATURES, m);
+                    &*m
+                });
                 train_chunk(
                     w,
                     x,
                     &labels[s0..s0 + ns],
-                    mask,
+                    mask_slice,
                     inv_batch,
                     logits,
-                    &mut g,
+                    g,
                     s,
                 );
+                s.mask = mask;
             });
-            g
-        })
-        .collect();
-    let mut total = Partial::zeros();
-    for p in &partials {
-        total.add(p);
-    }
-    (logits, total.into_grads())
+        });
+    (logits, reduce(&ws.partials[..chunks]))
 }
 
 /// Whether the CPU can run the AVX-512 builds of the chunk kernels.
 fn has_avx512() -> bool {
+    #[cfg(test)]
+    if tests::PORTABLE_ONLY.with(|p| p.get()) {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx512f")
@@ -260,9 +394,8 @@ fn has_avx512() -> bool {
 
 /// Logits of the chunk `x` (no dropout), compiled for AVX-512 when the CPU has it.
 ///
-/// Every kernel below is `#[inline(always)]` so that it is compiled into both
-/// builds; Rust never contracts `a * b + c` into an FMA, so both builds give
-/// identical results.
+/// The portable kernels are `#[inline(always)]` so that they are compiled into
+/// both builds (their plain loops then vectorise 16 floats wide).
 fn infer_chunk(w: &Weights, x: &[f32], logits: &mut [f32], s: &mut Scratch) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
@@ -323,37 +456,49 @@ fn train_chunk(
 /// `[n, 1600]`), keeping what the backward pass needs in `s`.
 #[inline(always)]
 fn forward_chunk(w: &Weights, x: &[f32], n: usize, s: &mut Scratch) {
-    let pooled1 = sized(&mut s.pooled1, n * POOLED1);
+    let pooled1 = s.pooled1.sized(n * POOLED1);
     let arg1 = sized(&mut s.arg1, n * POOLED1);
     for ((xs, p), a) in x
         .chunks_exact(IMAGE_PIXELS)
         .zip(pooled1.chunks_exact_mut(POOLED1))
         .zip(arg1.chunks_exact_mut(POOLED1))
     {
-        timed!(0, conv1_pool1(w, xs, p, a));
+        conv1_pool1(w, xs, p, a);
+    }
+    let pooled2 = s.pooled2.sized(n * FEATURES);
+    let arg2 = sized(&mut s.arg2, n * FEATURES);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        for ((p1, p2), a2) in s.pooled1[..n * POOLED1]
+            .chunks_exact(POOLED1)
+            .zip(pooled2.chunks_exact_mut(FEATURES))
+            .zip(arg2.chunks_exact_mut(FEATURES))
+        {
+            // SAFETY: the features it was compiled for were detected.
+            unsafe { avx512::conv2_pool2_winograd(w, p1, p2, a2) };
+        }
+        return;
     }
     let m = n * PIXELS2;
-    let col = sized(&mut s.col, m * PATCH2);
-    timed!(1, im2col2(&s.pooled1[..n * POOLED1], col));
     let conv2 = sized(&mut s.conv2, m * C2);
+    let col = sized(&mut s.col, m * PATCH2);
+    im2col2(&s.pooled1[..n * POOLED1], col);
     for row in conv2.chunks_exact_mut(C2) {
         row.copy_from_slice(&w.b2);
     }
-    timed!(2, matmul(
+    matmul(
         conv2,
         C2,
         true,
         Mat::row_major(col, m, PATCH2),
         Mat::row_major(&w.w2, PATCH2, C2),
-    ));
-    let pooled2 = sized(&mut s.pooled2, n * FEATURES);
-    let arg2 = sized(&mut s.arg2, n * FEATURES);
+    );
     for ((c, p), a) in conv2
         .chunks_exact(PIXELS2 * C2)
         .zip(pooled2.chunks_exact_mut(FEATURES))
         .zip(arg2.chunks_exact_mut(FEATURES))
     {
-        timed!(3, pool2(c, p, a));
+        pool2(c, p, a);
     }
 }
 
@@ -375,7 +520,6 @@ fn train_chunk_body(
     forward_chunk(w, x, n, s);
     let mut d_feat = [0.0f32; FEATURES];
     for i in 0..n {
-        let t = std::time::Instant::now();
         let feat = &mut s.pooled2[i * FEATURES..(i + 1) * FEATURES];
         let mask = mask.map(|m| &m[i * FEATURES..(i + 1) * FEATURES]);
         if let Some(m) = mask {
@@ -403,7 +547,11 @@ fn train_chunk_body(
             g.bd[j] += d;
             let row = &w.wd[j * FEATURES..(j + 1) * FEATURES];
             let grow = &mut g.wd[j * FEATURES..(j + 1) * FEATURES];
-            for ((gw, &f), (df, &wv)) in grow.iter_mut().zip(feat.iter()).zip(d_feat.iter_mut().zip(row)) {
+            for ((gw, &f), (df, &wv)) in grow
+                .iter_mut()
+                .zip(feat.iter())
+                .zip(d_feat.iter_mut().zip(row))
+            {
                 *gw += d * f;
                 *df += d * wv;
             }
@@ -411,23 +559,22 @@ fn train_chunk_body(
         if let Some(m) = mask {
             d_feat.iter_mut().zip(m).for_each(|(d, m)| *d *= m);
         }
-        PHASE[4].fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-        let d_pooled1 = sized(&mut s.d_pooled1, POOLED1);
+        let d_pooled1 = s.d_pooled1.sized(POOLED1);
         d_pooled1.fill(0.0);
-        timed!(5, conv2_backward(
+        conv2_backward(
             w,
             &s.pooled1[i * POOLED1..(i + 1) * POOLED1],
             &d_feat,
             &s.arg2[i * FEATURES..(i + 1) * FEATURES],
             g,
             d_pooled1,
-        ));
-        timed!(6, conv1_backward(
+        );
+        conv1_backward(
             &x[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS],
             d_pooled1,
             &s.arg1[i * POOLED1..(i + 1) * POOLED1],
             g,
-        ));
+        );
     }
 }
 
@@ -587,7 +734,11 @@ fn conv2_backward(
             g.b2[oc] += d;
             for ky in 0..K {
                 let at = live_patch_row(win, a, ky);
-                axpy(&mut gw[ky * RUN2..(ky + 1) * RUN2], d, &pooled1[at..at + RUN2]);
+                axpy(
+                    &mut gw[ky * RUN2..(ky + 1) * RUN2],
+                    d,
+                    &pooled1[at..at + RUN2],
+                );
             }
         }
     }
@@ -685,18 +836,19 @@ fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Partial) {
 /// the same order as the portable code (separate multiply and add, no FMA),
 /// so both give bit-identical results.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)] // index loops read like the matrix algebra
 mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{
-        live_patch_row, Partial, Weights, C1, C2, FEATURES, IMAGE_SIDE, K, P1, P2, PATCH2,
-        POOLED1, RUN2, TAPS1,
+        live_patch_row, Partial, Weights, C1, C2, FEATURES, IMAGE_SIDE, K, P1, P2, PATCH2, POOLED1,
+        RUN2, TAPS1,
     };
     use crate::kernels::NO_ARGMAX;
     use crate::IMAGE_PIXELS;
 
     /// [`super::conv1_pool1`]: the 9 taps x 32 channels stay in 18 registers.
-    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]
     pub(super) fn conv1_pool1(w: &Weights, x: &[f32], out: &mut [f32], arg: &mut [u8]) {
         assert!(x.len() >= IMAGE_PIXELS && out.len() >= POOLED1 && arg.len() >= POOLED1);
         assert!(w.w1.len() >= TAPS1 * C1 && w.b1.len() >= C1);
@@ -724,8 +876,8 @@ mod avx512 {
                         for ky in 0..K {
                             for kx in 0..K {
                                 let v = _mm512_set1_ps(*xp.add(base + ky * IMAGE_SIDE + kx));
-                                a_lo = _mm512_add_ps(a_lo, _mm512_mul_ps(v, lo[ky * K + kx]));
-                                a_hi = _mm512_add_ps(a_hi, _mm512_mul_ps(v, hi[ky * K + kx]));
+                                a_lo = _mm512_fmadd_ps(v, lo[ky * K + kx], a_lo);
+                                a_hi = _mm512_fmadd_ps(v, hi[ky * K + kx], a_hi);
                             }
                         }
                         if pos == 0 {
@@ -761,7 +913,7 @@ mod avx512 {
     }
 
     /// [`super::conv1_backward`]: the kernel and bias gradients stay in 20 registers.
-    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]
     pub(super) fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Partial) {
         assert!(x.len() >= IMAGE_PIXELS && d_pooled1.len() >= POOLED1 && arg1.len() >= POOLED1);
         assert!(g.w1.len() >= TAPS1 * C1 && g.b1.len() >= C1);
@@ -795,8 +947,8 @@ mod avx512 {
                             for kx in 0..K {
                                 let v = _mm512_set1_ps(*xp.add(base + ky * IMAGE_SIDE + kx));
                                 let t = ky * K + kx;
-                                lo[t] = _mm512_add_ps(lo[t], _mm512_mul_ps(v, dp_lo));
-                                hi[t] = _mm512_add_ps(hi[t], _mm512_mul_ps(v, dp_hi));
+                                lo[t] = _mm512_fmadd_ps(v, dp_lo, lo[t]);
+                                hi[t] = _mm512_fmadd_ps(v, dp_hi, hi[t]);
                             }
                         }
                     }
@@ -811,9 +963,138 @@ mod avx512 {
         }
     }
 
+    /// conv2 + bias + ReLU + pool2 of one sample with Winograd F(2x2, 3x3):
+    /// each pooling window is one 2x2 output tile, computed from its 4x4 input
+    /// tile with 16 products per channel pair instead of 36. Per row of 5
+    /// tiles: input transform (`V = Bᵀ d B`), 16 products `[5 x 32] x [32 x 64]`
+    /// (5 tiles x 64 channels in 20 registers), output transform (`Aᵀ M A`),
+    /// bias, then max pool with ReLU exactly as [`super::pool2`].
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]
+    pub(super) fn conv2_pool2_winograd(
+        w: &Weights,
+        pooled1: &[f32],
+        out: &mut [f32],
+        arg: &mut [u8],
+    ) {
+        const T: usize = P2;
+        const Q: usize = C2 / 16;
+        assert!(pooled1.len() >= POOLED1 && out.len() >= FEATURES && arg.len() >= FEATURES);
+        assert!(w.u2.len() >= 16 * C1 * C2 && w.b2.len() >= C2);
+        #[repr(C, align(64))]
+        struct Buf<const N: usize>([f32; N]);
+        let mut v = Buf([0.0f32; 16 * T * C1]);
+        let mut m = Buf([0.0f32; 16 * T * C2]);
+        // SAFETY: input tiles start at ((2 * py) * 13 + 2 * t) * 32 and span 4x4
+        // pixels: at most ((8 + 3) * 13 + 8 + 3) * 32 + 31 < POOLED1; `v`, `m`,
+        // `u2`, `out` and `arg` offsets stay below their sizes by construction.
+        unsafe {
+            let zero = _mm512_setzero_ps();
+            let none = _mm512_set1_epi32(NO_ARGMAX as i32);
+            let vp = v.0.as_mut_ptr();
+            let mp = m.0.as_mut_ptr();
+            for py in 0..P2 {
+                // Input transform.
+                for t in 0..T {
+                    for h in 0..C1 / 16 {
+                        let mut d = [[zero; 4]; 4];
+                        for (i, row) in d.iter_mut().enumerate() {
+                            for (j, x) in row.iter_mut().enumerate() {
+                                *x = _mm512_loadu_ps(
+                                    pooled1
+                                        .as_ptr()
+                                        .add(((2 * py + i) * P1 + 2 * t + j) * C1 + 16 * h),
+                                );
+                            }
+                        }
+                        let mut bd = [[zero; 4]; 4];
+                        for j in 0..4 {
+                            bd[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+                            bd[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+                            bd[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+                            bd[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+                        }
+                        for (i, r) in bd.iter().enumerate() {
+                            let vals = [
+                                _mm512_sub_ps(r[0], r[2]),
+                                _mm512_add_ps(r[1], r[2]),
+                                _mm512_sub_ps(r[2], r[1]),
+                                _mm512_sub_ps(r[1], r[3]),
+                            ];
+                            for (j, x) in vals.into_iter().enumerate() {
+                                _mm512_storeu_ps(vp.add(((i * 4 + j) * T + t) * C1 + 16 * h), x);
+                            }
+                        }
+                    }
+                }
+                // Products in the transformed domain.
+                for e in 0..16 {
+                    let up = w.u2.as_ptr().add(e * C1 * C2);
+                    let ve = vp.add(e * T * C1);
+                    let mut acc = [[zero; Q]; T];
+                    for ic in 0..C1 {
+                        let mut wv = [zero; Q];
+                        for (q, x) in wv.iter_mut().enumerate() {
+                            *x = _mm512_loadu_ps(up.add(ic * C2 + 16 * q));
+                        }
+                        for (t, a) in acc.iter_mut().enumerate() {
+                            let x = _mm512_set1_ps(*ve.add(t * C1 + ic));
+                            for q in 0..Q {
+                                a[q] = _mm512_fmadd_ps(x, wv[q], a[q]);
+                            }
+                        }
+                    }
+                    for (t, a) in acc.iter().enumerate() {
+                        for (q, x) in a.iter().enumerate() {
+                            _mm512_storeu_ps(mp.add((e * T + t) * C2 + 16 * q), *x);
+                        }
+                    }
+                }
+                // Output transform, bias, ReLU and pooling.
+                for t in 0..T {
+                    for q in 0..Q {
+                        let at = |e: usize| _mm512_loadu_ps(mp.add((e * T + t) * C2 + 16 * q));
+                        let mut s = [[zero; 4]; 2];
+                        for j in 0..4 {
+                            let (m0, m1, m2, m3) = (at(j), at(4 + j), at(8 + j), at(12 + j));
+                            s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                            s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+                        }
+                        let b = _mm512_loadu_ps(w.b2.as_ptr().add(16 * q));
+                        let mut y = [zero; 4];
+                        for r in 0..2 {
+                            let sr = s[r];
+                            y[2 * r] =
+                                _mm512_add_ps(b, _mm512_add_ps(_mm512_add_ps(sr[0], sr[1]), sr[2]));
+                            y[2 * r + 1] =
+                                _mm512_add_ps(b, _mm512_sub_ps(_mm512_sub_ps(sr[1], sr[2]), sr[3]));
+                        }
+                        let mut best = y[0];
+                        let mut best_at = _mm512_setzero_si512();
+                        for (pos, &yv) in y.iter().enumerate().skip(1) {
+                            let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(yv, best);
+                            best = _mm512_mask_blend_ps(gt, best, yv);
+                            best_at =
+                                _mm512_mask_blend_epi32(gt, best_at, _mm512_set1_epi32(pos as i32));
+                        }
+                        let dead = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(best, zero);
+                        let o = (py * P2 + t) * C2 + 16 * q;
+                        _mm512_storeu_ps(
+                            out.as_mut_ptr().add(o),
+                            _mm512_mask_blend_ps(dead, best, zero),
+                        );
+                        _mm_storeu_si128(
+                            arg.as_mut_ptr().add(o) as *mut __m128i,
+                            _mm512_cvtepi32_epi8(_mm512_mask_blend_epi32(dead, best_at, none)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// [`super::conv2_backward`]: a channel's 288 kernel gradients, or a
     /// patch's 288 input gradients, stay in 18 registers.
-    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]
     pub(super) fn conv2_backward(
         w: &Weights,
         pooled1: &[f32],
@@ -827,7 +1108,7 @@ mod avx512 {
         assert!(g.w2t.len() >= C2 * PATCH2 && w.w2t.len() >= C2 * PATCH2 && g.b2.len() >= C2);
         const V: usize = RUN2 / 16;
         const R: usize = K * V;
-        // SAFETY: a live argmax is below 4, so `live_patch_row(..) + RUN2` is at
+        // SAFETY: argmax positions are masked to 0..=3, so `live_patch_row(..) + RUN2` is at
         // most ((9 + 2) * 13 + 9) * 32 + 96 < POOLED1; rows are within C2 * PATCH2;
         // window offsets are below P2 * P2 * C2 = FEATURES.
         unsafe {
@@ -843,7 +1124,8 @@ mod avx512 {
                 let dp = d_pooled2.as_ptr().add(win * C2);
                 let mut live = !_mm512_cmpeq_epi8_mask(args, none);
                 for q in 0..4 {
-                    let m = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_loadu_ps(dp.add(16 * q)), zero);
+                    let m =
+                        _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(_mm512_loadu_ps(dp.add(16 * q)), zero);
                     live &= !((!(m as u64) & 0xffff) << (16 * q));
                 }
                 *bits = live;
@@ -868,13 +1150,16 @@ mod avx512 {
                     wins &= wins - 1;
                     let (a, d) = (arg2[win * C2 + oc], d_pooled2[win * C2 + oc]);
                     debug_assert!(a < 4);
+                    // A live argmax is 0..=3; masking keeps the offsets in
+                    // bounds even for a corrupted byte.
+                    let a = a & 3;
                     *g.b2.get_unchecked_mut(oc) += d;
                     let vd = _mm512_set1_ps(d);
                     for ky in 0..K {
                         let src = pooled1.as_ptr().add(live_patch_row(win, a, ky));
                         for v in 0..V {
                             let r = &mut gw[ky * V + v];
-                            *r = _mm512_add_ps(*r, _mm512_mul_ps(vd, _mm512_loadu_ps(src.add(16 * v))));
+                            *r = _mm512_fmadd_ps(vd, _mm512_loadu_ps(src.add(16 * v)), *r);
                         }
                     }
                 }
@@ -886,7 +1171,8 @@ mod avx512 {
                 let args = _mm512_loadu_si512(arg2.as_ptr().add(win * C2) as *const _);
                 let dp = d_pooled2.as_ptr().add(win * C2);
                 for pos in 0..4u8 {
-                    let mut live = _mm512_cmpeq_epi8_mask(args, _mm512_set1_epi8(pos as i8)) & nonzero;
+                    let mut live =
+                        _mm512_cmpeq_epi8_mask(args, _mm512_set1_epi8(pos as i8)) & nonzero;
                     if live == 0 {
                         continue;
                     }
@@ -897,7 +1183,7 @@ mod avx512 {
                         let vd = _mm512_set1_ps(*dp.add(oc));
                         let wp = w.w2t.as_ptr().add(oc * PATCH2);
                         for (i, r) in acc.iter_mut().enumerate() {
-                            *r = _mm512_add_ps(*r, _mm512_mul_ps(vd, _mm512_loadu_ps(wp.add(16 * i))));
+                            *r = _mm512_fmadd_ps(vd, _mm512_loadu_ps(wp.add(16 * i)), *r);
                         }
                     }
                     for ky in 0..K {
@@ -908,6 +1194,193 @@ mod avx512 {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use dfdx::prelude::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::{Dropout, *};
+    use crate::dropout_mask;
+
+    thread_local! {
+        /// Makes this thread take the portable code even on an AVX-512 CPU.
+        pub(super) static PORTABLE_ONLY: Cell<bool> = const { Cell::new(false) };
+    }
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    const DROPOUT: Dropout = Dropout {
+        rate: 0.5,
+        seed: 26,
+    };
+
+    /// A network with non-zero biases and a batch that is not a multiple of
+    /// [`CHUNK`], and the dropout mask of [`DROPOUT`] (from the public function).
+    fn case() -> (Cnn, Vec<f32>, Vec<u8>, Vec<f32>) {
+        let mut cnn = Cnn::new(21);
+        let scaled = |n, seed| random(n, seed).iter().map(|v| v * 0.1).collect::<Vec<_>>();
+        cnn.conv1.bias.copy_from(&scaled(32, 22));
+        cnn.conv2.bias.copy_from(&scaled(64, 23));
+        cnn.dense.bias.copy_from(&random(10, 24));
+        let n = 2 * CHUNK + 3;
+        let images: Vec<f32> = random(n * IMAGE_PIXELS, 25)
+            .iter()
+            .map(|v| (v + 1.0) / 2.0)
+            .collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+        let mask = dropout_mask(&Cpu::default(), n, DROPOUT.rate, DROPOUT.seed).as_vec();
+        (cnn, images, labels, mask)
+    }
+
+    /// Logits and parameter gradients through dfdx's tape and the typed layers.
+    fn reference(
+        cnn: &Cnn,
+        images: &[f32],
+        labels: &[u8],
+        mask: &[f32],
+    ) -> (Vec<f32>, [Vec<f32>; 6]) {
+        let dev = Cpu::default();
+        let n = labels.len();
+        let x: Tensor<(usize, Const<28>, Const<28>, Const<1>), f32, Cpu> =
+            dev.tensor_from_vec(images.to_vec(), (n, Const, Const, Const));
+        let mask = dev.tensor_from_vec(mask.to_vec(), (n, Const::<FEATURES>));
+        let logits = cnn.forward_layers(x.leaky_trace(), Some(mask));
+        let values = logits.retaped::<NoneTape>().as_vec();
+        let mut t = vec![0.0f32; n * NUM_CLASSES];
+        for (i, &l) in labels.iter().enumerate() {
+            t[i * NUM_CLASSES + l as usize] = 1.0;
+        }
+        let targets = dev.tensor_from_vec(t, (n, Const::<NUM_CLASSES>));
+        let grads = cross_entropy_with_logits_loss(logits, targets).backward();
+        (
+            values,
+            [
+                grads.get(&cnn.conv1.weight).as_vec(),
+                grads.get(&cnn.conv1.bias).as_vec(),
+                grads.get(&cnn.conv2.weight).as_vec(),
+                grads.get(&cnn.conv2.bias).as_vec(),
+                grads.get(&cnn.dense.weight).as_vec(),
+                grads.get(&cnn.dense.bias).as_vec(),
+            ],
+        )
+    }
+
+    /// `|a - b| <= tol * |b|` in the Euclidean norm (robust to a rare argmax
+    /// near-tie resolved differently by two summation orders).
+    fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f64) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let diff: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+        let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+        assert!(norm > 0.0, "{what}: zero reference");
+        assert!(
+            diff.sqrt() <= tol * norm.sqrt(),
+            "{what}: |a - b| = {} vs |b| = {}",
+            diff.sqrt(),
+            norm.sqrt()
+        );
+    }
+
+    fn check_against_reference() {
+        let (cnn, images, labels, mask) = case();
+        let w = Weights::of(&cnn);
+        let (want_logits, want_grads) = reference(&cnn, &images, &labels, &mask);
+        let (logits, grads) = train_batch(
+            &w,
+            &images,
+            &labels,
+            Some(DROPOUT),
+            &mut Workspace::default(),
+        );
+        assert_close("logits", &logits, &want_logits, 1e-5);
+        for (i, (g, want)) in grads.tensors.iter().zip(&want_grads).enumerate() {
+            assert_close(crate::io::TENSORS[i].0, g, want, 1e-4);
+        }
+        let plain = logits_of(&w, &images);
+        let dev = Cpu::default();
+        let x: Tensor<(usize, Const<28>, Const<28>, Const<1>), f32, Cpu> =
+            dev.tensor_from_vec(images.clone(), (labels.len(), Const, Const, Const));
+        assert_close(
+            "inference logits",
+            &plain,
+            &cnn.forward_layers(x, None).as_vec(),
+            1e-5,
+        );
+    }
+
+    fn logits_of(w: &Weights, images: &[f32]) -> Vec<f32> {
+        logits(w, images.len() / IMAGE_PIXELS, |i, dst| {
+            dst.copy_from_slice(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
+        })
+    }
+
+    #[test]
+    fn matches_the_dfdx_tape_through_the_typed_layers() {
+        check_against_reference();
+    }
+
+    #[test]
+    fn portable_build_matches_the_dfdx_tape_too() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            PORTABLE_ONLY.with(|p| p.set(true));
+            check_against_reference();
+            PORTABLE_ONLY.with(|p| p.set(false));
+        });
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let (cnn, images, labels, _) = case();
+        let w = Weights::of(&cnn);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (logits, grads) = train_batch(
+                    &w,
+                    &images,
+                    &labels,
+                    Some(DROPOUT),
+                    &mut Workspace::default(),
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let mut all = vec![bits(&logits), bits(&logits_of(&w, &images))];
+                all.extend(grads.tensors.iter().map(|g| bits(g)));
+                all
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+    }
+
+    #[test]
+    fn winograd_kernel_of_a_delta_is_the_transform_of_g() {
+        // A kernel with a single 1 at (ky, kx) = (1, 1) for channel pair (0, 0):
+        // U = G e11 Gᵀ = outer([0, .5, -.5, 0], [0, .5, -.5, 0]).
+        let mut w2 = vec![0.0; PATCH2 * C2];
+        w2[(K + 1) * C1 * C2] = 1.0;
+        let u = winograd_kernel(&w2);
+        let g = [0.0, 0.5, -0.5, 0.0];
+        for r in 0..4 {
+            for c in 0..4 {
+                assert_eq!(u[(r * 4 + c) * C1 * C2], g[r] * g[c]);
             }
         }
     }

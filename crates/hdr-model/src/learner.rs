@@ -7,7 +7,7 @@ use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::direct::{self, Weights};
+use crate::direct::{self, Dropout, Weights};
 use crate::inference::argmax;
 use crate::io::{read_tensors, write_tensors, TENSORS};
 use crate::network::{Cnn, Features, FEATURES};
@@ -127,6 +127,8 @@ pub struct Learner {
     dropout: f32,
     /// Reused between steps (dfdx frees non-parameter gradients after backward).
     grads: Option<Gradients<f32, Cpu>>,
+    /// Per-chunk gradient buffers of the tape-free path, reused between steps.
+    workspace: direct::Workspace,
 }
 
 impl Learner {
@@ -144,6 +146,7 @@ impl Learner {
             adam: AdamState::new(learning_rate),
             dropout,
             grads: None,
+            workspace: direct::Workspace::default(),
         }
     }
 
@@ -168,10 +171,14 @@ impl Learner {
     /// # Panics
     /// If `labels` is empty, a label is not below 10, or `images.len() != 784 * labels.len()`.
     pub fn train_step(&mut self, images: &[f32], labels: &[u8], dropout_seed: u64) -> StepOutput {
-        let batch = check_batch(images, labels);
-        let mask = (self.dropout > 0.0).then(|| dropout_values(batch, self.dropout, dropout_seed));
+        check_batch(images, labels);
+        let dropout = (self.dropout > 0.0).then_some(Dropout {
+            rate: self.dropout,
+            seed: dropout_seed,
+        });
         let weights = Weights::of(&self.cnn);
-        let (logits, gradients) = direct::train_batch(&weights, images, labels, mask.as_deref());
+        let (logits, gradients) =
+            direct::train_batch(&weights, images, labels, dropout, &mut self.workspace);
         let output = score(&logits, labels);
         let mut grads = self.grads.take().unwrap_or_else(|| self.cnn.alloc_grads());
         set_gradients(&self.cnn, &mut grads, &gradients.tensors);
@@ -281,37 +288,74 @@ pub fn dropout_mask(dev: &Cpu, batch: usize, rate: f32, seed: u64) -> Features<F
 }
 
 /// The values of [`dropout_mask`], `[batch, 1600]` row-major.
-///
-/// Draws exactly what `rng.gen::<f32>()` per feature would (rand 0.8's
-/// `Standard` f32: the top 24 bits of a `u32` times 2^-24), but fills the
-/// `u32`s in bulk, which is several times faster.
 fn dropout_values(batch: usize, rate: f32, seed: u64) -> Vec<f32> {
+    let mut mask = vec![0.0; batch * FEATURES];
+    dropout_fill(rate, seed, 0, &mut mask);
+    mask
+}
+
+/// Writes the dropout mask's values for features `first..first + out.len()`
+/// (counted over the whole `[batch, 1600]` mask) into `out`.
+///
+/// Feature `i` keeps what the `i`-th `rng.gen::<f32>()` of the seeded
+/// ChaCha8 stream decides (rand 0.8's `Standard` f32: the top 24 bits of a
+/// `u32` times 2^-24); the `u32`s are filled in bulk from word `first` on,
+/// so chunks of a batch can draw their slices independently.
+pub(crate) fn dropout_fill(rate: f32, seed: u64, first: usize, out: &mut [f32]) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_word_pos(first as u128);
     let scale = 1.0 / (1.0 - rate);
-    let mut bits = vec![0u32; batch * FEATURES];
-    rng.fill(&mut bits[..]);
-    bits.iter()
-        .map(|&b| {
+    let mut bits = [0u32; 256];
+    for block in out.chunks_mut(bits.len()) {
+        let bits = &mut bits[..block.len()];
+        rng.fill(bits);
+        for (m, &b) in block.iter_mut().zip(bits.iter()) {
             let uniform = (b >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-            if uniform < rate {
-                0.0
-            } else {
-                scale
-            }
-        })
-        .collect()
+            *m = if uniform < rate { 0.0 } else { scale };
+        }
+    }
 }
 
 /// Overwrites the gradient buffers of `cnn`'s parameters with `values`
 /// ([`TENSORS`] order), for Adam to read.
 fn set_gradients(cnn: &Cnn, grads: &mut Gradients<f32, Cpu>, values: &[Vec<f32>; 6]) {
     let put = |i: usize, g: &mut [f32]| g.copy_from_slice(&values[i]);
-    put(0, grads.get_or_alloc_mut(&cnn.conv1.weight).expect("cpu allocation"));
-    put(1, grads.get_or_alloc_mut(&cnn.conv1.bias).expect("cpu allocation"));
-    put(2, grads.get_or_alloc_mut(&cnn.conv2.weight).expect("cpu allocation"));
-    put(3, grads.get_or_alloc_mut(&cnn.conv2.bias).expect("cpu allocation"));
-    put(4, grads.get_or_alloc_mut(&cnn.dense.weight).expect("cpu allocation"));
-    put(5, grads.get_or_alloc_mut(&cnn.dense.bias).expect("cpu allocation"));
+    put(
+        0,
+        grads
+            .get_or_alloc_mut(&cnn.conv1.weight)
+            .expect("cpu allocation"),
+    );
+    put(
+        1,
+        grads
+            .get_or_alloc_mut(&cnn.conv1.bias)
+            .expect("cpu allocation"),
+    );
+    put(
+        2,
+        grads
+            .get_or_alloc_mut(&cnn.conv2.weight)
+            .expect("cpu allocation"),
+    );
+    put(
+        3,
+        grads
+            .get_or_alloc_mut(&cnn.conv2.bias)
+            .expect("cpu allocation"),
+    );
+    put(
+        4,
+        grads
+            .get_or_alloc_mut(&cnn.dense.weight)
+            .expect("cpu allocation"),
+    );
+    put(
+        5,
+        grads
+            .get_or_alloc_mut(&cnn.dense.bias)
+            .expect("cpu allocation"),
+    );
 }
 
 /// Summed cross-entropy (log-sum-exp in f64) and correct count from logits.
@@ -350,6 +394,14 @@ mod tests {
                 .map(|_| if rng.gen::<f32>() < rate { 0.0 } else { scale })
                 .collect();
             assert_eq!(dropout_values(batch, rate, seed), want);
+            // Any slice drawn on its own equals the same slice of the whole mask.
+            for (first, len) in [(0, 7), (5, 300), (FEATURES + 3, 1000)] {
+                if first + len <= want.len() {
+                    let mut part = vec![0.0; len];
+                    dropout_fill(rate, seed, first, &mut part);
+                    assert_eq!(part, want[first..first + len]);
+                }
+            }
         }
     }
 }

@@ -9,15 +9,18 @@
 //! - [`Classifier`]: batched inference on raw bytes;
 //! - weights as safetensors with self-describing names ([`io::TENSORS`]).
 //!
-//! Activations are NHWC; convolutions run as im2col + GEMM (the `gemm` crate with
-//! AVX-512), split over the batch in fixed-size chunks so results are bit-identical
-//! whatever the number of threads.
+//! Activations are NHWC. Training steps and inference run a tape-free path
+//! written for this network (fused conv/ReLU/pool blocks, Winograd conv2,
+//! sparse conv2 backward, hand-vectorised AVX-512 kernels with portable
+//! fallbacks), checked in tests against dfdx's tape through the typed layers;
+//! work is split over the batch in fixed-size chunks, so results are
+//! bit-identical whatever the number of threads.
 
 use serde::{Deserialize, Serialize};
 
 mod block;
 mod conv;
-pub mod direct;
+mod direct;
 mod inference;
 pub mod io;
 mod kernels;

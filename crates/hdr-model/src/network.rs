@@ -149,7 +149,9 @@ impl Cnn {
         self.conv1.weight.device()
     }
 
-    /// Logits through the fast path (conv, ReLU and pool fused per block).
+    /// Logits through the fused typed layers (conv, ReLU and pool fused per
+    /// block) on dfdx's tape. [`crate::Learner`] and [`crate::Classifier`] run
+    /// a faster tape-free path that the tests check against this one.
     /// `dropout_mask` (already scaled, e.g. 0 or 1/(1-rate)) multiplies the
     /// flattened features; `input_grad: false` skips the gradient w.r.t. the images.
     pub fn forward<T: Tape<f32, Cpu>>(
