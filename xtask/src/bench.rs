@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
         }
     }
     println!();
-    println!("| measurement | hdr | peer | peer value | hdr / peer |");
+    println!("| measurement | hdr | compared with | its value | hdr advantage (>1: hdr better) |");
     println!("| --- | ---: | --- | ---: | ---: |");
     for row in &rows {
         println!("{}", row.markdown());
@@ -89,7 +89,8 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// One line of the results table. `higher_is_better` decides how the ratio reads.
+/// One line of the results table. `higher_is_better` decides which way the ratio is taken,
+/// so that the advantage column always reads "> 1: hdr is better".
 struct Row {
     name: String,
     ours: f64,
@@ -113,16 +114,7 @@ impl Row {
             Some((name, value)) => (name.clone(), format!("{} {}", fmt(*value), self.unit)),
             None => ("(not measured)".into(), "-".into()),
         };
-        let ratio = self.ratio().map_or("-".to_string(), |r| {
-            format!(
-                "{r:.2}x {}",
-                if self.higher_is_better {
-                    "faster"
-                } else {
-                    "better"
-                }
-            )
-        });
+        let ratio = self.ratio().map_or("-".to_string(), |r| format!("{r:.2}x"));
         format!(
             "| {} | {} {} | {} | {} | {} |",
             self.name,

@@ -171,3 +171,41 @@ fn bad_source_fails_and_keeps_previous_artifacts() {
         before
     );
 }
+
+#[test]
+fn import_idx_writes_a_kaggle_csv_the_data_stage_reads() {
+    let project = Project::new(10);
+    // Two 28x28 images: all 7s in the first, all 200s in the second.
+    let mut images = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28];
+    images.extend(std::iter::repeat_n(7u8, 784));
+    images.extend(std::iter::repeat_n(200u8, 784));
+    let labels = vec![0, 0, 8, 1, 0, 0, 0, 2, 3, 9];
+    std::fs::write(project.path("images-idx3-ubyte"), images).unwrap();
+    std::fs::write(project.path("labels-idx1-ubyte"), labels).unwrap();
+    let out = project.xtask(&[
+        "import-idx",
+        project.path("images-idx3-ubyte").to_str().unwrap(),
+        project.path("labels-idx1-ubyte").to_str().unwrap(),
+        "-o",
+        project.path("imported.csv").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let csv = std::fs::read_to_string(project.path("imported.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("label,pixel0,pixel1,") && lines[0].ends_with(",pixel783"));
+    assert!(lines[1].starts_with("3,7,7,") && lines[2].starts_with("9,200,200,"));
+
+    // A labels file that does not match is an error naming it.
+    std::fs::write(project.path("labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 1, 3]).unwrap();
+    let out = project.xtask(&[
+        "import-idx",
+        project.path("images-idx3-ubyte").to_str().unwrap(),
+        project.path("labels-idx1-ubyte").to_str().unwrap(),
+        "-o",
+        project.path("bad.csv").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("labels-idx1-ubyte"), "{}", text(&out));
+    assert!(!project.path("bad.csv").exists());
+}
