@@ -197,7 +197,11 @@ fn import_idx_writes_a_kaggle_csv_the_data_stage_reads() {
     assert!(lines[1].starts_with("3,7,7,") && lines[2].starts_with("9,200,200,"));
 
     // A labels file that does not match is an error naming it.
-    std::fs::write(project.path("labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 1, 3]).unwrap();
+    std::fs::write(
+        project.path("labels-idx1-ubyte"),
+        [0, 0, 8, 1, 0, 0, 0, 1, 3],
+    )
+    .unwrap();
     let out = project.xtask(&[
         "import-idx",
         project.path("images-idx3-ubyte").to_str().unwrap(),

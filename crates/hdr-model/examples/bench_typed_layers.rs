@@ -1,8 +1,9 @@
-//! Throughput of the typed-layer path on dfdx's tape (`Cnn::forward` with
-//! tape, dfdx's cross-entropy, backward and Adam; untaped `Cnn::forward` for
-//! inference) — the path `Learner` and `Classifier` used before the tape-free
-//! one — on the same random data as `bench_step`, to compare the two on one
-//! machine. Run in release:
+//! Throughput of the typed layers on dfdx's tape used the plain way
+//! (`Cnn::forward` with a tape, dfdx's cross-entropy, backward and dfdx's own
+//! `Adam`; tensors built with `tensor_from_vec` on a device without dfdx's
+//! allocation cache; untaped `Cnn::forward` for inference). The same ops as
+//! `Learner::train_step` minus the allocation cache it turns on, on the same
+//! random data as `bench_step`, to compare on one machine. Run in release:
 //! `cargo run --release -p hdr-model --example bench_typed_layers [train_steps] [predict_rounds]`
 //! Prints one JSON line.
 

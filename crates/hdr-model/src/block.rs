@@ -1,20 +1,40 @@
-//! The fused Conv2D → ReLU → MaxPool2D op used by the network's hot path.
+//! The fused Conv2D → ReLU → MaxPool2D op: one op on dfdx's tape per block.
 //!
 //! Numerically the same as running the three typed layers one after the other
 //! (tests check it), but the full-resolution convolution output is never
-//! materialised: each chunk of samples is convolved into per-thread scratch,
-//! rectified and pooled there, and only the pooled values plus one argmax byte
-//! per pooled value are kept for the backward pass.
+//! materialised: only the pooled values plus one argmax byte per pooled value
+//! are kept for the backward pass.
+//!
+//! The two blocks of the seed's network ([`Conv1`] + [`Pool1`], [`Conv2`] +
+//! [`Pool2`]) run the kernels written for them (in `direct`): conv1 as direct
+//! loops fused with ReLU and pooling, conv2 with Winograd F(2x2, 3x3) on
+//! AVX-512 CPUs, and a sparse conv2 backward that visits only the surviving
+//! argmax positions. Any other geometry runs the generic im2col/GEMM kernels.
 
 use dfdx::prelude::*;
 
+use crate::buffers::{cached_tensor, values_of, Buffer};
 use crate::conv::{add_into, Conv2D};
+use crate::direct::{blocks, Conv1Weights, Conv2Weights};
 use crate::kernels;
+use crate::network::{Conv1, Conv2, Pool1, Pool2};
 use crate::pool::MaxPool2D;
 use crate::shapes::Nhwc;
 
-/// `pool(relu(conv(x)))` in one op. The types tie the conv's output to the
-/// pool's input, so only a matching pair can be fused.
+/// Which kernels run a block, and what they keep for the backward pass.
+enum Kernels {
+    /// The seed's first block (no input gradient: its input is data).
+    Seed1,
+    /// The seed's second block, with its prepared (transposed, Winograd) kernel.
+    Seed2(Box<Conv2Weights>),
+    /// Any geometry: im2col + GEMM, with the HWIO kernel.
+    Generic(Vec<f32>),
+}
+
+/// `pool(relu(conv(x)))` in one op on the tape. The types tie the conv's
+/// output to the pool's input, so only a matching pair can be fused.
+/// `input_grad: false` skips the gradient w.r.t. `x` (for a first layer,
+/// whose input is data).
 #[allow(clippy::type_complexity)]
 pub fn conv_relu_pool<
     const IN_C: usize,
@@ -38,14 +58,33 @@ pub fn conv_relu_pool<
     let () = MaxPool2D::<P, MID_H, MID_W, OUT_H, OUT_W>::SHAPE_CHECK;
     let cg = Conv2D::<IN_C, OUT_C, K, IN_H, IN_W, MID_H, MID_W>::GEOM;
     let pg = MaxPool2D::<P, MID_H, MID_W, OUT_H, OUT_W>::geom(OUT_C);
-    let (x, mut tape) = x.split_tape();
+    // Contiguous (a no-op unless `x` is a strided view), so its buffer is NHWC.
+    let (x, mut tape) = x.contiguous().split_tape();
     let batch = x.shape().0;
-    let x_data = x.as_vec();
-    let w = conv.weight.as_vec();
-    let (out, argmax) = kernels::block_forward(&cg, &pg, &x_data, batch, &w, &conv.bias.as_vec());
-    let out = x
-        .device()
-        .tensor_from_vec(out, (batch, Const, Const, Const));
+    let x_data = values_of(&x);
+    let mut out = Buffer::<f32>::take(batch * pg.out_len());
+    let mut argmax = Buffer::<u8>::take(batch * pg.out_len());
+    let (w, b) = (conv.weight.as_vec(), conv.bias.as_vec());
+    let kernels = if cg == Conv1::GEOM && pg == Pool1::geom(OUT_C) {
+        let cw = Conv1Weights::new(w.clone(), b);
+        blocks::block1_forward(&cw, &x_data, &mut out, &mut argmax);
+        // The fast kernels have no input gradient for this block; the generic one has.
+        if input_grad {
+            Kernels::Generic(w)
+        } else {
+            Kernels::Seed1
+        }
+    } else if cg == Conv2::GEOM && pg == Pool2::geom(OUT_C) {
+        let cw = Conv2Weights::new(w, b);
+        blocks::block2_forward(&cw, &x_data, &mut out, &mut argmax);
+        Kernels::Seed2(Box::new(cw))
+    } else {
+        let (o, a) = kernels::block_forward(&cg, &pg, &x_data, batch, &w, &b);
+        out.copy_from_slice(&o);
+        argmax.copy_from_slice(&a);
+        Kernels::Generic(w)
+    };
+    let out = cached_tensor(x.device(), (batch, Const, Const, Const), &out);
     if T::OWNS_TAPE {
         let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
         let (w_ghost, b_ghost) = (conv.weight.ghost(), conv.bias.ghost());
@@ -53,23 +92,30 @@ pub fn conv_relu_pool<
             grads.try_alloc_for(&w_ghost)?;
             grads.try_alloc_for(&b_ghost)?;
             let d_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-            let (dw, db) = if input_grad {
-                let mut dx = std::mem::take(&mut **grads.get_or_alloc_mut(&x_ghost)?);
-                let r = kernels::block_backward(
+            let mut dx = if input_grad {
+                Some(std::mem::take(&mut **grads.get_or_alloc_mut(&x_ghost)?))
+            } else {
+                None
+            };
+            let (dw, db) = match &kernels {
+                Kernels::Seed1 => blocks::block1_backward(&x_data, &d_out, &argmax),
+                Kernels::Seed2(cw) => {
+                    blocks::block2_backward(cw, &x_data, &d_out, &argmax, dx.as_deref_mut())
+                }
+                Kernels::Generic(w) => kernels::block_backward(
                     &cg,
                     &pg,
                     &x_data,
                     batch,
-                    &w,
+                    w,
                     &d_out,
                     &argmax,
-                    Some(&mut dx),
-                );
-                **grads.get_or_alloc_mut(&x_ghost)? = dx;
-                r
-            } else {
-                kernels::block_backward(&cg, &pg, &x_data, batch, &w, &d_out, &argmax, None)
+                    dx.as_deref_mut(),
+                ),
             };
+            if let Some(dx) = dx {
+                **grads.get_or_alloc_mut(&x_ghost)? = dx;
+            }
             **grads.get_or_alloc_mut(&out_ghost)? = d_out;
             add_into(grads.get_or_alloc_mut(&w_ghost)?, &dw);
             add_into(grads.get_or_alloc_mut(&b_ghost)?, &db);
@@ -77,4 +123,60 @@ pub fn conv_relu_pool<
         });
     }
     out.put_tape(tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use dfdx::nn::Module;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    /// A geometry other than the seed's runs the generic kernels: same values
+    /// and gradients as the separate typed layers.
+    #[test]
+    fn generic_geometry_equals_the_separate_layers() {
+        let dev = Cpu::default();
+        let mut conv = Conv2D::<2, 3, 3, 7, 6, 5, 4>::zeros(&dev);
+        conv.weight.copy_from(&random(3 * 3 * 2 * 3, 1));
+        conv.bias.copy_from(&random(3, 2));
+        let pool = MaxPool2D::<2, 5, 4, 2, 2>;
+        let batch = 11;
+        let x_data = random(batch * 7 * 6 * 2, 3);
+        let r = random(batch * 2 * 2 * 3, 4);
+        let run = |fused: bool| {
+            let x: Nhwc<7, 6, 2> =
+                dev.tensor_from_vec(x_data.clone(), (batch, Const, Const, Const));
+            let y = if fused {
+                conv_relu_pool(&conv, &pool, x.leaky_trace(), true)
+            } else {
+                pool.forward(conv.forward(x.leaky_trace()).relu())
+            };
+            let values = y.retaped::<NoneTape>().as_vec();
+            let r = dev.tensor_from_vec(r.clone(), (batch, Const, Const, Const));
+            let grads = (y * r).sum().backward();
+            [
+                values,
+                grads.get(&x).as_vec(),
+                grads.get(&conv.weight).as_vec(),
+                grads.get(&conv.bias).as_vec(),
+            ]
+        };
+        let (fused, layers) = (run(true), run(false));
+        for (k, (a, b)) in fused.iter().zip(&layers).enumerate() {
+            assert!(b.iter().any(|v| *v != 0.0), "quantity {k} is all zero");
+            for (x, y) in a.iter().zip(b) {
+                assert!(
+                    (x - y).abs() <= 1e-6 * (1.0 + y.abs()),
+                    "quantity {k}: {x} vs {y}"
+                );
+            }
+        }
+    }
 }

@@ -1,13 +1,17 @@
-//! The tape-free hot path: forward and backward of the seed's network on plain
-//! buffers, used by [`crate::Learner::train_step`] and [`crate::Classifier`].
+//! The kernels written for the seed's network, and a tape-free path through it.
 //!
-//! The typed dfdx layers ([`crate::Cnn::forward_layers`]) stay the reference
-//! this path is tested against (see the tests below); this one exists for speed:
-//! - the batch is split into fixed chunks of [`CHUNK`] samples, and one rayon
-//!   task runs a chunk's whole forward *and* backward pass while its
-//!   activations are still in cache, so a training step is one parallel pass;
-//!   weight gradients are summed per chunk and the partials added in chunk
-//!   order, so results are bit-identical whatever the number of threads;
+//! - [`blocks`]: the batch kernels of its two conv blocks, which the typed
+//!   block op ([`crate::conv_relu_pool`]) runs on dfdx's tape during training;
+//! - [`logits`]: tape-free inference, used by [`crate::Classifier`];
+//! - [`train_batch`]: a whole training step's logits and gradients without
+//!   the tape, behind [`crate::Learner::train_step_untaped`] (the cross-check
+//!   and benchmark baseline of the tape path). One rayon task runs a chunk's
+//!   whole forward *and* backward pass while its activations are in cache.
+//!
+//! How:
+//! - the batch is split into fixed chunks of [`CHUNK`] samples; weight
+//!   gradients are summed per chunk and the partials added in chunk order, so
+//!   results are bit-identical whatever the number of threads;
 //! - conv1 (a 3x3x1 patch) runs as direct loops over its 32 channels, fused
 //!   with ReLU and pooling: its 26x26 output is never stored;
 //! - conv2 computes only the 10x10 outputs pool2 reads (floor drops row and
@@ -21,8 +25,9 @@
 //!
 //! Every kernel has a portable version and, on x86-64 CPUs with AVX-512, a
 //! hand-vectorised one (module `avx512`, picked at run time). The two agree to
-//! rounding (the AVX-512 one uses fused multiply-adds and Winograd), each is
-//! deterministic, and the tests check both against the dfdx reference.
+//! rounding, not bit for bit (the AVX-512 one uses fused multiply-adds and
+//! Winograd); each is deterministic, and the tests check both against the
+//! separate typed layers on dfdx's tape.
 
 use std::cell::RefCell;
 
@@ -107,17 +112,65 @@ impl std::ops::DerefMut for Aligned {
     }
 }
 
-/// The network's parameters as plain vectors, plus conv2's kernel transposed
-/// (`[out, patch]`) for the sparse input gradient.
+/// conv1's parameters as plain vectors (kernel HWIO `[3, 3, 1, 32]`, bias).
 #[derive(Debug, Clone)]
-pub(crate) struct Weights {
+pub(crate) struct Conv1Weights {
     w1: Vec<f32>,
     b1: Vec<f32>,
+}
+
+impl Conv1Weights {
+    /// From the HWIO kernel and the bias.
+    pub(crate) fn new(w1: Vec<f32>, b1: Vec<f32>) -> Self {
+        assert_eq!(
+            (w1.len(), b1.len()),
+            (TAPS1 * C1, C1),
+            "conv1 parameter sizes"
+        );
+        Self { w1, b1 }
+    }
+}
+
+/// conv2's parameters as plain vectors, plus its kernel transposed
+/// (`[out, patch]`) for the sparse input gradient and Winograd-transformed
+/// for the forward pass.
+#[derive(Debug, Clone)]
+pub(crate) struct Conv2Weights {
     w2: Vec<f32>,
     w2t: Aligned,
     /// conv2's kernel in the Winograd domain, `[16][in][out]` (see [`winograd_kernel`]).
     u2: Aligned,
     b2: Vec<f32>,
+}
+
+impl Conv2Weights {
+    /// From the HWIO kernel and the bias.
+    pub(crate) fn new(w2: Vec<f32>, b2: Vec<f32>) -> Self {
+        assert_eq!(
+            (w2.len(), b2.len()),
+            (PATCH2 * C2, C2),
+            "conv2 parameter sizes"
+        );
+        let mut w2t = Aligned::zeros(w2.len());
+        for p in 0..PATCH2 {
+            for o in 0..C2 {
+                w2t[o * PATCH2 + p] = w2[p * C2 + o];
+            }
+        }
+        Self {
+            u2: winograd_kernel(&w2),
+            w2,
+            w2t,
+            b2,
+        }
+    }
+}
+
+/// The network's parameters as plain vectors.
+#[derive(Debug, Clone)]
+pub(crate) struct Weights {
+    c1: Conv1Weights,
+    c2: Conv2Weights,
     wd: Vec<f32>,
     bd: Vec<f32>,
 }
@@ -154,19 +207,9 @@ impl Weights {
     /// Copies the parameters out of `cnn`.
     pub(crate) fn of(cnn: &Cnn) -> Self {
         let [w1, b1, w2, b2, wd, bd] = cnn.param_values();
-        let mut w2t = Aligned::zeros(w2.len());
-        for p in 0..PATCH2 {
-            for o in 0..C2 {
-                w2t[o * PATCH2 + p] = w2[p * C2 + o];
-            }
-        }
         Self {
-            u2: winograd_kernel(&w2),
-            w1,
-            b1,
-            w2,
-            w2t,
-            b2,
+            c1: Conv1Weights::new(w1, b1),
+            c2: Conv2Weights::new(w2, b2),
             wd,
             bd,
         }
@@ -180,12 +223,41 @@ pub(crate) struct Grads {
     pub tensors: [Vec<f32>; 6],
 }
 
-/// Per-chunk gradient accumulators.
-struct Partial {
+/// conv1's gradient accumulators (kernel HWIO, bias).
+pub(crate) struct Conv1Grads {
     w1: Vec<f32>,
     b1: Vec<f32>,
+}
+
+impl Conv1Grads {
+    fn zeros() -> Self {
+        Self {
+            w1: vec![0.0; TAPS1 * C1],
+            b1: vec![0.0; C1],
+        }
+    }
+}
+
+/// conv2's gradient accumulators; the kernel gradient is kept transposed
+/// (`[out, patch]`) so that each update is a contiguous run.
+pub(crate) struct Conv2Grads {
     w2t: Aligned,
     b2: Vec<f32>,
+}
+
+impl Conv2Grads {
+    fn zeros() -> Self {
+        Self {
+            w2t: Aligned::zeros(PATCH2 * C2),
+            b2: vec![0.0; C2],
+        }
+    }
+}
+
+/// Per-chunk gradient accumulators.
+struct Partial {
+    c1: Conv1Grads,
+    c2: Conv2Grads,
     wd: Vec<f32>,
     bd: Vec<f32>,
 }
@@ -193,10 +265,8 @@ struct Partial {
 impl Partial {
     fn zeros() -> Self {
         Self {
-            w1: vec![0.0; TAPS1 * C1],
-            b1: vec![0.0; C1],
-            w2t: Aligned::zeros(PATCH2 * C2),
-            b2: vec![0.0; C2],
+            c1: Conv1Grads::zeros(),
+            c2: Conv2Grads::zeros(),
             wd: vec![0.0; FEATURES * NUM_CLASSES],
             bd: vec![0.0; NUM_CLASSES],
         }
@@ -205,10 +275,10 @@ impl Partial {
     /// Back to zeros, for the next step.
     fn clear(&mut self) {
         for t in [
-            &mut self.w1[..],
-            &mut self.b1,
-            &mut self.w2t,
-            &mut self.b2,
+            &mut self.c1.w1[..],
+            &mut self.c1.b1,
+            &mut self.c2.w2t,
+            &mut self.c2.b2,
             &mut self.wd,
             &mut self.bd,
         ] {
@@ -220,36 +290,43 @@ impl Partial {
 /// Sums the chunks' gradients, element by element in chunk order (so the
 /// result does not depend on the thread count), in parallel over elements.
 fn reduce(parts: &[Partial]) -> Grads {
+    Grads {
+        tensors: [
+            ordered_sum(parts, |p| &p.c1.w1),
+            ordered_sum(parts, |p| &p.c1.b1),
+            hwio_from_transposed(&ordered_sum(parts, |p| &p.c2.w2t)),
+            ordered_sum(parts, |p| &p.c2.b2),
+            ordered_sum(parts, |p| &p.wd),
+            ordered_sum(parts, |p| &p.bd),
+        ],
+    }
+}
+
+/// The element-wise sum of `get(part)` over `parts`, added in `parts` order
+/// (so the result does not depend on the thread count), in parallel over elements.
+fn ordered_sum<T: Sync>(parts: &[T], get: impl Fn(&T) -> &[f32] + Sync) -> Vec<f32> {
     const BLOCK: usize = 2048;
-    let sum = |get: fn(&Partial) -> &[f32]| -> Vec<f32> {
-        let mut out = vec![0.0; get(&parts[0]).len()];
-        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, o)| {
-            let range = b * BLOCK..b * BLOCK + o.len();
-            for p in parts {
-                o.iter_mut()
-                    .zip(&get(p)[range.clone()])
-                    .for_each(|(a, v)| *a += v);
-            }
-        });
-        out
-    };
-    let w2t = sum(|p| &p.w2t);
+    let mut out = vec![0.0; get(&parts[0]).len()];
+    out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, o)| {
+        let range = b * BLOCK..b * BLOCK + o.len();
+        for p in parts {
+            o.iter_mut()
+                .zip(&get(p)[range.clone()])
+                .for_each(|(a, v)| *a += v);
+        }
+    });
+    out
+}
+
+/// conv2's kernel gradient from `[out, patch]` back to HWIO `[patch, out]`.
+fn hwio_from_transposed(w2t: &[f32]) -> Vec<f32> {
     let mut w2 = vec![0.0; PATCH2 * C2];
     for o in 0..C2 {
         for p in 0..PATCH2 {
             w2[p * C2 + o] = w2t[o * PATCH2 + p];
         }
     }
-    Grads {
-        tensors: [
-            sum(|p| &p.w1),
-            sum(|p| &p.b1),
-            w2,
-            sum(|p| &p.b2),
-            sum(|p| &p.wd),
-            sum(|p| &p.bd),
-        ],
-    }
+    w2
 }
 
 /// Buffers a learner keeps between steps: the per-chunk gradient
@@ -458,6 +535,23 @@ fn train_chunk(
 fn forward_chunk(w: &Weights, x: &[f32], n: usize, s: &mut Scratch) {
     let pooled1 = s.pooled1.sized(n * POOLED1);
     let arg1 = sized(&mut s.arg1, n * POOLED1);
+    conv1_pool1_samples(&w.c1, x, pooled1, arg1);
+    let pooled2 = s.pooled2.sized(n * FEATURES);
+    let arg2 = sized(&mut s.arg2, n * FEATURES);
+    conv2_pool2_samples(
+        &w.c2,
+        &s.pooled1[..n * POOLED1],
+        pooled2,
+        arg2,
+        &mut s.col,
+        &mut s.conv2,
+    );
+}
+
+/// conv1 + bias + ReLU + pool1 of every 28x28 image in `x` into `pooled1`
+/// and `arg1` (`[n, 13, 13, 32]` each).
+#[inline(always)]
+fn conv1_pool1_samples(w: &Conv1Weights, x: &[f32], pooled1: &mut [f32], arg1: &mut [u8]) {
     for ((xs, p), a) in x
         .chunks_exact(IMAGE_PIXELS)
         .zip(pooled1.chunks_exact_mut(POOLED1))
@@ -465,11 +559,24 @@ fn forward_chunk(w: &Weights, x: &[f32], n: usize, s: &mut Scratch) {
     {
         conv1_pool1(w, xs, p, a);
     }
-    let pooled2 = s.pooled2.sized(n * FEATURES);
-    let arg2 = sized(&mut s.arg2, n * FEATURES);
+}
+
+/// conv2 + bias + ReLU + pool2 of every sample of `pooled1` (`[n, 13, 13, 32]`)
+/// into `pooled2` and `arg2` (`[n, 5, 5, 64]` each): Winograd with AVX-512,
+/// elsewhere an im2col GEMM on the scratch buffers `col` and `conv2`.
+#[inline(always)]
+fn conv2_pool2_samples(
+    w: &Conv2Weights,
+    pooled1: &[f32],
+    pooled2: &mut [f32],
+    arg2: &mut [u8],
+    col: &mut Vec<f32>,
+    conv2: &mut Vec<f32>,
+) {
+    let n = pooled1.len() / POOLED1;
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
-        for ((p1, p2), a2) in s.pooled1[..n * POOLED1]
+        for ((p1, p2), a2) in pooled1
             .chunks_exact(POOLED1)
             .zip(pooled2.chunks_exact_mut(FEATURES))
             .zip(arg2.chunks_exact_mut(FEATURES))
@@ -480,9 +587,9 @@ fn forward_chunk(w: &Weights, x: &[f32], n: usize, s: &mut Scratch) {
         return;
     }
     let m = n * PIXELS2;
-    let conv2 = sized(&mut s.conv2, m * C2);
-    let col = sized(&mut s.col, m * PATCH2);
-    im2col2(&s.pooled1[..n * POOLED1], col);
+    let conv2 = sized(conv2, m * C2);
+    let col = sized(col, m * PATCH2);
+    im2col2(pooled1, col);
     for row in conv2.chunks_exact_mut(C2) {
         row.copy_from_slice(&w.b2);
     }
@@ -562,18 +669,18 @@ fn train_chunk_body(
         let d_pooled1 = s.d_pooled1.sized(POOLED1);
         d_pooled1.fill(0.0);
         conv2_backward(
-            w,
+            &w.c2,
             &s.pooled1[i * POOLED1..(i + 1) * POOLED1],
             &d_feat,
             &s.arg2[i * FEATURES..(i + 1) * FEATURES],
-            g,
+            &mut g.c2,
             d_pooled1,
         );
         conv1_backward(
             &x[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS],
             d_pooled1,
             &s.arg1[i * POOLED1..(i + 1) * POOLED1],
-            g,
+            &mut g.c1,
         );
     }
 }
@@ -599,7 +706,7 @@ fn dense(w: &Weights, feat: &[f32], logits: &mut [f32; NUM_CLASSES]) {
 /// kernel rows. Pool ties go to the first maximum in row-major window order;
 /// non-positive windows output 0 and record [`NO_ARGMAX`]; NaN stays NaN.
 #[inline(always)]
-fn conv1_pool1(w: &Weights, x: &[f32], out: &mut [f32], arg: &mut [u8]) {
+fn conv1_pool1(w: &Conv1Weights, x: &[f32], out: &mut [f32], arg: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
         // SAFETY: the features it was compiled for were detected.
@@ -711,11 +818,11 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 /// outer loop so that a channel's kernel-gradient row stays in registers.
 #[inline(always)]
 fn conv2_backward(
-    w: &Weights,
+    w: &Conv2Weights,
     pooled1: &[f32],
     d_pooled2: &[f32],
     arg2: &[u8],
-    g: &mut Partial,
+    g: &mut Conv2Grads,
     d_pooled1: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -789,7 +896,7 @@ fn live_patch_row(win: usize, a: u8, ky: usize) -> usize {
 /// per window and position, the 32-channel gradient is the pooled gradient
 /// where that position was the argmax.
 #[inline(always)]
-fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Partial) {
+fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Conv1Grads) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
         // SAFETY: the features it was compiled for were detected.
@@ -832,24 +939,24 @@ fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Partial) {
     g.b1.copy_from_slice(&gb);
 }
 
-/// Hand-vectorised AVX-512 versions of the hottest loops. Same operations in
-/// the same order as the portable code (separate multiply and add, no FMA),
-/// so both give bit-identical results.
+/// Hand-vectorised AVX-512 versions of the hottest loops. They use fused
+/// multiply-adds (and Winograd for conv2), so they agree with the portable
+/// code to rounding, not bit for bit; each is deterministic on its own.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::needless_range_loop)] // index loops read like the matrix algebra
 mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{
-        live_patch_row, Partial, Weights, C1, C2, FEATURES, IMAGE_SIDE, K, P1, P2, PATCH2, POOLED1,
-        RUN2, TAPS1,
+        live_patch_row, Conv1Grads, Conv1Weights, Conv2Grads, Conv2Weights, C1, C2, FEATURES,
+        IMAGE_SIDE, K, P1, P2, PATCH2, POOLED1, RUN2, TAPS1,
     };
     use crate::kernels::NO_ARGMAX;
     use crate::IMAGE_PIXELS;
 
     /// [`super::conv1_pool1`]: the 9 taps x 32 channels stay in 18 registers.
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]
-    pub(super) fn conv1_pool1(w: &Weights, x: &[f32], out: &mut [f32], arg: &mut [u8]) {
+    pub(super) fn conv1_pool1(w: &Conv1Weights, x: &[f32], out: &mut [f32], arg: &mut [u8]) {
         assert!(x.len() >= IMAGE_PIXELS && out.len() >= POOLED1 && arg.len() >= POOLED1);
         assert!(w.w1.len() >= TAPS1 * C1 && w.b1.len() >= C1);
         // SAFETY: every offset below is within the lengths asserted above
@@ -914,7 +1021,7 @@ mod avx512 {
 
     /// [`super::conv1_backward`]: the kernel and bias gradients stay in 20 registers.
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]
-    pub(super) fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Partial) {
+    pub(super) fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Conv1Grads) {
         assert!(x.len() >= IMAGE_PIXELS && d_pooled1.len() >= POOLED1 && arg1.len() >= POOLED1);
         assert!(g.w1.len() >= TAPS1 * C1 && g.b1.len() >= C1);
         // SAFETY: offsets as in `conv1_pool1`, within the asserted lengths.
@@ -971,7 +1078,7 @@ mod avx512 {
     /// bias, then max pool with ReLU exactly as [`super::pool2`].
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]
     pub(super) fn conv2_pool2_winograd(
-        w: &Weights,
+        w: &Conv2Weights,
         pooled1: &[f32],
         out: &mut [f32],
         arg: &mut [u8],
@@ -1096,11 +1203,11 @@ mod avx512 {
     /// patch's 288 input gradients, stay in 18 registers.
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]
     pub(super) fn conv2_backward(
-        w: &Weights,
+        w: &Conv2Weights,
         pooled1: &[f32],
         d_pooled2: &[f32],
         arg2: &[u8],
-        g: &mut Partial,
+        g: &mut Conv2Grads,
         d_pooled1: &mut [f32],
     ) {
         assert!(pooled1.len() >= POOLED1 && d_pooled1.len() >= POOLED1);
@@ -1196,6 +1303,159 @@ mod avx512 {
                 }
             }
         }
+    }
+}
+
+/// Batch kernels of the two typed conv blocks of the seed's network
+/// ([`crate::conv_relu_pool`] runs them on dfdx's tape): the same per-sample
+/// kernels as [`train_batch`], one op per block, parallel over fixed chunks of
+/// [`CHUNK`] samples with weight gradients summed per chunk and then in chunk
+/// order (bit-identical whatever the number of threads).
+pub(crate) mod blocks {
+    use std::sync::Mutex;
+
+    use rayon::prelude::*;
+
+    use super::{
+        conv1_backward, conv1_pool1_samples, conv2_backward, conv2_pool2_samples,
+        hwio_from_transposed, ordered_sum, Conv1Grads, Conv1Weights, Conv2Grads, Conv2Weights,
+        CHUNK, FEATURES, IMAGE_PIXELS, POOLED1, SCRATCH,
+    };
+
+    /// conv1 + bias + ReLU + pool1 of the images `x` (`[n, 28, 28, 1]`)
+    /// into `pooled1` and `arg1` (`[n, 13, 13, 32]` each, overwritten).
+    pub(crate) fn block1_forward(
+        w: &Conv1Weights,
+        x: &[f32],
+        pooled1: &mut [f32],
+        arg1: &mut [u8],
+    ) {
+        let n = x.len() / IMAGE_PIXELS;
+        assert_eq!((pooled1.len(), arg1.len()), (n * POOLED1, n * POOLED1));
+        pooled1
+            .par_chunks_mut(CHUNK * POOLED1)
+            .zip(arg1.par_chunks_mut(CHUNK * POOLED1))
+            .zip(x.par_chunks(CHUNK * IMAGE_PIXELS))
+            .for_each(|((p, a), x)| conv1_pool1_samples(w, x, p, a));
+    }
+
+    /// Kernel (HWIO) and bias gradients of the first block from the gradient
+    /// of its pooled output (no input gradient: its input is data).
+    pub(crate) fn block1_backward(
+        x: &[f32],
+        d_pooled1: &[f32],
+        arg1: &[u8],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let parts: Vec<Conv1Grads> = x
+            .par_chunks(CHUNK * IMAGE_PIXELS)
+            .zip(d_pooled1.par_chunks(CHUNK * POOLED1))
+            .zip(arg1.par_chunks(CHUNK * POOLED1))
+            .map(|((x, d), a)| {
+                let mut g = Conv1Grads::zeros();
+                for ((xs, ds), a) in x
+                    .chunks_exact(IMAGE_PIXELS)
+                    .zip(d.chunks_exact(POOLED1))
+                    .zip(a.chunks_exact(POOLED1))
+                {
+                    conv1_backward(xs, ds, a, &mut g);
+                }
+                g
+            })
+            .collect();
+        (
+            ordered_sum(&parts, |p| &p.w1),
+            ordered_sum(&parts, |p| &p.b1),
+        )
+    }
+
+    /// conv2 + bias + ReLU + pool2 of `pooled1` (`[n, 13, 13, 32]`) into
+    /// `pooled2` and `arg2` (`[n, 5, 5, 64]` each, overwritten).
+    pub(crate) fn block2_forward(
+        w: &Conv2Weights,
+        pooled1: &[f32],
+        pooled2: &mut [f32],
+        arg2: &mut [u8],
+    ) {
+        let n = pooled1.len() / POOLED1;
+        assert_eq!((pooled2.len(), arg2.len()), (n * FEATURES, n * FEATURES));
+        pooled2
+            .par_chunks_mut(CHUNK * FEATURES)
+            .zip(arg2.par_chunks_mut(CHUNK * FEATURES))
+            .zip(pooled1.par_chunks(CHUNK * POOLED1))
+            .for_each(|((p2, a2), p1)| {
+                SCRATCH.with(|s| {
+                    let s = &mut *s.borrow_mut();
+                    conv2_pool2_samples(w, p1, p2, a2, &mut s.col, &mut s.conv2);
+                })
+            });
+    }
+
+    /// Sparse backward of the second block: kernel (HWIO) and bias gradients,
+    /// and the input gradient added into `d_pooled1` when given.
+    pub(crate) fn block2_backward(
+        w: &Conv2Weights,
+        pooled1: &[f32],
+        d_pooled2: &[f32],
+        arg2: &[u8],
+        d_pooled1: Option<&mut [f32]>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let chunk = |p1: &[f32], dp2: &[f32], a2: &[u8], dp1: &mut [f32]| {
+            let mut g = take_conv2_grads();
+            for (((p1, dp2), a2), dp1) in p1
+                .chunks_exact(POOLED1)
+                .zip(dp2.chunks_exact(FEATURES))
+                .zip(a2.chunks_exact(FEATURES))
+                .zip(dp1.chunks_exact_mut(POOLED1))
+            {
+                conv2_backward(w, p1, dp2, a2, &mut g, dp1);
+            }
+            g
+        };
+        let inputs = pooled1
+            .par_chunks(CHUNK * POOLED1)
+            .zip(d_pooled2.par_chunks(CHUNK * FEATURES))
+            .zip(arg2.par_chunks(CHUNK * FEATURES));
+        let parts: Vec<Conv2Grads> = match d_pooled1 {
+            Some(dp1) => inputs
+                .zip(dp1.par_chunks_mut(CHUNK * POOLED1))
+                .map(|(((p1, dp2), a2), dp1)| chunk(p1, dp2, a2, dp1))
+                .collect(),
+            None => inputs
+                .map(|((p1, dp2), a2)| chunk(p1, dp2, a2, &mut vec![0.0; p1.len()]))
+                .collect(),
+        };
+        let sums = (
+            hwio_from_transposed(&ordered_sum(&parts, |p| &p.w2t)),
+            ordered_sum(&parts, |p| &p.b2),
+        );
+        give_back_conv2_grads(parts);
+        sums
+    }
+
+    /// Per-chunk conv2 gradient accumulators kept between steps: 74 KB each,
+    /// and allocating them afresh on worker threads costs page faults every step.
+    static CONV2_GRADS: Mutex<Vec<Conv2Grads>> = Mutex::new(Vec::new());
+    /// At most this many are kept (enough for a batch of 512).
+    const KEEP: usize = 64;
+
+    /// A zeroed accumulator, reused if one is kept.
+    fn take_conv2_grads() -> Conv2Grads {
+        let kept = CONV2_GRADS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match kept {
+            Some(mut g) => {
+                g.w2t.fill(0.0);
+                g.b2.fill(0.0);
+                g
+            }
+            None => Conv2Grads::zeros(),
+        }
+    }
+
+    /// Keeps `parts` for later steps (up to [`KEEP`]).
+    fn give_back_conv2_grads(parts: Vec<Conv2Grads>) {
+        let mut kept = CONV2_GRADS.lock().unwrap_or_else(|e| e.into_inner());
+        let room = KEEP.saturating_sub(kept.len());
+        kept.extend(parts.into_iter().take(room));
     }
 }
 
@@ -1340,6 +1600,92 @@ mod tests {
             check_against_reference();
             PORTABLE_ONLY.with(|p| p.set(false));
         });
+    }
+
+    /// Logits and parameter gradients of the training configuration on
+    /// dfdx's tape: the typed fused blocks (fast kernels, no input gradient),
+    /// dfdx's mask multiply, `Linear` and cross-entropy, as `Learner::train_step` runs them.
+    fn tape(cnn: &Cnn, images: &[f32], labels: &[u8], mask: &[f32]) -> (Vec<f32>, [Vec<f32>; 6]) {
+        let dev = Cpu::default();
+        let n = labels.len();
+        let x: Tensor<(usize, Const<28>, Const<28>, Const<1>), f32, Cpu> =
+            dev.tensor_from_vec(images.to_vec(), (n, Const, Const, Const));
+        let mask = dev.tensor_from_vec(mask.to_vec(), (n, Const::<FEATURES>));
+        let logits = cnn.forward(x.traced(cnn.alloc_grads()), Some(mask), false);
+        let values = logits.retaped::<NoneTape>().as_vec();
+        let mut t = vec![0.0f32; n * NUM_CLASSES];
+        for (i, &l) in labels.iter().enumerate() {
+            t[i * NUM_CLASSES + l as usize] = 1.0;
+        }
+        let targets = dev.tensor_from_vec(t, (n, Const::<NUM_CLASSES>));
+        let grads = cross_entropy_with_logits_loss(logits, targets).backward();
+        (
+            values,
+            [
+                grads.get(&cnn.conv1.weight).as_vec(),
+                grads.get(&cnn.conv1.bias).as_vec(),
+                grads.get(&cnn.conv2.weight).as_vec(),
+                grads.get(&cnn.conv2.bias).as_vec(),
+                grads.get(&cnn.dense.weight).as_vec(),
+                grads.get(&cnn.dense.bias).as_vec(),
+            ],
+        )
+    }
+
+    fn check_tape_against_untaped() {
+        let (cnn, images, labels, mask) = case();
+        let (tape_logits, tape_grads) = tape(&cnn, &images, &labels, &mask);
+        let (logits, grads) = train_batch(
+            &Weights::of(&cnn),
+            &images,
+            &labels,
+            Some(DROPOUT),
+            &mut Workspace::default(),
+        );
+        // Same conv kernels; only the dense layer and the loss sum in another order.
+        assert_close("logits", &tape_logits, &logits, 1e-6);
+        for (i, (g, want)) in tape_grads.iter().zip(&grads.tensors).enumerate() {
+            assert_close(crate::io::TENSORS[i].0, g, want, 1e-5);
+        }
+    }
+
+    #[test]
+    fn tape_path_matches_the_untaped_path() {
+        check_tape_against_untaped();
+    }
+
+    #[test]
+    fn portable_tape_path_matches_the_untaped_path_too() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            PORTABLE_ONLY.with(|p| p.set(true));
+            check_tape_against_untaped();
+            PORTABLE_ONLY.with(|p| p.set(false));
+        });
+    }
+
+    #[test]
+    fn tape_results_do_not_depend_on_the_thread_count() {
+        let (cnn, images, labels, mask) = case();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (logits, grads) = tape(&cnn, &images, &labels, &mask);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let mut all = vec![bits(&logits)];
+                all.extend(grads.iter().map(|g| bits(g)));
+                all
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
     }
 
     #[test]

@@ -1,4 +1,8 @@
-//! Plain-slice compute kernels behind the Conv2D and MaxPool2D layers.
+//! Plain-slice compute kernels behind the Conv2D and MaxPool2D layers, for
+//! any geometry: im2col + GEMM (the `gemm` crate) and plain loops that the
+//! compiler vectorises for the build target. The seed network's two fused
+//! blocks run the hand-written kernels in `direct` instead (see `block`); these
+//! are the reference the tests compare them with and the path for any other shape.
 //!
 //! Layout is NHWC everywhere (batch, row, column, channel), chosen because:
 //! - an im2col row for output pixel (y, x) is `K` runs of `K * IN_C` contiguous
@@ -119,9 +123,9 @@ pub(crate) fn matmul(dst: &mut [f32], dst_rs: usize, accumulate: bool, lhs: Mat,
 /// arithmetic (measured: 4-8 GFLOP/s for conv1 through gemm).
 const SMALL_PATCH: usize = 16;
 
-/// Dispatches to an AVX-512 build of [`small_k_matmul_add_body`] when the CPU has it.
+/// Runs [`small_k_matmul_add_body`].
 fn small_k_matmul_add(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
-    simd(|| small_k_matmul_add_body(dst, lhs, rhs, m, k, n))
+    small_k_matmul_add_body(dst, lhs, rhs, m, k, n)
 }
 
 /// `dst[m, n] += lhs[m, k] * rhs[k, n]`, all row-major, for small `k`: the
@@ -147,9 +151,9 @@ fn small_k_matmul_add_body(
     }
 }
 
-/// Dispatches to an AVX-512 build of [`small_k_matmul_tn_body`] when the CPU has it.
+/// Runs [`small_k_matmul_tn_body`].
 fn small_k_matmul_tn(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k: usize, n: usize) {
-    simd(|| small_k_matmul_tn_body(dst, lhs, rhs, m, k, n))
+    small_k_matmul_tn_body(dst, lhs, rhs, m, k, n)
 }
 
 /// `dst[k, n] = lhs[m, k]^T * rhs[m, n]`, all row-major, for small `k`.
@@ -166,28 +170,6 @@ fn small_k_matmul_tn_body(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, k
             }
         }
     }
-}
-
-/// Runs `f` compiled for AVX-512 when the CPU supports it, so the plain loops
-/// (im2col, pooling, the small-patch products) vectorise 16 floats wide; Rust
-/// never contracts `a * b + c` into an FMA, so results are identical either way.
-#[inline(always)]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2,fma")]
-        unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vl")
-            && std::is_x86_feature_detected!("avx512bw")
-        {
-            // SAFETY: the features it was compiled for were just detected.
-            return unsafe { avx512(f) };
-        }
-    }
-    f()
 }
 
 /// Per-thread buffers reused across calls, so the hot loop does not allocate.
@@ -250,9 +232,9 @@ impl ConvGeom {
     }
 }
 
-/// Dispatches to an AVX-512 build of [`im2col_body`] when the CPU has it.
+/// Runs [`im2col_body`].
 pub(crate) fn im2col(g: &ConvGeom, x: &[f32], n: usize, col: &mut [f32]) {
-    simd(|| im2col_body(g, x, n, col))
+    im2col_body(g, x, n, col)
 }
 
 /// Builds the im2col matrix `[n * pixels, patch]` of `n` samples.
@@ -282,9 +264,9 @@ fn im2col_body(g: &ConvGeom, x: &[f32], n: usize, col: &mut [f32]) {
     }
 }
 
-/// Dispatches to an AVX-512 build of [`col2im_add_body`] when the CPU has it.
+/// Runs [`col2im_add_body`].
 pub(crate) fn col2im_add(g: &ConvGeom, dcol: &[f32], n: usize, dx: &mut [f32]) {
-    simd(|| col2im_add_body(g, dcol, n, dx))
+    col2im_add_body(g, dcol, n, dx)
 }
 
 /// Adds the im2col-shaped gradient `dcol` back onto the input gradient `dx`.
@@ -414,7 +396,7 @@ impl PoolGeom {
     }
 }
 
-/// Dispatches to an AVX-512 build of [`pool_forward_body`] when the CPU has it.
+/// Runs [`pool_forward_body`].
 pub(crate) fn pool_forward(
     g: &PoolGeom,
     input: &[f32],
@@ -423,7 +405,7 @@ pub(crate) fn pool_forward(
     out: &mut [f32],
     argmax: &mut [u8],
 ) {
-    simd(|| pool_forward_body(g, input, n, relu, out, argmax))
+    pool_forward_body(g, input, n, relu, out, argmax)
 }
 
 /// Max pooling of `n` samples. Ties: the first maximum in row-major window
@@ -480,7 +462,7 @@ fn pool_forward_body(
     }
 }
 
-/// Dispatches to an AVX-512 build of [`pool_backward_body`] when the CPU has it.
+/// Runs [`pool_backward_body`].
 pub(crate) fn pool_backward(
     g: &PoolGeom,
     d_out: &[f32],
@@ -488,7 +470,7 @@ pub(crate) fn pool_backward(
     n: usize,
     d_in: &mut [f32],
 ) {
-    simd(|| pool_backward_body(g, d_out, argmax, n, d_in))
+    pool_backward_body(g, d_out, argmax, n, d_in)
 }
 
 /// Routes each pooled gradient to its window's recorded maximum (adds into `d_in`).

@@ -7,11 +7,14 @@ use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use rayon::prelude::*;
+
+use crate::buffers::{cached_tensor, Buffer};
 use crate::direct::{self, Dropout, Weights};
 use crate::inference::argmax;
 use crate::io::{read_tensors, write_tensors, TENSORS};
-use crate::network::{Cnn, Features, FEATURES};
-use crate::{ModelError, StepOutput, IMAGE_PIXELS, NUM_CLASSES};
+use crate::network::{Cnn, Features, Nhwc, FEATURES};
+use crate::{ModelError, StepOutput, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 
 /// Adam with Keras' defaults (betas 0.9/0.999, epsilon 1e-7), using dfdx's
 /// Adam update kernel ([`AdamConfig::try_update`]) but keeping the moments
@@ -119,15 +122,21 @@ impl AdamState {
 
 /// Training state: the network, dfdx's Adam and the gradient buffers.
 ///
-/// Steps run the tape-free path (`direct`), which the tests check against
-/// dfdx's tape through the typed layers.
+/// A step runs on dfdx's tape: the images enter as a traced tensor, the
+/// typed conv blocks ([`crate::conv_relu_pool`]) and flatten, the dropout
+/// mask multiply, dfdx's `Linear` and `cross_entropy_with_logits_loss` record
+/// their backward ops, `backward()` fills the parameter gradients, and Adam
+/// updates the parameters from them.
 pub struct Learner {
     cnn: Cnn,
     adam: AdamState,
     dropout: f32,
-    /// Reused between steps (dfdx frees non-parameter gradients after backward).
+    /// Parameter gradients, reused between steps (dfdx frees the others after backward).
     grads: Option<Gradients<f32, Cpu>>,
-    /// Per-chunk gradient buffers of the tape-free path, reused between steps.
+    /// The device the step's activations live on, with dfdx's allocation
+    /// cache on (every tensor a step creates comes from it: see `buffers`).
+    activations: Cpu,
+    /// Per-chunk gradient buffers of [`Learner::train_step_untaped`], reused between steps.
     workspace: direct::Workspace,
 }
 
@@ -141,7 +150,14 @@ impl Learner {
             (0.0..1.0).contains(&dropout),
             "dropout rate {dropout} is not in [0, 1)"
         );
+        // Buffers of dropped tensors (activations, their gradients) are reused
+        // by the next step instead of being returned to and faulted back in
+        // from the OS. A device of its own, so that other users of the
+        // network's device (a clone of `cnn()`) are not affected.
+        let activations = Cpu::default();
+        activations.enable_cache();
         Self {
+            activations,
             cnn,
             adam: AdamState::new(learning_rate),
             dropout,
@@ -171,6 +187,42 @@ impl Learner {
     /// # Panics
     /// If `labels` is empty, a label is not below 10, or `images.len() != 784 * labels.len()`.
     pub fn train_step(&mut self, images: &[f32], labels: &[u8], dropout_seed: u64) -> StepOutput {
+        let n = check_batch(images, labels);
+        let dev = self.activations.clone();
+        let mut grads = self.grads.take().unwrap_or_else(|| self.cnn.alloc_grads());
+        self.cnn.zero_grads(&mut grads);
+        // Every tensor comes from the device's cache (see `buffers`).
+        let x: Nhwc<IMAGE_SIDE, IMAGE_SIDE, 1> =
+            cached_tensor(&dev, (n, Const, Const, Const), images);
+        let mask = (self.dropout > 0.0).then(|| {
+            let mut values = Buffer::take(n * FEATURES);
+            dropout_fill_parallel(self.dropout, dropout_seed, &mut values);
+            cached_tensor(&dev, (n, Const), &values)
+        });
+        // The images are data: no gradient w.r.t. them.
+        let logits = self.cnn.forward(x.traced(grads), mask, false);
+        let output = score(&logits.retaped::<NoneTape>().as_vec(), labels);
+        let loss = cross_entropy_with_logits_loss(logits, one_hot(&dev, labels));
+        let mut grads = loss.backward();
+        self.adam.update(&mut self.cnn, &mut grads);
+        self.grads = Some(grads);
+        output
+    }
+
+    /// [`Learner::train_step`] on the tape-free path: the same step (same
+    /// dropout mask, loss and Adam update) computed by hand-written forward and
+    /// backward kernels without dfdx's tape. Results agree with `train_step`
+    /// to rounding (different summation orders); kept as the cross-check of
+    /// the tape path and as the benchmark baseline for it.
+    ///
+    /// # Panics
+    /// As [`Learner::train_step`].
+    pub fn train_step_untaped(
+        &mut self,
+        images: &[f32],
+        labels: &[u8],
+        dropout_seed: u64,
+    ) -> StepOutput {
         check_batch(images, labels);
         let dropout = (self.dropout > 0.0).then_some(Dropout {
             rate: self.dropout,
@@ -187,17 +239,18 @@ impl Learner {
         output
     }
 
-    /// Loss and correct count on a batch, dropout off, no update.
+    /// Loss and correct count on a batch, dropout off, no update: the same
+    /// forward pass as [`Learner::train_step`] (typed layers, dfdx's `Linear`)
+    /// without a tape, so on a batch without dropout the two report the same numbers.
     ///
     /// # Panics
     /// As [`Learner::train_step`].
     pub fn evaluate(&self, images: &[f32], labels: &[u8]) -> StepOutput {
-        check_batch(images, labels);
-        let weights = Weights::of(&self.cnn);
-        let logits = direct::logits(&weights, labels.len(), |i, dst| {
-            dst.copy_from_slice(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
-        });
-        score(&logits, labels)
+        let n = check_batch(images, labels);
+        let x: Nhwc<IMAGE_SIDE, IMAGE_SIDE, 1> =
+            cached_tensor(&self.activations, (n, Const, Const, Const), images);
+        let logits = self.cnn.forward(x, None, false);
+        score(&logits.as_vec(), labels)
     }
 
     /// The network being trained.
@@ -287,11 +340,32 @@ pub fn dropout_mask(dev: &Cpu, batch: usize, rate: f32, seed: u64) -> Features<F
     dev.tensor_from_vec(dropout_values(batch, rate, seed), (batch, Const))
 }
 
-/// The values of [`dropout_mask`], `[batch, 1600]` row-major.
+/// The values of [`dropout_mask`], `[batch, 1600]` row-major; drawn in
+/// parallel slices, each seeking to its place in the one random stream, so
+/// the values do not depend on the slicing or the thread count.
 fn dropout_values(batch: usize, rate: f32, seed: u64) -> Vec<f32> {
     let mut mask = vec![0.0; batch * FEATURES];
-    dropout_fill(rate, seed, 0, &mut mask);
+    dropout_fill_parallel(rate, seed, &mut mask);
     mask
+}
+
+/// Fills `mask` (a whole `[batch, 1600]` mask) like [`dropout_fill`] from
+/// feature 0, in parallel slices.
+fn dropout_fill_parallel(rate: f32, seed: u64, mask: &mut [f32]) {
+    const SLICE: usize = 16 * 1024;
+    mask.par_chunks_mut(SLICE)
+        .enumerate()
+        .for_each(|(i, m)| dropout_fill(rate, seed, i * SLICE, m));
+}
+
+/// One-hot targets `[batch, 10]` of `labels`.
+fn one_hot(dev: &Cpu, labels: &[u8]) -> Features<NUM_CLASSES> {
+    let mut t = Buffer::take(labels.len() * NUM_CLASSES);
+    t.fill(0.0);
+    for (row, &l) in t.chunks_exact_mut(NUM_CLASSES).zip(labels.iter()) {
+        row[l as usize] = 1.0;
+    }
+    cached_tensor(dev, (labels.len(), Const), &t)
 }
 
 /// Writes the dropout mask's values for features `first..first + out.len()`

@@ -4,21 +4,29 @@
 //! - [`network`]: the layer types ([`Conv2D`], [`MaxPool2D`], [`Flatten`], dfdx's
 //!   `Linear`) and [`Cnn`], whose forward pass chains them so the compiler checks
 //!   every size (see the `compile_fail` examples there);
-//! - [`Learner`]: dropout, softmax cross-entropy, backward through dfdx's tape
-//!   (our layers add their own backward ops to it) and Adam;
+//! - [`Learner`]: training steps on dfdx's tape — the images enter as a traced
+//!   tensor, the typed conv blocks ([`conv_relu_pool`]: Conv2D → ReLU →
+//!   MaxPool2D as one op with its own backward) and [`Flatten`], a dropout
+//!   mask multiply, dfdx's `Linear` and `cross_entropy_with_logits_loss`, then
+//!   `backward()` and Adam (dfdx's update kernel) on the resulting gradients;
 //! - [`Classifier`]: batched inference on raw bytes;
 //! - weights as safetensors with self-describing names ([`io::TENSORS`]).
 //!
-//! Activations are NHWC. Training steps and inference run a tape-free path
-//! written for this network (fused conv/ReLU/pool blocks, Winograd conv2,
-//! sparse conv2 backward, hand-vectorised AVX-512 kernels with portable
-//! fallbacks), checked in tests against dfdx's tape through the typed layers;
-//! work is split over the batch in fixed-size chunks, so results are
-//! bit-identical whatever the number of threads.
+//! Activations are NHWC. The seed network's two blocks run kernels written
+//! for them (conv1 as direct loops fused with ReLU and pooling; conv2 as
+//! Winograd F(2x2, 3x3) fused with bias, ReLU and pooling; a sparse conv2
+//! backward over the surviving argmax positions), hand-vectorised with
+//! AVX-512 when the CPU has it and portable loops otherwise. Inference
+//! ([`Classifier`]) runs the same kernels without a tape, and so does
+//! [`Learner::train_step_untaped`], the cross-check and benchmark baseline of
+//! the tape path. Work is split over the batch in fixed-size chunks and
+//! per-chunk sums are added in chunk order, so results are bit-identical
+//! whatever the number of threads.
 
 use serde::{Deserialize, Serialize};
 
 mod block;
+mod buffers;
 mod conv;
 mod direct;
 mod inference;

@@ -150,10 +150,12 @@ impl Cnn {
     }
 
     /// Logits through the fused typed layers (conv, ReLU and pool fused per
-    /// block) on dfdx's tape. [`crate::Learner`] and [`crate::Classifier`] run
-    /// a faster tape-free path that the tests check against this one.
+    /// block, see [`conv_relu_pool`]) on dfdx's tape: the forward pass of
+    /// [`crate::Learner::train_step`] (with an owned tape) and of
+    /// [`crate::Learner::evaluate`] (without one).
     /// `dropout_mask` (already scaled, e.g. 0 or 1/(1-rate)) multiplies the
-    /// flattened features; `input_grad: false` skips the gradient w.r.t. the images.
+    /// flattened features; `input_grad: false` skips the gradient w.r.t. the
+    /// images (and lets the first block run its fast backward kernel).
     pub fn forward<T: Tape<f32, Cpu>>(
         &self,
         x: Nhwc<IMAGE_SIDE, IMAGE_SIDE, 1, T>,

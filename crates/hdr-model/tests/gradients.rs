@@ -215,6 +215,9 @@ fn with_param(cnn: &Cnn, tensor: usize, index: usize, delta: f32) -> Cnn {
     c
 }
 
+/// Parameter gradients as `Learner::train_step` computes them: the images
+/// traced into fresh parameter gradients, no gradient w.r.t. the images (so
+/// both blocks run their fast backward kernels).
 #[test]
 fn whole_model_gradients_match_finite_differences() {
     let c = case();
@@ -222,7 +225,9 @@ fn whole_model_gradients_match_finite_differences() {
     let mask = c
         .dev
         .tensor_from_vec(c.mask.clone(), (BATCH, Const::<FEATURES>));
-    let logits = c.cnn.forward(x.leaky_trace(), Some(mask), true);
+    let logits = c
+        .cnn
+        .forward(x.traced(c.cnn.alloc_grads()), Some(mask), false);
     let grads = cross_entropy_with_logits_loss(logits, c.targets()).backward();
     let analytic = [
         grads.get(&c.cnn.conv1.weight).as_vec(),
@@ -251,6 +256,19 @@ fn whole_model_gradients_match_finite_differences() {
             );
         }
     }
+}
+
+/// The gradient w.r.t. the images (the first block's generic backward).
+#[test]
+fn input_gradients_match_finite_differences() {
+    let c = case();
+    let x = nhwc::<28, 28, 1>(&c.dev, &c.images, BATCH);
+    let mask = c
+        .dev
+        .tensor_from_vec(c.mask.clone(), (BATCH, Const::<FEATURES>));
+    let logits = c.cnn.forward(x.leaky_trace(), Some(mask), true);
+    let grads = cross_entropy_with_logits_loss(logits, c.targets()).backward();
+    let eps = 1e-3;
     let gx = grads.get(&x).as_vec();
     let mut order: Vec<usize> = (0..gx.len()).collect();
     order.sort_by(|&a, &b| gx[b].abs().total_cmp(&gx[a].abs()));
@@ -295,6 +313,46 @@ fn fused_path_equals_layer_by_layer_path() {
             assert!(
                 (x - y).abs() <= 1e-6 * (1.0 + y.abs()),
                 "quantity {k} [{i}]: fused {x} vs layers {y}"
+            );
+        }
+    }
+}
+
+/// The training configuration (no input gradient, so the first block runs its
+/// own backward kernel) against the separate typed layers.
+#[test]
+fn fused_training_path_equals_layer_by_layer_path() {
+    let c = case();
+    let run = |fused: bool| {
+        let x = nhwc::<28, 28, 1>(&c.dev, &c.images, BATCH);
+        let mask = c
+            .dev
+            .tensor_from_vec(c.mask.clone(), (BATCH, Const::<FEATURES>));
+        let logits = if fused {
+            c.cnn
+                .forward(x.traced(c.cnn.alloc_grads()), Some(mask), false)
+        } else {
+            c.cnn
+                .forward_layers(x.traced(c.cnn.alloc_grads()), Some(mask))
+        };
+        let grads = cross_entropy_with_logits_loss(logits, c.targets()).backward();
+        [
+            grads.get(&c.cnn.conv1.weight).as_vec(),
+            grads.get(&c.cnn.conv1.bias).as_vec(),
+            grads.get(&c.cnn.conv2.weight).as_vec(),
+            grads.get(&c.cnn.conv2.bias).as_vec(),
+            grads.get(&c.cnn.dense.weight).as_vec(),
+            grads.get(&c.cnn.dense.bias).as_vec(),
+        ]
+    };
+    let (fused, layers) = (run(true), run(false));
+    for (k, (a, b)) in fused.iter().zip(&layers).enumerate() {
+        assert_eq!(a.len(), b.len());
+        assert!(b.iter().any(|v| *v != 0.0), "tensor {k} has no gradient");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-6 * (1.0 + y.abs()),
+                "tensor {k} [{i}]: fused {x} vs layers {y}"
             );
         }
     }

@@ -203,3 +203,49 @@ fn model_card_lists_the_architecture() {
     );
     assert!(lines.iter().any(|l| l.contains("-> 1600")));
 }
+
+/// `train_step` (dfdx's tape through the typed layers) and the tape-free
+/// `train_step_untaped` take the same steps, up to rounding.
+#[test]
+fn tape_and_untaped_steps_agree() {
+    let mut tape = Learner::new(Cnn::new(5), 1e-3, 0.5);
+    let mut untaped = Learner::new(Cnn::new(5), 1e-3, 0.5);
+    for s in 0..3 {
+        let (x, y) = batch(21, 40 + s);
+        let a = tape.train_step(&x, &y, 7 + s);
+        let b = untaped.train_step_untaped(&x, &y, 7 + s);
+        assert!(
+            (a.loss_sum - b.loss_sum).abs() <= 1e-5 * b.loss_sum.abs(),
+            "step {s}: {a:?} vs {b:?}"
+        );
+        assert_eq!(a.correct, b.correct, "step {s}");
+    }
+    assert_eq!(tape.steps(), untaped.steps());
+    let params = |c: &Cnn| {
+        [
+            c.conv1.weight.as_vec(),
+            c.conv1.bias.as_vec(),
+            c.conv2.weight.as_vec(),
+            c.conv2.bias.as_vec(),
+            c.dense.weight.as_vec(),
+            c.dense.bias.as_vec(),
+        ]
+    };
+    for (i, (a, b)) in params(tape.cnn())
+        .iter()
+        .zip(&params(untaped.cnn()))
+        .enumerate()
+    {
+        let diff: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+        let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+        // Observed about 4e-7 relative. Adam's first steps move each weight by
+        // about ±lr whatever the gradient's size, so one near-zero gradient
+        // rounding to the other sign would show as ~1e-3: the bound sits between.
+        assert!(
+            diff.sqrt() <= 1e-4 * norm.sqrt().max(1e-3),
+            "tensor {i}: |a - b| = {} vs |b| = {}",
+            diff.sqrt(),
+            norm.sqrt()
+        );
+    }
+}
