@@ -732,19 +732,26 @@ fn conv1_pool1(w: &Conv1Weights, x: &[f32], out: &mut [f32], arg: &mut [u8]) {
                         }
                     }
                 }
-                if pos == 0 {
-                    best = acc;
-                } else {
-                    for c in 0..C1 {
-                        let gt = acc[c] > best[c];
-                        best[c] = if gt { acc[c] } else { best[c] };
-                        best_at[c] = if gt { pos as u32 } else { best_at[c] };
-                    }
-                }
+                keep_max(&mut best, &mut best_at, &acc, pos);
             }
             let o = (py * P1 + px) * C1;
             relu_store(&best, &best_at, &mut out[o..o + C1], &mut arg[o..o + C1]);
         }
+    }
+}
+
+/// Folds window position `pos` (0..4) into the running per-channel maximum;
+/// the first position seeds it, and ties keep the earlier position.
+#[inline(always)]
+fn keep_max(best: &mut [f32], best_at: &mut [u32], values: &[f32], pos: usize) {
+    if pos == 0 {
+        best.copy_from_slice(values);
+        return;
+    }
+    for ((b, at), &v) in best.iter_mut().zip(best_at.iter_mut()).zip(values) {
+        let gt = v > *b;
+        *b = if gt { v } else { *b };
+        *at = if gt { pos as u32 } else { *at };
     }
 }
 
@@ -786,15 +793,7 @@ fn pool2(conv: &[f32], out: &mut [f32], arg: &mut [u8]) {
             for pos in 0..4 {
                 let (oy, ox) = (2 * py + pos / 2, 2 * px + pos % 2);
                 let v = &conv[(oy * USED2 + ox) * C2..(oy * USED2 + ox + 1) * C2];
-                if pos == 0 {
-                    best.copy_from_slice(v);
-                } else {
-                    for c in 0..C2 {
-                        let gt = v[c] > best[c];
-                        best[c] = if gt { v[c] } else { best[c] };
-                        best_at[c] = if gt { pos as u32 } else { best_at[c] };
-                    }
-                }
+                keep_max(&mut best, &mut best_at, v, pos);
             }
             let o = (py * P2 + px) * C2;
             relu_store(&best, &best_at, &mut out[o..o + C2], &mut arg[o..o + C2]);

@@ -393,43 +393,20 @@ pub(crate) fn dropout_fill(rate: f32, seed: u64, first: usize, out: &mut [f32]) 
 /// Overwrites the gradient buffers of `cnn`'s parameters with `values`
 /// ([`TENSORS`] order), for Adam to read.
 fn set_gradients(cnn: &Cnn, grads: &mut Gradients<f32, Cpu>, values: &[Vec<f32>; 6]) {
-    let put = |i: usize, g: &mut [f32]| g.copy_from_slice(&values[i]);
-    put(
-        0,
-        grads
-            .get_or_alloc_mut(&cnn.conv1.weight)
-            .expect("cpu allocation"),
-    );
-    put(
-        1,
-        grads
-            .get_or_alloc_mut(&cnn.conv1.bias)
-            .expect("cpu allocation"),
-    );
-    put(
-        2,
-        grads
-            .get_or_alloc_mut(&cnn.conv2.weight)
-            .expect("cpu allocation"),
-    );
-    put(
-        3,
-        grads
-            .get_or_alloc_mut(&cnn.conv2.bias)
-            .expect("cpu allocation"),
-    );
-    put(
-        4,
-        grads
-            .get_or_alloc_mut(&cnn.dense.weight)
-            .expect("cpu allocation"),
-    );
-    put(
-        5,
-        grads
-            .get_or_alloc_mut(&cnn.dense.bias)
-            .expect("cpu allocation"),
-    );
+    fn put<S: Shape>(
+        grads: &mut Gradients<f32, Cpu>,
+        tensor: &Tensor<S, f32, Cpu>,
+        values: &[f32],
+    ) {
+        let g = grads.get_or_alloc_mut(tensor).expect("cpu allocation");
+        g.copy_from_slice(values);
+    }
+    put(grads, &cnn.conv1.weight, &values[0]);
+    put(grads, &cnn.conv1.bias, &values[1]);
+    put(grads, &cnn.conv2.weight, &values[2]);
+    put(grads, &cnn.conv2.bias, &values[3]);
+    put(grads, &cnn.dense.weight, &values[4]);
+    put(grads, &cnn.dense.bias, &values[5]);
 }
 
 /// Summed cross-entropy (log-sum-exp in f64) and correct count from logits.
