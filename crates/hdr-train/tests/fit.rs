@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{sample, small_config};
+use common::{history_without_timing, sample, small_config};
 use hdr_common::RunOptions;
 use hdr_model::Classifier;
 use hdr_train::{fit, validation_split, Config, Error, LrSchedule};
@@ -16,20 +16,10 @@ fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
     let first = fit(&config, &data, &QUIET).unwrap();
     let second = fit(&config, &data, &QUIET).unwrap();
     assert_eq!(first.cnn.to_safetensors(), second.cnn.to_safetensors());
-    let strip_timing = |h: &[hdr_train::EpochRecord]| {
-        h.iter()
-            .map(|r| {
-                (
-                    r.epoch,
-                    r.train_loss,
-                    r.train_accuracy,
-                    r.val_loss,
-                    r.val_accuracy,
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(strip_timing(&first.history), strip_timing(&second.history));
+    assert_eq!(
+        history_without_timing(&first.history),
+        history_without_timing(&second.history)
+    );
 
     let other = fit(&Config { seed: 7, ..config }, &data, &QUIET).unwrap();
     assert_ne!(first.cnn.to_safetensors(), other.cnn.to_safetensors());

@@ -69,3 +69,23 @@ pub fn small_config(epochs: usize) -> hdr_train::Config {
         ..hdr_train::Config::default()
     }
 }
+
+/// Every history number except the wall-clock ones (`seconds`, `samples_per_s`),
+/// which differ from run to run while everything else must not.
+pub fn history_without_timing(
+    history: &[hdr_train::EpochRecord],
+) -> Vec<(usize, f64, f64, f64, f64, f64)> {
+    history
+        .iter()
+        .map(|r| {
+            (
+                r.epoch,
+                r.train_loss,
+                r.train_accuracy,
+                r.val_loss,
+                r.val_accuracy,
+                r.learning_rate,
+            )
+        })
+        .collect()
+}
