@@ -2,10 +2,14 @@
 //! skipping stages that are up to date, and the tools around it.
 
 mod bench;
+#[cfg(test)]
+mod code_version;
 mod config;
 mod lock;
 mod predict;
 mod stages;
+#[cfg(test)]
+mod workspace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
