@@ -1,4 +1,5 @@
-//! `pipeline.toml`: parsing, `--set` overrides, and errors that name the key.
+//! `pipeline.toml`: where it is, parsing, `--set` overrides, errors that name
+//! the key, and where each effective value comes from.
 
 use std::path::{Path, PathBuf};
 
@@ -6,64 +7,246 @@ use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// The whole pipeline configuration, one section per stage.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PipelineConfig {
-    /// `[data]`
-    pub data: hdr_data::Config,
-    /// `[train]`
-    pub train: hdr_train::Config,
-    /// `[eval]`
-    pub eval: hdr_eval::Config,
-    /// `[report]`
-    pub report: hdr_report::Config,
+/// The config file's name at the project root.
+pub const FILE_NAME: &str = "pipeline.toml";
+
+/// Declares the pipeline's sections once: the struct, the list of names, and
+/// the key-by-key loading and validation. A new section is one line here,
+/// given a type with `Default`, serde and `validate() -> Result<(), ConfigError>`.
+macro_rules! sections {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty,)+) => {
+        /// The whole pipeline configuration, one section per stage.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct PipelineConfig {
+            $($(#[$doc])* pub $name: $ty,)+
+        }
+
+        /// The sections, in pipeline order.
+        pub const SECTIONS: &[&str] = &[$(stringify!($name)),+];
+
+        impl PipelineConfig {
+            /// Builds the typed config from a table whose sections are known,
+            /// naming the first unknown or ill-typed key, then checks ranges.
+            fn from_sections(table: &toml::Table, shown: &str) -> Result<Self> {
+                let defaults = Self::default();
+                let config = Self {
+                    $($name: section(table, stringify!($name), &defaults.$name, shown)?,)+
+                };
+                $(config.$name.validate().map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;)+
+                Ok(config)
+            }
+
+            /// Each section as a TOML table, in pipeline order.
+            pub fn tables(&self) -> Result<Vec<(&'static str, toml::Table)>> {
+                Ok(vec![$((
+                    stringify!($name),
+                    toml::Table::try_from(&self.$name)
+                        .with_context(|| format!("cannot show [{}]", stringify!($name)))?,
+                ),)+])
+            }
+
+            /// Each section's Rust type (`hdr_data::Config`), whose field docs describe its keys.
+            #[cfg(test)]
+            pub fn section_types() -> Vec<(&'static str, &'static str)> {
+                vec![$((stringify!($name), std::any::type_name::<$ty>()),)+]
+            }
+        }
+    };
 }
 
-/// The sections, in pipeline order.
-pub const SECTIONS: [&str; 4] = ["data", "train", "eval", "report"];
+sections! {
+    /// `[data]`
+    data: hdr_data::Config,
+    /// `[train]`
+    train: hdr_train::Config,
+    /// `[eval]`
+    eval: hdr_eval::Config,
+    /// `[report]`
+    report: hdr_report::Config,
+}
+
+/// Which config file to read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// `--config PATH`, relative to the current folder; it must exist.
+    Explicit(PathBuf),
+    /// `pipeline.toml` at the project root found from the current folder;
+    /// when it does not exist, every key takes its default.
+    Found(PathBuf),
+}
+
+impl Location {
+    /// `--config PATH` when given, else the project's `pipeline.toml`: at the
+    /// root of the Cargo workspace holding `cwd`, else in the nearest folder
+    /// above `cwd` that has one, else in `cwd`.
+    pub fn resolve(explicit: Option<PathBuf>, cwd: &Path) -> Self {
+        if let Some(path) = explicit {
+            return Self::Explicit(path);
+        }
+        let root = crate::workspace::find_root(cwd)
+            .or_else(|| {
+                cwd.ancestors()
+                    .find(|dir| dir.join(FILE_NAME).is_file())
+                    .map(Path::to_path_buf)
+            })
+            .unwrap_or_else(|| cwd.to_path_buf());
+        Self::Found(root.join(FILE_NAME))
+    }
+
+    /// The config file's path.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Explicit(p) | Self::Found(p) => p,
+        }
+    }
+}
+
+/// Where an effective value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    /// The key's default.
+    #[serde(rename = "default")]
+    Default,
+    /// The config file.
+    #[serde(rename = "file")]
+    File,
+    /// A `--set` override.
+    #[serde(rename = "--set")]
+    Set,
+}
+
+impl Origin {
+    /// As shown to users and in `--json`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::File => "file",
+            Self::Set => "--set",
+        }
+    }
+}
 
 /// A loaded configuration and where it lives.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     /// The effective configuration (file, then overrides), with paths resolved.
     pub config: PipelineConfig,
+    /// The same before paths were resolved, as the user wrote it.
+    pub as_written: PipelineConfig,
     /// Directory of the config file: relative paths and `artifacts/` are under it.
     pub root: PathBuf,
+    /// The config file, absolute; None when it does not exist.
+    pub file: Option<PathBuf>,
+    /// The keys the file sets, as `section.key`.
+    file_keys: Vec<String>,
+    /// The keys `--set` sets, as `section.key`.
+    set_keys: Vec<String>,
 }
 
-/// Reads `path` (if it exists, or if it was named explicitly), applies the
+/// Reads the config file (if it exists; `--config` must), applies the
 /// `section.key=value` overrides, checks every key and value.
-pub fn load(path: &Path, explicit: bool, overrides: &[String]) -> Result<Loaded> {
+pub fn load(location: &Location, overrides: &[String]) -> Result<Loaded> {
+    let path = location.path();
     let shown = path.display().to_string();
-    let mut table = if path.exists() {
+    let exists = path.exists();
+    let mut table = if exists {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
         text.parse::<toml::Table>()
             .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
-    } else if explicit {
+    } else if matches!(location, Location::Explicit(_)) {
         bail!("config file {shown} does not exist");
     } else {
         toml::Table::new()
     };
+    let file_keys = keys_of(&table);
+    let mut set_keys = Vec::new();
     for item in overrides {
-        apply_override(&mut table, item)?;
+        set_keys.push(apply_override(&mut table, item)?);
     }
-    let config = from_table(&table, &shown)?;
+    let as_written = from_table(&table, &shown)?;
     let root = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let root = std::path::absolute(&root).unwrap_or(root);
-    let mut config = config;
+    let mut config = as_written.clone();
     if config.data.source.is_relative() {
         config.data.source = root.join(&config.data.source);
     }
-    Ok(Loaded { config, root })
+    let file = exists.then(|| root.join(path.file_name().unwrap_or_default()));
+    Ok(Loaded {
+        config,
+        as_written,
+        root,
+        file,
+        file_keys,
+        set_keys,
+    })
 }
 
-/// Applies one `section.key=value` override; the value is read as TOML, or as
-/// a plain string when it is not valid TOML (so `data.source=x.csv` works).
-fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+impl Loaded {
+    /// Where the value of `section.key` comes from.
+    pub fn origin(&self, key: &str) -> Origin {
+        if self.set_keys.iter().any(|k| k == key) {
+            Origin::Set
+        } else if self.file_keys.iter().any(|k| k == key) {
+            Origin::File
+        } else {
+            Origin::Default
+        }
+    }
+
+    /// Every key of every section: (section, key, value as written, default, origin).
+    pub fn provenance(&self) -> Result<Vec<KeyValue>> {
+        let defaults = PipelineConfig::default().tables()?;
+        let mut rows = Vec::new();
+        for ((section, values), (_, default_values)) in
+            self.as_written.tables()?.into_iter().zip(defaults)
+        {
+            for (key, value) in values {
+                let dotted = format!("{section}.{key}");
+                rows.push(KeyValue {
+                    origin: self.origin(&dotted),
+                    default: default_values.get(&key).cloned(),
+                    section,
+                    key,
+                    value,
+                });
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// One effective key, for `cargo xtask config`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyValue {
+    /// `data`, `train`, ...
+    pub section: &'static str,
+    /// The key within its section.
+    pub key: String,
+    /// Its effective value.
+    pub value: toml::Value,
+    /// Its default (None for a key without one, which cannot happen for a typed section).
+    pub default: Option<toml::Value>,
+    /// Where the value comes from.
+    pub origin: Origin,
+}
+
+/// `section.key` for every key of every section of `table`.
+fn keys_of(table: &toml::Table) -> Vec<String> {
+    table
+        .iter()
+        .filter_map(|(section, v)| v.as_table().map(|t| (section, t)))
+        .flat_map(|(section, t)| t.keys().map(move |k| format!("{section}.{k}")))
+        .collect()
+}
+
+/// Applies one `section.key=value` override and returns `section.key`; the
+/// value is read as TOML, or as a plain string when it is not valid TOML (so
+/// `data.source=x.csv` works).
+fn apply_override(table: &mut toml::Table, item: &str) -> Result<String> {
     let (key, raw) = item
         .split_once('=')
         .with_context(|| format!("--set {item}: expected section.key=value"))?;
@@ -82,12 +265,11 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
         bail!("--set {item}: `{section}` is not a section");
     };
     section_table.insert(field.to_string(), value);
-    Ok(())
+    Ok(key.to_string())
 }
 
 /// Builds the typed config, naming the first unknown or ill-typed key, then validates ranges.
 fn from_table(table: &toml::Table, shown: &str) -> Result<PipelineConfig> {
-    let defaults = PipelineConfig::default();
     for (name, value) in table {
         if !SECTIONS.contains(&name.as_str()) {
             bail!(
@@ -99,22 +281,7 @@ fn from_table(table: &toml::Table, shown: &str) -> Result<PipelineConfig> {
             bail!("{shown}: `{name}` must be a section ([{name}])");
         }
     }
-    let config = PipelineConfig {
-        data: section(table, "data", &defaults.data, shown)?,
-        train: section(table, "train", &defaults.train, shown)?,
-        eval: section(table, "eval", &defaults.eval, shown)?,
-        report: section(table, "report", &defaults.report, shown)?,
-    };
-    let checks = [
-        config.data.validate(),
-        config.train.validate(),
-        config.eval.validate(),
-        config.report.validate(),
-    ];
-    for check in checks {
-        check.map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    }
-    Ok(config)
+    PipelineConfig::from_sections(table, shown)
 }
 
 /// Deserialises one section key by key onto its defaults, so an error names `section.key`.
@@ -175,7 +342,7 @@ mod tests {
         let path = dir.path().join("pipeline.toml");
         std::fs::write(&path, text).unwrap();
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        load(&path, true, &overrides).map(|l| l.config)
+        load(&Location::Explicit(path), &overrides).map(|l| l.config)
     }
 
     #[test]
@@ -236,5 +403,286 @@ mod tests {
     fn string_override_needs_no_quotes() {
         let config = load_text("", &["data.source=other.csv"]).unwrap();
         assert!(config.data.source.ends_with("other.csv"));
+    }
+
+    #[test]
+    fn origin_tells_default_file_and_set_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipeline.toml");
+        std::fs::write(&path, "[data]\nseed = 1\ntest_fraction = 0.25\n").unwrap();
+        let loaded = load(&Location::Explicit(path), &["data.seed=7".to_string()]).unwrap();
+        assert_eq!(loaded.origin("data.seed"), Origin::Set);
+        assert_eq!(loaded.origin("data.test_fraction"), Origin::File);
+        assert_eq!(loaded.origin("train.epochs"), Origin::Default);
+        let rows = loaded.provenance().unwrap();
+        let seed = rows
+            .iter()
+            .find(|r| r.section == "data" && r.key == "seed")
+            .unwrap();
+        assert_eq!(seed.value, toml::Value::Integer(7));
+        assert_eq!(seed.default, Some(toml::Value::Integer(42)));
+        let source = rows.iter().find(|r| r.key == "source").unwrap();
+        assert_eq!(
+            source.value,
+            toml::Value::String("data/mnist-sample.csv.gz".into()),
+            "shown as written, not resolved"
+        );
+        let sections: Vec<&str> = rows.iter().map(|r| r.section).collect();
+        for section in SECTIONS {
+            assert!(
+                sections.contains(section),
+                "{section} missing: {sections:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_found_file_means_defaults_but_an_explicit_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipeline.toml");
+        let found = load(&Location::Found(path.clone()), &[]).unwrap();
+        assert_eq!(found.file, None);
+        assert_eq!(found.config.train, hdr_train::Config::default());
+        let err = load(&Location::Explicit(path), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn the_project_is_found_from_any_folder_below_its_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\n").unwrap();
+        let nested = root.join("crates/a/src");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(nested.join("pipeline.toml"), "# not the project's\n").unwrap();
+        for cwd in [root.to_path_buf(), root.join("crates"), nested.clone()] {
+            assert_eq!(
+                Location::resolve(None, &cwd),
+                Location::Found(root.join("pipeline.toml")),
+                "from {}",
+                cwd.display()
+            );
+        }
+        let explicit = PathBuf::from("other.toml");
+        assert_eq!(
+            Location::resolve(Some(explicit.clone()), &nested),
+            Location::Explicit(explicit)
+        );
+        // Outside a workspace: the nearest pipeline.toml above, else the current folder.
+        let loose = tempfile::tempdir().unwrap();
+        let below = loose.path().join("a/b");
+        std::fs::create_dir_all(&below).unwrap();
+        std::fs::write(loose.path().join("a/pipeline.toml"), "").unwrap();
+        assert_eq!(
+            Location::resolve(None, &below),
+            Location::Found(loose.path().join("a/pipeline.toml"))
+        );
+    }
+
+    /// The defaults are stated four times: the `Default` impls (the truth),
+    /// the field docs, the committed pipeline.toml and the README's table.
+    /// These tests hold the other three to the first.
+    mod stated_defaults {
+        use super::*;
+
+        fn repo_root() -> PathBuf {
+            crate::workspace::find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
+        }
+
+        fn defaults() -> Vec<(&'static str, toml::Table)> {
+            PipelineConfig::default().tables().unwrap()
+        }
+
+        fn toml_value(text: &str) -> Option<toml::Value> {
+            format!("v = {text}")
+                .parse::<toml::Table>()
+                .ok()?
+                .remove("v")
+        }
+
+        #[test]
+        fn pipeline_toml_shows_every_default() {
+            let path = repo_root().join(FILE_NAME);
+            let committed: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+            for (section, defaults) in defaults() {
+                let written = committed
+                    .get(section)
+                    .and_then(toml::Value::as_table)
+                    .unwrap_or_else(|| panic!("pipeline.toml lacks [{section}]"));
+                assert_eq!(
+                    written, &defaults,
+                    "pipeline.toml's [{section}] must list every key with its default \
+                     (try other values with --set, or a copy with --config)"
+                );
+            }
+            assert_eq!(
+                committed.len(),
+                SECTIONS.len(),
+                "pipeline.toml has an unknown section"
+            );
+        }
+
+        #[test]
+        fn readme_table_lists_every_key_with_its_default() {
+            let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+            let start = readme
+                .find("## Configuration")
+                .expect("README has a Configuration section");
+            let end = readme[start + 3..]
+                .find("\n## ")
+                .map_or(readme.len(), |i| start + 3 + i);
+            let mut rows = std::collections::BTreeMap::new();
+            for line in readme[start..end].lines() {
+                let cells: Vec<&str> = line
+                    .split(" | ")
+                    .map(|c| c.trim_matches(|ch| ch == '|' || ch == ' '))
+                    .collect();
+                let (Some(key), Some(value)) = (cells.first(), cells.get(1)) else {
+                    continue;
+                };
+                let (Some(key), Some(value)) = (
+                    key.strip_prefix('`').and_then(|k| k.strip_suffix('`')),
+                    value.strip_prefix('`').and_then(|v| v.strip_suffix('`')),
+                ) else {
+                    continue;
+                };
+                let parsed = toml_value(value)
+                    .unwrap_or_else(|| panic!("README: `{key}` default {value} is not TOML"));
+                assert!(
+                    rows.insert(key.to_string(), parsed).is_none(),
+                    "README lists `{key}` twice"
+                );
+            }
+            let mut expected = std::collections::BTreeMap::new();
+            for (section, table) in defaults() {
+                for (key, value) in table {
+                    expected.insert(format!("{section}.{key}"), value);
+                }
+            }
+            assert_eq!(
+                rows, expected,
+                "README's configuration table (left) against the defaults (right)"
+            );
+        }
+
+        /// The doc comments of one struct's fields, found in its crate's sources.
+        fn field_docs(type_name: &str) -> std::collections::BTreeMap<String, String> {
+            let (krate, rest) = type_name.split_once("::").unwrap();
+            let strukt = rest.rsplit("::").next().unwrap();
+            let ws = crate::code_version::Workspace::read(&repo_root()).unwrap();
+            let dir = ws
+                .member_dir(&krate.replace('_', "-"))
+                .unwrap_or_else(|| panic!("no crate for {type_name}"))
+                .join("src");
+            let mut files = Vec::new();
+            let mut todo = vec![dir];
+            while let Some(d) = todo.pop() {
+                for entry in std::fs::read_dir(d).unwrap().flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        todo.push(path);
+                    } else if path.extension().is_some_and(|e| e == "rs") {
+                        files.push(path);
+                    }
+                }
+            }
+            let header = format!("pub struct {strukt} {{");
+            for file in files {
+                let text = std::fs::read_to_string(&file).unwrap();
+                let Some(at) = text.find(&header) else {
+                    continue;
+                };
+                let mut docs = std::collections::BTreeMap::new();
+                let mut doc = String::new();
+                for line in text[at + header.len()..].lines().map(str::trim) {
+                    if line == "}" {
+                        return docs;
+                    } else if line.starts_with('#')
+                        || line.starts_with("//") && !line.starts_with("///")
+                    {
+                        continue;
+                    } else if let Some(d) = line.strip_prefix("///") {
+                        doc.push_str(d.trim());
+                        doc.push(' ');
+                    } else if let Some((name, _)) = line.trim_start_matches("pub ").split_once(':')
+                    {
+                        docs.insert(name.trim().to_string(), std::mem::take(&mut doc));
+                    }
+                }
+            }
+            panic!("no `{header}` in the sources of {krate}");
+        }
+
+        /// What a doc says the default is: "Default VALUE" or "`VALUE` (default)".
+        fn stated_default(doc: &str) -> Option<String> {
+            if let Some(at) = doc.find("Default ") {
+                let token: String = doc[at + 8..]
+                    .chars()
+                    .take_while(|c| !matches!(c, ':' | ',' | ' ' | ';' | ')'))
+                    .collect();
+                return Some(token.trim_end_matches('.').to_string());
+            }
+            let at = doc.find("` (default)")?;
+            let start = doc[..at].rfind('`')? + 1;
+            Some(doc[start..at].to_string())
+        }
+
+        #[test]
+        fn field_docs_describe_every_key_and_state_true_defaults() {
+            let defaults = defaults();
+            let mut checked = 0;
+            for ((section, type_name), (_, table)) in
+                PipelineConfig::section_types().into_iter().zip(&defaults)
+            {
+                let docs = field_docs(type_name);
+                for (key, value) in table {
+                    let doc = docs
+                        .get(key)
+                        .unwrap_or_else(|| panic!("{type_name}.{key} has no doc comment"));
+                    assert!(
+                        !doc.trim().is_empty(),
+                        "{type_name}.{key} has no doc comment"
+                    );
+                    let Some(stated) = stated_default(doc) else {
+                        continue;
+                    };
+                    let stated_value = match stated.as_str() {
+                        "on" => Some(toml::Value::Boolean(true)),
+                        "off" => Some(toml::Value::Boolean(false)),
+                        other => toml_value(other),
+                    };
+                    let same = match (&stated_value, value) {
+                        (Some(toml::Value::Integer(a)), toml::Value::Float(b)) => *a as f64 == *b,
+                        (Some(a), b) => a == b,
+                        (None, _) => false,
+                    };
+                    assert!(same, "the doc of {section}.{key} says the default is {stated}, but it is {value}");
+                    checked += 1;
+                }
+            }
+            assert!(
+                checked > 0,
+                "no doc states a default: the check would check nothing"
+            );
+        }
+
+        #[test]
+        fn stated_defaults_are_read_from_both_phrasings() {
+            assert_eq!(
+                stated_default("Passes. Default 20: enough.").as_deref(),
+                Some("20")
+            );
+            assert_eq!(
+                stated_default("Rate. Default 0.1 (800 images).").as_deref(),
+                Some("0.1")
+            );
+            assert_eq!(
+                stated_default("`\"cosine\"` (default) or `\"constant\"`.").as_deref(),
+                Some("\"cosine\"")
+            );
+            assert_eq!(stated_default("Seed of the split."), None);
+        }
     }
 }
