@@ -9,6 +9,8 @@ mod lock;
 mod predict;
 mod runner_lock;
 mod stages;
+#[cfg(test)]
+mod stated_defaults;
 mod workspace;
 
 use std::path::{Path, PathBuf};
