@@ -50,7 +50,8 @@ fn per_row(a: (usize, u64), b: (usize, u64)) -> Option<(f64, f64)> {
 }
 
 /// Runs data, train (one epoch, otherwise the default `[train]`) and eval on
-/// `rows` rows of `base`, each stage in its own child process.
+/// the IDX images file `images` (labels beside it), in a project in its
+/// directory, each stage in its own child process.
 fn measure_point(plan: &Plan, images: &Path) -> Result<(Point, Project)> {
     let dir = images.parent().context("IDX files sit in a directory")?;
     let project = Project::create(
