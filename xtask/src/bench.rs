@@ -564,7 +564,7 @@ fn throughput(sample: &Path, artifacts: &Path, epochs: usize) -> Result<Value> {
         }
     }
     let train_s = started.elapsed().as_secs_f64();
-    let classifier = hdr_model::Classifier::new(learner.cnn().clone());
+    let classifier = hdr_model::Classifier::new(learner.network().clone());
     let started = Instant::now();
     let predictions: Vec<hdr_model::Prediction> = test
         .pixels

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub struct PipelineConfig {
     /// `[data]`
     pub data: hdr_data::Config,
+    /// `[model]`
+    pub model: hdr_model::ModelConfig,
     /// `[train]`
     pub train: hdr_train::Config,
     /// `[eval]`
@@ -21,7 +23,7 @@ pub struct PipelineConfig {
 }
 
 /// The sections, in pipeline order.
-pub const SECTIONS: [&str; 4] = ["data", "train", "eval", "report"];
+pub const SECTIONS: [&str; 5] = ["data", "model", "train", "eval", "report"];
 
 /// A loaded configuration and where it lives.
 #[derive(Debug, Clone)]
@@ -101,6 +103,7 @@ fn from_table(table: &toml::Table, shown: &str) -> Result<PipelineConfig> {
     }
     let config = PipelineConfig {
         data: section(table, "data", &defaults.data, shown)?,
+        model: section(table, "model", &defaults.model, shown)?,
         train: section(table, "train", &defaults.train, shown)?,
         eval: section(table, "eval", &defaults.eval, shown)?,
         report: section(table, "report", &defaults.report, shown)?,
@@ -230,6 +233,29 @@ mod tests {
     fn override_with_unknown_key_is_an_error() {
         let err = load_text("", &["train.epoch=3"]).unwrap_err().to_string();
         assert!(err.contains("unknown key `train.epoch`"), "{err}");
+    }
+
+    #[test]
+    fn model_architecture_is_read_and_a_bad_one_names_the_key_and_the_choices() {
+        assert_eq!(
+            load_text("", &[]).unwrap().model.architecture,
+            hdr_model::Architecture::Seed
+        );
+        let config = load_text("[model]\narchitecture = \"deep\"\n", &[]).unwrap();
+        assert_eq!(config.model.architecture, hdr_model::Architecture::Deep);
+        let config = load_text("", &["model.architecture=deep"]).unwrap();
+        assert_eq!(config.model.architecture, hdr_model::Architecture::Deep);
+        let err = load_text("[model]\narchitecture = \"wide\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`model.architecture`"), "{err}");
+        for name in hdr_model::Architecture::NAMES {
+            assert!(err.contains(&format!("`{name}`")), "{err}");
+        }
+        let err = load_text("[model]\nlayers = 3\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `model.layers`"), "{err}");
     }
 
     #[test]
