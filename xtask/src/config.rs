@@ -58,6 +58,8 @@ macro_rules! sections {
 sections! {
     /// `[data]`
     data: hdr_data::Config,
+    /// `[model]`
+    model: hdr_model::ModelConfig,
     /// `[train]`
     train: hdr_train::Config,
     /// `[eval]`
@@ -397,6 +399,29 @@ mod tests {
     fn override_with_unknown_key_is_an_error() {
         let err = load_text("", &["train.epoch=3"]).unwrap_err().to_string();
         assert!(err.contains("unknown key `train.epoch`"), "{err}");
+    }
+
+    #[test]
+    fn model_architecture_is_read_and_a_bad_one_names_the_key_and_the_choices() {
+        assert_eq!(
+            load_text("", &[]).unwrap().model.architecture,
+            hdr_model::Architecture::Seed
+        );
+        let config = load_text("[model]\narchitecture = \"deep\"\n", &[]).unwrap();
+        assert_eq!(config.model.architecture, hdr_model::Architecture::Deep);
+        let config = load_text("", &["model.architecture=deep"]).unwrap();
+        assert_eq!(config.model.architecture, hdr_model::Architecture::Deep);
+        let err = load_text("[model]\narchitecture = \"wide\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`model.architecture`"), "{err}");
+        for name in hdr_model::Architecture::NAMES {
+            assert!(err.contains(&format!("`{name}`")), "{err}");
+        }
+        let err = load_text("[model]\nlayers = 3\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `model.layers`"), "{err}");
     }
 
     #[test]

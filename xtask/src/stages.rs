@@ -86,7 +86,17 @@ impl Context {
                 source: PathBuf::from(self.display(&c.data.source)),
                 ..c.data.clone()
             }),
-            Stage::Train => serde_json::to_value(&c.train),
+            // The `[model]` section shapes the train stage too: its keys are
+            // recorded beside `[train]`'s as `model.<key>`.
+            Stage::Train => serde_json::to_value(&c.train).map(|mut train| {
+                let model = serde_json::to_value(c.model).expect("configs serialise to JSON");
+                if let (Some(train), Some(model)) = (train.as_object_mut(), model.as_object()) {
+                    for (key, value) in model {
+                        train.insert(format!("model.{key}"), value.clone());
+                    }
+                }
+                train
+            }),
             Stage::Eval => serde_json::to_value(&c.eval),
             Stage::Report => serde_json::to_value(&c.report),
         };
@@ -138,7 +148,7 @@ impl Context {
                     run,
                     resume: self.resume,
                 };
-                hdr_train::run(&c.train, &hdr_train::Paths::under(a), &opts)?.files
+                hdr_train::run(&c.train, &c.model, &hdr_train::Paths::under(a), &opts)?.files
             }
             Stage::Eval => hdr_eval::run(&c.eval, &hdr_eval::Paths::under(a), &run)?.files,
             Stage::Report => hdr_report::run(&c.report, &hdr_report::Paths::under(a), &run)?.files,
@@ -263,7 +273,13 @@ fn param_changes(section: &str, old: &serde_json::Value, new: &serde_json::Value
                 let show = |v: Option<&serde_json::Value>| {
                     v.map_or("(unset)".to_string(), |v| v.to_string())
                 };
-                format!("`{section}.{key}` changed: {} -> {}", show(a), show(b))
+                // Keys from another section arrive qualified (`model.architecture`).
+                let name = if key.contains('.') {
+                    key.to_string()
+                } else {
+                    format!("{section}.{key}")
+                };
+                format!("`{name}` changed: {} -> {}", show(a), show(b))
             })
         })
         .collect()
@@ -282,6 +298,12 @@ mod tests {
             vec!["`data.seed` changed: 42 -> 7".to_string()]
         );
         assert!(param_changes("data", &old, &old).is_empty());
+        let old = serde_json::json!({"epochs": 20, "model.architecture": "seed"});
+        let new = serde_json::json!({"epochs": 20, "model.architecture": "deep"});
+        assert_eq!(
+            param_changes("train", &old, &new),
+            vec!["`model.architecture` changed: \"seed\" -> \"deep\"".to_string()]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p hdr-train --example tune -- [--epochs N] [--batch N] [--lr X]
 //!     [--dropout X] [--patience N] [--seed N] [--schedule cosine|constant] [--no-augment]
-//!     [--csv PATH] [--split-seed N] [--verbose]
+//!     [--architecture seed|deep] [--csv PATH] [--split-seed N] [--verbose]
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hdr_data::{Dataset, IMAGE_PIXELS};
-use hdr_model::Classifier;
+use hdr_model::{Architecture, Classifier, ModelConfig};
 use hdr_train::{Config, LrSchedule};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 
 fn main() {
     let mut config = Config::default();
+    let mut model = ModelConfig::default();
     let mut csv = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../data/mnist-sample.csv.gz"
@@ -50,6 +51,9 @@ fn main() {
                 }
             }
             "--no-augment" => config.augment = false,
+            "--architecture" => {
+                model.architecture = Architecture::from_name(&value()).expect("seed or deep")
+            }
             "--csv" => csv = PathBuf::from(value()),
             "--split-seed" => split_seed = value().parse().expect("--split-seed"),
             "--verbose" => quiet = false,
@@ -63,11 +67,11 @@ fn main() {
     let load_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let fitted = hdr_train::fit(&config, &train, &hdr_common::RunOptions { quiet })
+    let fitted = hdr_train::fit(&config, &model, &train, &hdr_common::RunOptions { quiet })
         .expect("training failed");
     let fit_seconds = started.elapsed().as_secs_f64();
 
-    let classifier = Classifier::new(fitted.cnn);
+    let classifier = Classifier::new(fitted.network);
     let accuracy = |data: &Dataset| {
         let predictions = classifier.predict(&data.pixels);
         let correct = predictions

@@ -23,10 +23,9 @@ mod trainer;
 use std::path::{Path, PathBuf};
 
 use hdr_common::{OutputSet, Progress, RunOptions};
-use hdr_model::{Cnn, Learner, ModelCard};
+use hdr_model::{AnyNetwork, ModelCard, ModelConfig};
 use serde::{Deserialize, Serialize};
 
-use checkpoint::Checkpoint;
 use trainer::{AfterEpoch, State};
 
 /// How the learning rate changes from epoch to epoch.
@@ -245,7 +244,7 @@ pub struct Paths {
     pub card: PathBuf,
     /// `artifacts/train/history.csv`.
     pub history: PathBuf,
-    /// `artifacts/train/checkpoint.bin` (for `--resume`; not a tracked output).
+    /// `artifacts/train/checkpoint.safetensors` (for `--resume`; not a tracked output).
     pub checkpoint: PathBuf,
 }
 
@@ -258,7 +257,7 @@ impl Paths {
             weights: dir.join("model.safetensors"),
             card: dir.join("model.json"),
             history: dir.join("history.csv"),
-            checkpoint: dir.join("checkpoint.bin"),
+            checkpoint: dir.join("checkpoint.safetensors"),
         }
     }
 }
@@ -311,7 +310,7 @@ pub enum Error {
 /// A trained network and how training went.
 pub struct Fitted {
     /// The kept (best-validation) network.
-    pub cnn: hdr_model::Cnn,
+    pub network: AnyNetwork,
     /// One record per epoch run.
     pub history: Vec<EpochRecord>,
     /// 1-based epoch whose weights were kept.
@@ -320,14 +319,20 @@ pub struct Fitted {
     pub best_val_accuracy: f64,
 }
 
-/// Trains on an in-memory dataset (validation is held out of it), writing nothing.
-pub fn fit(config: &Config, data: &hdr_data::Dataset, opts: &RunOptions) -> Result<Fitted, Error> {
+/// Trains the `model` network on an in-memory dataset (validation is held
+/// out of it), writing nothing.
+pub fn fit(
+    config: &Config,
+    model: &ModelConfig,
+    data: &hdr_data::Dataset,
+    opts: &RunOptions,
+) -> Result<Fitted, Error> {
     config.validate()?;
     trainer::train(
         config,
         data,
         Progress::new(opts.quiet),
-        State::fresh(config),
+        State::fresh(config, model.architecture),
         &mut |_| Ok(AfterEpoch::Continue),
     )
 }
@@ -365,8 +370,13 @@ pub struct Outputs {
 /// is kept after a successful run: it costs about half a megabyte, and
 /// resuming from a finished checkpoint rewrites the same artifacts without
 /// retraining (e.g. after they were deleted, or if the final write failed).
-pub fn run(config: &Config, paths: &Paths, opts: &TrainOptions) -> Result<Outputs, Error> {
-    run_interruptible(config, paths, opts, &mut |_| false)
+pub fn run(
+    config: &Config,
+    model: &ModelConfig,
+    paths: &Paths,
+    opts: &TrainOptions,
+) -> Result<Outputs, Error> {
+    run_interruptible(config, model, paths, opts, &mut |_| false)
 }
 
 /// Like [`run`], but calls `interrupt(epochs_done)` after each epoch's checkpoint
@@ -374,6 +384,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &TrainOptions) -> Result<Output
 /// and no artifacts are written (a Ctrl-C handler can set a flag it reads).
 pub fn run_interruptible(
     config: &Config,
+    model: &ModelConfig,
     paths: &Paths,
     opts: &TrainOptions,
     interrupt: &mut dyn FnMut(usize) -> bool,
@@ -389,10 +400,10 @@ pub fn run_interruptible(
     };
     let data = hdr_data::read_split(&paths.train_split).map_err(|e| unreadable(&e))?;
     let data_sha256 = hdr_common::sha256_file(&paths.train_split).map_err(|e| unreadable(&e))?;
-    let fingerprint = fingerprint(config, &data_sha256);
+    let fingerprint = fingerprint(config, model, &data_sha256);
 
     let state = if opts.resume {
-        let state = load_checkpoint(config, &paths.checkpoint, &fingerprint)?;
+        let state = checkpoint::load(config, &paths.checkpoint, &fingerprint)?;
         progress.line(format!(
             "resuming from {} after epoch {}/{}",
             paths.checkpoint.display(),
@@ -401,11 +412,11 @@ pub fn run_interruptible(
         ));
         state
     } else {
-        State::fresh(config)
+        State::fresh(config, model.architecture)
     };
 
     let fitted = trainer::train(config, &data, progress, state, &mut |state| {
-        save_checkpoint(&paths.checkpoint, &fingerprint, state)?;
+        checkpoint::save(&paths.checkpoint, &fingerprint, state)?;
         Ok(if interrupt(state.epochs_done()) {
             AfterEpoch::Interrupt
         } else {
@@ -414,8 +425,10 @@ pub fn run_interruptible(
     })?;
 
     let card = ModelCard {
-        architecture: ModelCard::architecture(),
-        parameters: Cnn::PARAMETERS,
+        network: model.architecture,
+        architecture: model.architecture.describe(),
+        parameters: model.architecture.parameters(),
+        kernels: hdr_model::kernel_path().to_string(),
         train_config: serde_json::to_value(config)
             .map_err(|e| Error::Other(format!("train config: {e}")))?,
         data_sha256,
@@ -431,7 +444,7 @@ pub fn run_interruptible(
         |path: &Path, e: std::io::Error| Error::Other(format!("{}: {e}", path.display()));
     let mut outputs = OutputSet::new();
     outputs
-        .write(&paths.weights, &fitted.cnn.to_safetensors())
+        .write(&paths.weights, &fitted.network.to_safetensors())
         .map_err(|e| write_error(&paths.weights, e))?;
     outputs
         .write(&paths.card, &card_json)
@@ -451,87 +464,20 @@ pub fn run_interruptible(
     Ok(Outputs { files })
 }
 
-/// SHA-256 over everything that shapes the training trajectory: the whole
-/// `[train]` config and the train split's hash.
-fn fingerprint(config: &Config, data_sha256: &str) -> [u8; 32] {
+/// SHA-256 over everything that shapes the training trajectory: the
+/// `[model]` and `[train]` configs and the train split's hash.
+fn fingerprint(config: &Config, model: &ModelConfig, data_sha256: &str) -> [u8; 32] {
     let config_json = serde_json::to_string(config).expect("the config serialises");
-    let text = format!("hdr-train checkpoint\nconfig {config_json}\ndata {data_sha256}\n");
+    let model_json = serde_json::to_string(model).expect("the config serialises");
+    let text = format!(
+        "hdr-train checkpoint\nmodel {model_json}\nconfig {config_json}\ndata {data_sha256}\n"
+    );
     let hex = hdr_common::sha256_bytes(text.as_bytes());
     let mut out = [0u8; 32];
     for (i, byte) in out.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("sha256 hex");
     }
     out
-}
-
-fn save_checkpoint(path: &Path, fingerprint: &[u8; 32], state: &State) -> Result<(), Error> {
-    let checkpoint = Checkpoint {
-        fingerprint: *fingerprint,
-        epochs_done: state.epochs_done(),
-        best_epoch: state.best_epoch,
-        best_val_accuracy: state.best_val_accuracy,
-        best_val_loss: state.best_val_loss,
-        history: state.history.clone(),
-        learner: state.learner.checkpoint_bytes(),
-        best_weights: state
-            .best
-            .as_ref()
-            .map(Cnn::to_safetensors)
-            .unwrap_or_default(),
-    };
-    let mut set = OutputSet::new();
-    set.write(path, &checkpoint.to_bytes())
-        .and_then(|()| set.commit().map(|_| ()))
-        .map_err(|e| {
-            Error::Other(format!(
-                "{}: cannot write the checkpoint: {e}",
-                path.display()
-            ))
-        })
-}
-
-fn load_checkpoint(config: &Config, path: &Path, fingerprint: &[u8; 32]) -> Result<State, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::Other(format!(
-                "{}: no checkpoint to resume from; run without `--resume` to train afresh",
-                path.display()
-            ))
-        } else {
-            Error::Other(format!("{}: {e}", path.display()))
-        }
-    })?;
-    let checkpoint = Checkpoint::from_bytes(&bytes, path).map_err(Error::Other)?;
-    if &checkpoint.fingerprint != fingerprint {
-        return Err(Error::Other(format!(
-            "{}: the checkpoint was made with a different `[train]` config or train split; \
-             run without `--resume` to train afresh",
-            path.display()
-        )));
-    }
-    let learner = Learner::from_checkpoint(
-        &checkpoint.learner,
-        path,
-        config.learning_rate as f32,
-        config.dropout as f32,
-    )
-    .map_err(|e| Error::Other(e.to_string()))?;
-    let best = if checkpoint.epochs_done == 0 {
-        None
-    } else {
-        Some(
-            Cnn::from_safetensors(&checkpoint.best_weights, path)
-                .map_err(|e| Error::Other(e.to_string()))?,
-        )
-    };
-    Ok(State {
-        learner,
-        best,
-        best_epoch: checkpoint.best_epoch,
-        best_val_accuracy: checkpoint.best_val_accuracy,
-        best_val_loss: checkpoint.best_val_loss,
-        history: checkpoint.history,
-    })
 }
 
 #[cfg(test)]
@@ -680,9 +626,14 @@ mod tests {
 
     #[test]
     fn fingerprint_changes_with_config_and_data() {
-        let base = fingerprint(&Config::default(), "abc");
-        assert_eq!(base, fingerprint(&Config::default(), "abc"));
-        assert_ne!(base, fingerprint(&Config::default(), "abd"));
+        let seed = ModelConfig::default();
+        let base = fingerprint(&Config::default(), &seed, "abc");
+        assert_eq!(base, fingerprint(&Config::default(), &seed, "abc"));
+        assert_ne!(base, fingerprint(&Config::default(), &seed, "abd"));
+        let deep = ModelConfig {
+            architecture: hdr_model::Architecture::Deep,
+        };
+        assert_ne!(base, fingerprint(&Config::default(), &deep, "abc"));
         assert_ne!(
             base,
             fingerprint(
@@ -690,6 +641,7 @@ mod tests {
                     epochs: 31,
                     ..Config::default()
                 },
+                &seed,
                 "abc"
             )
         );
@@ -700,6 +652,7 @@ mod tests {
                     seed: 1,
                     ..Config::default()
                 },
+                &seed,
                 "abc"
             )
         );

@@ -294,6 +294,8 @@ pub fn write_inputs(artifacts: &Path, model: Model) -> Paths {
     std::fs::write(&paths.history, history).unwrap();
 
     let card = hdr_model::ModelCard {
+        network: hdr_model::Architecture::Seed,
+        kernels: "avx512".into(),
         architecture: vec![
             "input: 1x28x28".into(),
             "conv1: Conv2D 1->32 3x3 valid -> 32x26x26".into(),

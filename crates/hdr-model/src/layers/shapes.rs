@@ -12,14 +12,8 @@ pub type Features<const N: usize, T = NoneTape> = Tensor<(usize, Const<N>), f32,
 
 /// Flattens `H x W x C` NHWC samples into `OUT = H * W * C` features, in
 /// (row, column, channel) order like Keras' `Flatten` on channels-last data.
-/// Free: the data is already contiguous, only the shape changes.
-///
-/// ```compile_fail,E0080
-/// use hdr_model::{dfdx::prelude::*, dfdx::nn::Module, Flatten};
-/// let dev = Cpu::default();
-/// let x: Tensor<(usize, Const<5>, Const<5>, Const<64>), f32, Cpu> = dev.zeros_like(&(1, Const, Const, Const));
-/// let y = Flatten::<5, 5, 64, 1700>.forward(x); // 5 * 5 * 64 is 1600
-/// ```
+/// Free: the data is already contiguous, only the shape changes. A declared
+/// `OUT` other than `H * W * C` does not compile (see `tests/compile_fail/`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Flatten<const H: usize, const W: usize, const C: usize, const OUT: usize>;
 

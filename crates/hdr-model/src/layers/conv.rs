@@ -1,12 +1,11 @@
 //! `Conv2D`: a valid-padding, stride-1 2-D convolution with bias, as a dfdx module.
 
-use dfdx::nn::Module;
+use dfdx::nn::{Module, ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::prelude::*;
-use rand::distributions::{Distribution, Uniform};
-use rand::Rng;
 
-use crate::kernels::{self, ConvGeom};
-use crate::shapes::Nhwc;
+use super::shapes::Nhwc;
+use super::tensors::{cached_tensor, values_of};
+use crate::kernels::{self, Buffer, ConvGeom};
 
 /// A valid-padding, stride-1 convolution with bias over NHWC batches, whose
 /// input and output sizes are part of its type.
@@ -29,12 +28,8 @@ use crate::shapes::Nhwc;
 /// assert_eq!(y.shape().0, 2);
 /// ```
 ///
-/// A declared output that does not follow from the input fails to compile:
-/// ```compile_fail,E0080
-/// use hdr_model::{dfdx::prelude::*, Conv2D};
-/// let dev = Cpu::default();
-/// let conv2 = Conv2D::<32, 64, 3, 13, 13, 12, 12>::zeros(&dev); // 13 - 3 + 1 is 11
-/// ```
+/// A declared output that does not follow from the input fails to compile
+/// (see `tests/compile_fail/`).
 #[derive(Debug, Clone)]
 pub struct Conv2D<
     const IN_C: usize,
@@ -89,23 +84,6 @@ impl<
         }
     }
 
-    /// Keras' default initialisation: Glorot-uniform kernel
-    /// (limit `sqrt(6 / (fan_in + fan_out))`, fans `K*K*IN_C` and `K*K*OUT_C`), zero bias.
-    pub fn glorot(dev: &Cpu, rng: &mut impl Rng) -> Self {
-        let () = Self::SHAPE_CHECK;
-        let fan_in = (K * K * IN_C) as f64;
-        let fan_out = (K * K * OUT_C) as f64;
-        let limit = (6.0 / (fan_in + fan_out)).sqrt() as f32;
-        let dist = Uniform::new_inclusive(-limit, limit);
-        let w: Vec<f32> = (0..K * K * IN_C * OUT_C)
-            .map(|_| dist.sample(rng))
-            .collect();
-        Self {
-            weight: dev.tensor_from_vec(w, Default::default()),
-            bias: dev.zeros(),
-        }
-    }
-
     /// One line for the model card, e.g. `conv1: Conv2D 1->32 3x3 valid + bias -> 32x26x26`.
     pub fn describe(name: &str) -> String {
         let () = Self::SHAPE_CHECK;
@@ -121,14 +99,13 @@ impl<
     ) -> Nhwc<OUT_H, OUT_W, OUT_C, T> {
         let () = Self::SHAPE_CHECK;
         let g = Self::GEOM;
-        let (x, mut tape) = x.split_tape();
+        let (x, mut tape) = x.contiguous().split_tape();
         let batch = x.shape().0;
-        let x_data = x.as_vec();
+        let x_data = values_of(&x);
         let w = self.weight.as_vec();
-        let out = kernels::conv_forward(&g, &x_data, batch, &w, &self.bias.as_vec());
-        let out = x
-            .device()
-            .tensor_from_vec(out, (batch, Const, Const, Const));
+        let mut out = Buffer::take(batch * g.out_len());
+        kernels::conv_forward(&g, &x_data, &w, &self.bias.as_vec(), &mut out);
+        let out = cached_tensor(x.device(), (batch, Const, Const, Const), &out);
         if T::OWNS_TAPE {
             let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
             let (w_ghost, b_ghost) = (self.weight.ghost(), self.bias.ghost());
@@ -151,6 +128,43 @@ impl<
             });
         }
         out.put_tape(tape)
+    }
+}
+
+/// Lets dfdx and this crate's parameter visitors walk the kernel and bias.
+impl<
+        const IN_C: usize,
+        const OUT_C: usize,
+        const K: usize,
+        const IN_H: usize,
+        const IN_W: usize,
+        const OUT_H: usize,
+        const OUT_W: usize,
+    > TensorCollection<f32, Cpu> for Conv2D<IN_C, OUT_C, K, IN_H, IN_W, OUT_H, OUT_W>
+{
+    /// Converting to another dtype/device is not supported (the kernels are f32, CPU).
+    type To<E2: Dtype, D2: Device<E2>> = ();
+
+    fn iter_tensors<V: ModuleVisitor<Self, f32, Cpu>>(
+        visitor: &mut V,
+    ) -> Result<Option<()>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::tensor(
+                    "weight",
+                    |s| &s.weight,
+                    |s| &mut s.weight,
+                    TensorOptions::reset_to_zeros(),
+                ),
+                Self::tensor(
+                    "bias",
+                    |s| &s.bias,
+                    |s| &mut s.bias,
+                    TensorOptions::reset_to_zeros(),
+                ),
+            ),
+            |_| (),
+        )
     }
 }
 

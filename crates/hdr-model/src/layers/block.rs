@@ -5,31 +5,17 @@
 //! materialised: only the pooled values plus one argmax byte per pooled value
 //! are kept for the backward pass.
 //!
-//! The two blocks of the seed's network ([`Conv1`] + [`Pool1`], [`Conv2`] +
-//! [`Pool2`]) run the kernels written for them (in `direct`): conv1 as direct
-//! loops fused with ReLU and pooling, conv2 with Winograd F(2x2, 3x3) on
-//! AVX-512 CPUs, and a sparse conv2 backward that visits only the surviving
-//! argmax positions. Any other geometry runs the generic im2col/GEMM kernels.
+//! The kernels are picked by the block's geometry (see `kernels::Block`):
+//! the seed network's two blocks run kernels written for them, any other
+//! geometry the generic im2col/GEMM kernels.
 
 use dfdx::prelude::*;
 
-use crate::buffers::{cached_tensor, values_of, Buffer};
-use crate::conv::{add_into, Conv2D};
-use crate::direct::{blocks, Conv1Weights, Conv2Weights};
-use crate::kernels;
-use crate::network::{Conv1, Conv2, Pool1, Pool2};
-use crate::pool::MaxPool2D;
-use crate::shapes::Nhwc;
-
-/// Which kernels run a block, and what they keep for the backward pass.
-enum Kernels {
-    /// The seed's first block (no input gradient: its input is data).
-    Seed1,
-    /// The seed's second block, with its prepared (transposed, Winograd) kernel.
-    Seed2(Box<Conv2Weights>),
-    /// Any geometry: im2col + GEMM, with the HWIO kernel.
-    Generic(Vec<f32>),
-}
+use super::conv::{add_into, Conv2D};
+use super::pool::MaxPool2D;
+use super::shapes::Nhwc;
+use super::tensors::{cached_tensor, values_of};
+use crate::kernels::{Block, Buffer};
 
 /// `pool(relu(conv(x)))` in one op on the tape. The types tie the conv's
 /// output to the pool's input, so only a matching pair can be fused.
@@ -64,26 +50,8 @@ pub fn conv_relu_pool<
     let x_data = values_of(&x);
     let mut out = Buffer::<f32>::take(batch * pg.out_len());
     let mut argmax = Buffer::<u8>::take(batch * pg.out_len());
-    let (w, b) = (conv.weight.as_vec(), conv.bias.as_vec());
-    let kernels = if cg == Conv1::GEOM && pg == Pool1::geom(OUT_C) {
-        let cw = Conv1Weights::new(w.clone(), b);
-        blocks::block1_forward(&cw, &x_data, &mut out, &mut argmax);
-        // The fast kernels have no input gradient for this block; the generic one has.
-        if input_grad {
-            Kernels::Generic(w)
-        } else {
-            Kernels::Seed1
-        }
-    } else if cg == Conv2::GEOM && pg == Pool2::geom(OUT_C) {
-        let cw = Conv2Weights::new(w, b);
-        blocks::block2_forward(&cw, &x_data, &mut out, &mut argmax);
-        Kernels::Seed2(Box::new(cw))
-    } else {
-        let (o, a) = kernels::block_forward(&cg, &pg, &x_data, batch, &w, &b);
-        out.copy_from_slice(&o);
-        argmax.copy_from_slice(&a);
-        Kernels::Generic(w)
-    };
+    let block = Block::new(cg, pg, conv.weight.as_vec(), conv.bias.as_vec(), input_grad);
+    block.forward(&x_data, &mut out, &mut argmax);
     let out = cached_tensor(x.device(), (batch, Const, Const, Const), &out);
     if T::OWNS_TAPE {
         let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
@@ -97,22 +65,7 @@ pub fn conv_relu_pool<
             } else {
                 None
             };
-            let (dw, db) = match &kernels {
-                Kernels::Seed1 => blocks::block1_backward(&x_data, &d_out, &argmax),
-                Kernels::Seed2(cw) => {
-                    blocks::block2_backward(cw, &x_data, &d_out, &argmax, dx.as_deref_mut())
-                }
-                Kernels::Generic(w) => kernels::block_backward(
-                    &cg,
-                    &pg,
-                    &x_data,
-                    batch,
-                    w,
-                    &d_out,
-                    &argmax,
-                    dx.as_deref_mut(),
-                ),
-            };
+            let (dw, db) = block.backward(&x_data, &d_out, &argmax, dx.as_deref_mut());
             if let Some(dx) = dx {
                 **grads.get_or_alloc_mut(&x_ghost)? = dx;
             }

@@ -3,8 +3,9 @@
 use dfdx::nn::Module;
 use dfdx::prelude::*;
 
-use crate::kernels::{self, PoolGeom};
-use crate::shapes::Nhwc;
+use super::shapes::Nhwc;
+use super::tensors::{cached_tensor, values_of};
+use crate::kernels::{self, Buffer, PoolGeom};
 
 /// Max pooling over `P x P` windows with stride `P` ("valid", like Keras'
 /// `MaxPooling2D(P)`): `OUT = floor(IN / P)`, so with an odd input the last
@@ -21,13 +22,7 @@ use crate::shapes::Nhwc;
 /// # let _ = y;
 /// ```
 ///
-/// Rounding up instead of flooring does not compile:
-/// ```compile_fail,E0080
-/// use hdr_model::{dfdx::prelude::*, dfdx::nn::Module, MaxPool2D};
-/// let dev = Cpu::default();
-/// let x: Tensor<(usize, Const<11>, Const<11>, Const<64>), f32, Cpu> = dev.zeros_like(&(1, Const, Const, Const));
-/// let y = MaxPool2D::<2, 11, 11, 6, 6>.forward(x); // floor(11 / 2) is 5
-/// ```
+/// Rounding up instead of flooring does not compile (see `tests/compile_fail/`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MaxPool2D<
     const P: usize,
@@ -90,12 +85,12 @@ impl<
     fn try_forward(&self, x: Nhwc<IN_H, IN_W, C, T>) -> Result<Self::Output, CpuError> {
         let () = Self::SHAPE_CHECK;
         let g = Self::geom(C);
-        let (x, mut tape) = x.split_tape();
+        let (x, mut tape) = x.contiguous().split_tape();
         let batch = x.shape().0;
-        let (out, argmax) = kernels::pool_forward_batch(&g, &x.as_vec(), batch, false);
-        let out = x
-            .device()
-            .tensor_from_vec(out, (batch, Const, Const, Const));
+        let mut out = Buffer::take(batch * g.out_len());
+        let mut argmax = Buffer::<u8>::take(batch * g.out_len());
+        kernels::pool_forward_batch(&g, &values_of(&x), &mut out, &mut argmax);
+        let out = cached_tensor(x.device(), (batch, Const, Const, Const), &out);
         if T::OWNS_TAPE {
             let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
             tape.add_backward_op(move |grads| {
