@@ -307,9 +307,15 @@ where
         merged.insert(key.clone(), value.clone());
         if let Err(e) = toml::Value::Table(merged.clone()).try_into::<T>() {
             let expected = describe(&default_table[key]);
+            let message = e.to_string();
+            let detail = serde_detail(&message);
+            if expected == describe(value) {
+                // The right type but not an allowed value (e.g. an unknown
+                // architecture): serde's message lists the choices.
+                bail!("{shown}: bad value for `{name}.{key}` = {value}: {detail}");
+            }
             bail!(
-                "{shown}: bad value for `{name}.{key}` = {value}: expected {expected} ({})",
-                first_line(&e.to_string())
+                "{shown}: bad value for `{name}.{key}` = {value}: expected {expected} ({detail})"
             );
         }
     }
@@ -328,9 +334,12 @@ fn describe(value: &toml::Value) -> &'static str {
     }
 }
 
-fn first_line(text: &str) -> &str {
+/// The line of a serde error that says what is wrong, without the
+/// "in `key`" location lines (the message names the key itself).
+fn serde_detail(text: &str) -> &str {
     text.lines()
-        .rfind(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with("in `"))
         .unwrap_or(text)
         .trim()
 }
