@@ -5,11 +5,10 @@ mod common;
 use std::path::Path;
 
 use common::{data_stage, history_without_timing, small_config};
+use hdr_artifacts::{read_card, read_history, HISTORY_HEADER};
 use hdr_common::RunOptions;
-use hdr_model::{Cnn, ModelCard};
-use hdr_train::{
-    read_history, run, run_interruptible, Config, Error, Paths, TrainOptions, HISTORY_HEADER,
-};
+use hdr_model::Cnn;
+use hdr_train::{kernel_path, run, run_interruptible, Config, Error, Paths, TrainOptions};
 
 const QUIET: TrainOptions = TrainOptions {
     run: RunOptions { quiet: true },
@@ -43,8 +42,10 @@ fn run_writes_weights_card_and_history_and_is_reproducible() {
     let weights = read(&paths.weights);
     Cnn::from_safetensors(&weights, &paths.weights).expect("weights load back");
 
-    let card: ModelCard = serde_json::from_slice(&read(&paths.card)).unwrap();
-    assert_eq!(card.architecture, ModelCard::architecture());
+    let card = read_card(&paths.card).unwrap();
+    assert_eq!(card.architecture_name, "seed");
+    assert_eq!(card.architecture, Cnn::architecture());
+    assert_eq!(card.kernels, kernel_path());
     assert_eq!(card.parameters, Cnn::PARAMETERS);
     assert_eq!(card.train_config, serde_json::to_value(&config).unwrap());
     assert_eq!(
