@@ -38,6 +38,11 @@ impl Stage {
         }
     }
 
+    /// The stage called `name` (as the stage crates name their producers).
+    fn named(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|stage| stage.name() == name)
+    }
+
     fn code_hash(self) -> &'static str {
         STAGE_CODE_HASHES
             .iter()
@@ -103,36 +108,21 @@ impl Context {
         value.expect("configs serialise to JSON")
     }
 
-    /// The files a stage reads, each with the stage that makes it (None for source data).
+    /// The files a stage reads, each with the stage that makes it (None for
+    /// source data): what each stage crate's `Paths::inputs` says.
     pub fn deps(&self, stage: Stage) -> Vec<(PathBuf, Option<Stage>)> {
         let a = &self.artifacts;
+        let owned = |inputs: &[(&Path, &'static str)]| -> Vec<(PathBuf, Option<Stage>)> {
+            inputs
+                .iter()
+                .map(|(path, maker)| (path.to_path_buf(), Stage::named(maker)))
+                .collect()
+        };
         match stage {
             Stage::Data => vec![(self.config.data.source.clone(), None)],
-            Stage::Train => {
-                let p = hdr_train::Paths::under(a);
-                vec![(p.train_split, Some(Stage::Data))]
-            }
-            Stage::Eval => {
-                let p = hdr_eval::Paths::under(a);
-                vec![
-                    (p.train_split, Some(Stage::Data)),
-                    (p.test_split, Some(Stage::Data)),
-                    (p.weights, Some(Stage::Train)),
-                ]
-            }
-            Stage::Report => {
-                let data = hdr_data::Paths::under(a);
-                let train = hdr_train::Paths::under(a);
-                let eval = hdr_eval::Paths::under(a);
-                vec![
-                    (data.summary, Some(Stage::Data)),
-                    (data.test, Some(Stage::Data)),
-                    (train.card, Some(Stage::Train)),
-                    (train.history, Some(Stage::Train)),
-                    (eval.metrics, Some(Stage::Eval)),
-                    (eval.predictions_test, Some(Stage::Eval)),
-                ]
-            }
+            Stage::Train => owned(&hdr_train::Paths::under(a).inputs()),
+            Stage::Eval => owned(&hdr_eval::Paths::under(a).inputs()),
+            Stage::Report => owned(&hdr_report::Paths::under(a).inputs()),
         }
     }
 
@@ -304,6 +294,35 @@ mod tests {
             param_changes("train", &old, &new),
             vec!["`model.architecture` changed: \"seed\" -> \"deep\"".to_string()]
         );
+    }
+
+    #[test]
+    fn every_input_names_the_stage_that_makes_it() {
+        let context = Context {
+            config: PipelineConfig::default(),
+            root: PathBuf::from("/p"),
+            artifacts: PathBuf::from("/p/artifacts"),
+            quiet: true,
+            resume: false,
+        };
+        let makers = |stage| -> Vec<Option<Stage>> {
+            context.deps(stage).into_iter().map(|(_, m)| m).collect()
+        };
+        assert_eq!(makers(Stage::Data), [None]);
+        assert_eq!(makers(Stage::Train), [Some(Stage::Data)]);
+        assert_eq!(
+            makers(Stage::Eval),
+            [Some(Stage::Data), Some(Stage::Data), Some(Stage::Train)]
+        );
+        assert_eq!(makers(Stage::Report).len(), 6);
+        for stage in Stage::ALL {
+            for (path, maker) in context.deps(stage) {
+                if let Some(maker) = maker {
+                    assert!(maker < stage, "{} reads {}", stage.name(), path.display());
+                    assert!(path.starts_with(context.artifacts.join(maker.name())));
+                }
+            }
+        }
     }
 
     #[test]

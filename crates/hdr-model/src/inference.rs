@@ -6,10 +6,10 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::ModelError;
-use crate::image::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::kernels::{argmax, softmax_into, SeedWeights};
 use crate::layers::Nhwc;
 use crate::networks::{params, with_network, AnyNetwork, Architecture, Network};
+use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// Images per forward pass: bounds memory, large enough to keep both cores busy.
 const BATCH: usize = 1024;
@@ -97,10 +97,7 @@ impl Classifier {
             images.len()
         );
         self.predict_with(images.len() / IMAGE_PIXELS, |i, dst| {
-            let src = &images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS];
-            for (d, &p) in dst.iter_mut().zip(src) {
-                *d = p as f32 / 255.0;
-            }
+            hdr_artifacts::pixels_to_unit(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS], dst);
         })
     }
 

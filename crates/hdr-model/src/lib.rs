@@ -22,9 +22,7 @@
 
 #![deny(missing_docs)]
 
-mod card;
 mod error;
-mod image;
 mod inference;
 mod io;
 mod kernels;
@@ -32,10 +30,9 @@ mod layers;
 mod networks;
 mod train;
 
-pub use card::ModelCard;
 pub use dfdx;
 pub use error::ModelError;
-pub use image::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+pub use hdr_artifacts::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 pub use inference::{Classifier, Prediction};
 pub use io::TensorFile;
 pub use kernels::{kernel_path, KERNELS_ENV};

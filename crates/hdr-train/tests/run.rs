@@ -5,11 +5,10 @@ mod common;
 use std::path::Path;
 
 use common::{data_stage, history_without_timing, small_config};
+use hdr_artifacts::{read_card, read_history, HISTORY_HEADER};
 use hdr_common::RunOptions;
-use hdr_model::{Architecture, Cnn, Deep, ModelCard, ModelConfig};
-use hdr_train::{
-    read_history, run, run_interruptible, Config, Error, Paths, TrainOptions, HISTORY_HEADER,
-};
+use hdr_model::{Architecture, Cnn, Deep, ModelConfig};
+use hdr_train::{run, run_interruptible, Config, Error, Paths, TrainOptions};
 
 const SEED: ModelConfig = ModelConfig {
     architecture: Architecture::Seed,
@@ -49,8 +48,8 @@ fn run_writes_weights_card_and_history_and_is_reproducible() {
     let weights = read(&paths.weights);
     Cnn::from_safetensors(&weights, &paths.weights).expect("weights load back");
 
-    let card: ModelCard = serde_json::from_slice(&read(&paths.card)).unwrap();
-    assert_eq!(card.network, Architecture::Seed);
+    let card = read_card(&paths.card).unwrap();
+    assert_eq!(card.architecture_name, "seed");
     assert_eq!(card.architecture, Architecture::Seed.describe());
     assert_eq!(card.parameters, Cnn::PARAMETERS);
     assert_eq!(card.kernels, hdr_model::kernel_path());
@@ -96,8 +95,8 @@ fn the_deep_network_is_trained_saved_and_recorded() {
     let artifacts = data_stage(dir.path(), 150);
     let paths = Paths::under(&artifacts);
     run(&small_config(1), &DEEP, &paths, &QUIET).unwrap();
-    let card: ModelCard = serde_json::from_slice(&read(&paths.card)).unwrap();
-    assert_eq!(card.network, Architecture::Deep);
+    let card = read_card(&paths.card).unwrap();
+    assert_eq!(card.architecture_name, "deep");
     assert_eq!(card.architecture, Architecture::Deep.describe());
     assert_eq!(card.parameters, Deep::PARAMETERS);
     Deep::load(&paths.weights).expect("deep weights load back");

@@ -55,7 +55,7 @@ fn cycle(data: &hdr_data::Dataset, rows: usize) -> Result<hdr_data::Dataset> {
     }
     let mut out = hdr_data::Dataset {
         labels: Vec::with_capacity(rows),
-        pixels: Vec::with_capacity(rows * hdr_data::IMAGE_PIXELS),
+        pixels: Vec::with_capacity(rows * hdr_artifacts::IMAGE_PIXELS),
     };
     for i in 0..rows {
         let j = i % data.len();
@@ -68,7 +68,7 @@ fn cycle(data: &hdr_data::Dataset, rows: usize) -> Result<hdr_data::Dataset> {
 /// Writes `data` as raw IDX files: `images` and its labels file beside it.
 fn write_idx(data: &hdr_data::Dataset, images: &Path) -> Result<()> {
     let count = u32::try_from(data.len()).context("too many rows for an IDX file")?;
-    let side = hdr_data::IMAGE_SIDE as u32;
+    let side = hdr_artifacts::IMAGE_SIDE as u32;
     let write = |path: &Path, header: &[u8], body: &[u8]| -> Result<()> {
         let mut file = std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -112,7 +112,8 @@ fn is_ready(out: &Path, rows: usize) -> bool {
     if is_idx(out) {
         let has_len =
             |path: &Path, len: usize| std::fs::metadata(path).is_ok_and(|m| m.len() == len as u64);
-        has_len(out, 16 + rows * hdr_data::IMAGE_PIXELS) && has_len(&labels_beside(out), 8 + rows)
+        has_len(out, 16 + rows * hdr_artifacts::IMAGE_PIXELS)
+            && has_len(&labels_beside(out), 8 + rows)
     } else {
         out.exists()
     }
@@ -151,7 +152,7 @@ mod tests {
     fn two_images() -> hdr_data::Dataset {
         hdr_data::Dataset {
             labels: vec![3, 9],
-            pixels: (0..2 * hdr_data::IMAGE_PIXELS)
+            pixels: (0..2 * hdr_artifacts::IMAGE_PIXELS)
                 .map(|i| (i % 251) as u8)
                 .collect(),
         }

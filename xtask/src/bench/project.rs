@@ -77,26 +77,26 @@ impl Project {
     }
 
     /// The data stage's summary.json.
-    pub fn data_summary(&self) -> Result<hdr_data::Summary> {
-        let path = hdr_data::Paths::under(&self.artifacts()).summary;
-        Ok(hdr_data::read_summary(&path)?)
+    pub fn data_summary(&self) -> Result<hdr_artifacts::DataSummary> {
+        let path = hdr_artifacts::DataFiles::under(&self.artifacts()).summary;
+        Ok(hdr_artifacts::read_summary(&path)?)
     }
 
     /// The train stage's history.csv.
-    pub fn history(&self) -> Result<Vec<hdr_train::EpochRecord>> {
-        let path = hdr_train::Paths::under(&self.artifacts()).history;
-        Ok(hdr_train::read_history(&path)?)
+    pub fn history(&self) -> Result<Vec<hdr_artifacts::EpochRecord>> {
+        let path = hdr_artifacts::TrainFiles::under(&self.artifacts()).history;
+        Ok(hdr_artifacts::read_history(&path)?)
     }
 
     /// The train stage's weights file.
     pub fn weights(&self) -> PathBuf {
-        hdr_train::Paths::under(&self.artifacts()).weights
+        hdr_artifacts::TrainFiles::under(&self.artifacts()).weights
     }
 
     /// The eval stage's metrics.json.
-    pub fn metrics(&self) -> Result<hdr_eval::Metrics> {
-        let path = hdr_eval::Paths::under(&self.artifacts()).metrics;
-        Ok(hdr_eval::read_metrics(&path)?)
+    pub fn metrics(&self) -> Result<hdr_artifacts::Metrics> {
+        let path = hdr_artifacts::EvalFiles::under(&self.artifacts()).metrics;
+        Ok(hdr_artifacts::read_metrics(&path)?)
     }
 }
 

@@ -5,7 +5,7 @@ use super::cpu::tests::portable;
 use super::seed::{SeedWeights, BLOCK1, BLOCK2};
 use super::test_data::{assert_close, random};
 use super::{generic, Block};
-use crate::image::{IMAGE_PIXELS, NUM_CLASSES};
+use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// A batch that is not a multiple of the chunk size.
 const N: usize = 2 * CHUNK + 3;

@@ -12,10 +12,10 @@ use dfdx::prelude::*;
 
 use super::architecture::Architecture;
 use super::network::{initialised, Network};
-use crate::image::{IMAGE_SIDE, NUM_CLASSES};
 use crate::layers::{
     conv_relu_pool, maybe_dropout, Conv2D, Dropout, Features, Flatten, Linear, MaxPool2D, Nhwc,
 };
+use hdr_artifacts::{IMAGE_SIDE, NUM_CLASSES};
 
 /// 1x28x28 -> 32x26x26.
 pub type Conv1 = Conv2D<1, 32, 3, IMAGE_SIDE, IMAGE_SIDE, 26, 26>;

@@ -7,8 +7,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::architecture::Architecture;
 use super::params::glorot_init;
-use crate::image::{IMAGE_SIDE, NUM_CLASSES};
 use crate::layers::{Dropout, Features, Nhwc};
+use hdr_artifacts::{IMAGE_SIDE, NUM_CLASSES};
 
 /// A network of typed layers: its parameters (walked through its
 /// `TensorCollection`, under their weights-file names), its forward pass on

@@ -8,11 +8,11 @@ use dfdx::prelude::*;
 
 use super::adam::AdamState;
 use crate::error::ModelError;
-use crate::image::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use crate::io::TensorFile;
 use crate::kernels::{argmax, log_sum_exp, Buffer};
 use crate::layers::{cached_tensor, Dropout, Features, Nhwc};
 use crate::networks::{Cnn, Network};
+use hdr_artifacts::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 
 /// Sum of the batch's losses and number of correct predictions.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

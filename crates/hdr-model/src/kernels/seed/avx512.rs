@@ -9,8 +9,8 @@ use super::layout::{
     live_patch_row, Conv1Grads, Conv1Weights, Conv2Grads, Conv2Weights, C1, C2, FEATURES, K, P1,
     P2, PATCH2, POOLED1, RUN2, TAPS1,
 };
-use crate::image::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::kernels::common::NO_ARGMAX;
+use hdr_artifacts::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// [`super::portable::conv1_pool1`]: the 9 taps x 32 channels stay in 18 registers.
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma")]

@@ -1,9 +1,9 @@
 //! The seed blocks' sizes, their parameters as the kernels want them, and
 //! per-chunk gradient accumulators.
 
-use crate::image::IMAGE_SIDE;
 use crate::kernels::generic::{ConvGeom, PoolGeom};
 use crate::kernels::scratch::{Aligned, Buffer};
+use hdr_artifacts::IMAGE_SIDE;
 
 pub(super) const K: usize = 3;
 pub(super) const C1: usize = 32;

@@ -27,10 +27,10 @@ mod portable;
 
 use rayon::prelude::*;
 
-use crate::image::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::kernels::common::{ordered_sum, CHUNK};
 use crate::kernels::cpu::avx512_enabled;
 use crate::kernels::scratch::{sized, with_scratch, Aligned, Buffer};
+use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
 use layout::{hwio_from_transposed, Conv1Grads, Conv2Grads, FEATURES, POOLED1};
 pub(crate) use layout::{Conv1Weights, Conv2Weights, BLOCK1, BLOCK2};
 use portable::{conv1_backward, conv1_pool1, conv2_backward, conv2_pool2_samples};

@@ -9,11 +9,11 @@ use super::layout::{
     live_patch_row, Conv1Grads, Conv1Weights, Conv2Grads, Conv2Weights, C1, C2, FEATURES, K, P1,
     P2, PATCH2, PIXELS2, POOLED1, RUN2, TAPS1, USED2,
 };
-use crate::image::IMAGE_SIDE;
 use crate::kernels::common::NO_ARGMAX;
 use crate::kernels::cpu::avx512_enabled;
 use crate::kernels::gemm::{matmul, Mat};
 use crate::kernels::scratch::Aligned;
+use hdr_artifacts::IMAGE_SIDE;
 
 /// conv2 + bias + ReLU + pool2 of every sample of `pooled1` (`[n, 13, 13, 32]`)
 /// into `pooled2` and `arg2` (`[n, 5, 5, 64]` each): Winograd with AVX-512,

@@ -1,9 +1,9 @@
-//! The split files: parquet with `label` then `pixel0..pixel783`, all UInt8.
+//! The split files `train.parquet` and `test.parquet`: parquet with a `label`
+//! column then `pixel0..pixel783`, all UInt8 without nulls, one row per image.
 
 use std::fs::File;
 use std::path::Path;
 
-use hdr_common::MissingArtifact;
 use polars::prelude::*;
 use polars_parquet::parquet::error::ParquetResult;
 use polars_parquet::parquet::metadata::Descriptor;
@@ -16,7 +16,10 @@ use polars_parquet::write::{
 };
 use rayon::prelude::*;
 
-use crate::{fail, Dataset, Error, IMAGE_PIXELS, NUM_CLASSES};
+use crate::{require_artifact, DataFiles, Dataset, Error, IMAGE_PIXELS, NUM_CLASSES};
+
+/// Columns of a split file: `label`, then one per pixel.
+pub const SPLIT_COLUMNS: usize = IMAGE_PIXELS + 1;
 
 /// Rows per block of the parallel transposes (64 rows x 784 bytes stays in L2).
 const ROW_BLOCK: usize = 64;
@@ -29,15 +32,16 @@ const COMPRESSION: CompressionOptions = CompressionOptions::Lz4Raw;
 /// Rows per data page: 1 MiB of keys, the page size polars writes by default.
 const PAGE_ROWS: usize = 1 << 20;
 
-/// Encodes the rows `rows` of `frame` (UInt8 columns) as the bytes of a parquet file.
-/// `path` is only used in messages.
+/// Encodes the rows `rows` of `frame` (a split-shaped frame: `label`,
+/// `pixel0..pixel783`, UInt8) as the bytes of a split file. `path` is only
+/// used in messages.
 ///
 /// Polars' own writer dictionary-encodes every column with freshly computed
 /// dictionaries and 32-bit keys; here each column chunk gets the identity
 /// dictionary `0..=max` and 8-bit keys, so the keys are the pixel bytes
 /// themselves: encoding is a gather, then LZ4 per page. Any parquet reader
 /// reads the result as ordinary dictionary-encoded UInt8 columns.
-pub(crate) fn encode_split(path: &Path, frame: &DataFrame, rows: &[u32]) -> Result<Vec<u8>, Error> {
+pub fn encode_split(path: &Path, frame: &DataFrame, rows: &[u32]) -> Result<Vec<u8>, Error> {
     encode_rows(path, frame, rows, PAGE_ROWS)
 }
 
@@ -48,8 +52,7 @@ fn encode_rows(
     rows: &[u32],
     page_rows: usize,
 ) -> Result<Vec<u8>, Error> {
-    let broken =
-        |e: &dyn std::fmt::Display| fail(format!("{}: writing parquet: {e}", path.display()));
+    let broken = |e: &dyn std::fmt::Display| Error::invalid(path, format!("writing parquet: {e}"));
     let chunked: Vec<_> = frame
         .columns()
         .iter()
@@ -170,27 +173,22 @@ fn push_uleb128(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-/// Reads a split written by the data stage (train.parquet or test.parquet).
+/// Reads a split file (train.parquet or test.parquet), checking its columns,
+/// their types and the labels; errors say how to rebuild it.
 pub fn read_split(path: &Path) -> Result<Dataset, Error> {
-    if !path.exists() {
-        return Err(MissingArtifact {
-            path: path.to_path_buf(),
-            stage: "data",
-        }
-        .into());
-    }
+    require_artifact(path, DataFiles::STAGE)?;
     let broken = |why: String| {
-        fail(format!(
-            "{}: not a valid data split ({why}); run `cargo xtask data` to rebuild it",
-            path.display()
-        ))
+        Error::invalid(
+            path,
+            format!("not a valid data split ({why}); run `cargo xtask data` to rebuild it"),
+        )
     };
     let file = File::open(path).map_err(|e| broken(e.to_string()))?;
     let frame = ParquetReader::new(file)
         .finish()
         .map_err(|e| broken(e.to_string()))?;
     let columns = frame.columns();
-    if columns.len() != IMAGE_PIXELS + 1 {
+    if columns.len() != SPLIT_COLUMNS {
         return Err(broken(format!(
             "{} columns, expected `label` and 784 pixel columns",
             columns.len()
@@ -241,19 +239,24 @@ fn column_bytes(column: &Column) -> PolarsResult<Vec<u8>> {
     Ok(out)
 }
 
-/// The 784 UInt8 columns starting at `first` as row-major images (784 bytes each).
-pub(crate) fn row_major_pixels(frame: &DataFrame, first: usize) -> Result<Vec<u8>, Error> {
-    let columns = &frame.columns()[first..first + IMAGE_PIXELS];
+/// The 784 UInt8 columns of `frame` starting at column `first` as row-major
+/// images (784 bytes each): the pixels of a split-shaped frame (`first` = 1)
+/// or of one without labels (`first` = 0).
+pub fn row_major_pixels(frame: &DataFrame, first: usize) -> PolarsResult<Vec<u8>> {
+    let columns = frame
+        .columns()
+        .get(first..first + IMAGE_PIXELS)
+        .ok_or_else(|| {
+            polars_err!(ShapeMismatch: "{} columns, expected {IMAGE_PIXELS} pixel columns after the first {first}", frame.width())
+        })?;
     let chunked: Vec<_> = columns
         .iter()
         .map(|c| c.u8().map(|ca| ca.rechunk()))
-        .collect::<PolarsResult<_>>()
-        .map_err(|e| fail(format!("pixel columns: {e}")))?;
+        .collect::<PolarsResult<_>>()?;
     let slices: Vec<&[u8]> = chunked
         .iter()
         .map(|ca| ca.cont_slice())
-        .collect::<PolarsResult<_>>()
-        .map_err(|e| fail(format!("pixel columns: {e}")))?;
+        .collect::<PolarsResult<_>>()?;
     Ok(rows_from_columns(&slices, frame.height()))
 }
 
@@ -299,8 +302,8 @@ fn columns_from_rows(pixels: &[u8], rows: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A frame `label, pixel0..pixel783` (UInt8) holding `data`.
-pub(crate) fn frame_from_dataset(data: &Dataset) -> Result<DataFrame, Error> {
+/// The split-shaped frame (`label`, `pixel0..pixel783`, UInt8) holding `data`.
+pub fn split_frame(data: &Dataset) -> PolarsResult<DataFrame> {
     let rows = data.len();
     let mut columns = Vec::with_capacity(IMAGE_PIXELS + 1);
     columns.push(Column::new("label".into(), data.labels.clone()));
@@ -310,7 +313,7 @@ pub(crate) fn frame_from_dataset(data: &Dataset) -> Result<DataFrame, Error> {
     {
         columns.push(Column::new(format!("pixel{p}").into(), values));
     }
-    DataFrame::new(rows, columns).map_err(|e| fail(format!("could not assemble the columns: {e}")))
+    DataFrame::new(rows, columns)
 }
 
 #[cfg(test)]
@@ -329,7 +332,7 @@ mod tests {
     #[test]
     fn transposes_round_trip() {
         let data = sample(150); // not a multiple of ROW_BLOCK
-        let frame = frame_from_dataset(&data).unwrap();
+        let frame = split_frame(&data).unwrap();
         assert_eq!(frame.width(), IMAGE_PIXELS + 1);
         assert_eq!(row_major_pixels(&frame, 1).unwrap(), data.pixels);
     }
@@ -338,7 +341,7 @@ mod tests {
     fn split_files_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let data = sample(30);
-        let frame = frame_from_dataset(&data).unwrap();
+        let frame = split_frame(&data).unwrap();
         let path = dir.path().join("part.parquet");
         let rows = [1u32, 4, 29];
         std::fs::write(&path, encode_split(&path, &frame, &rows).unwrap()).unwrap();
@@ -353,7 +356,7 @@ mod tests {
     fn pages_padding_and_long_run_headers_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let data = sample(1000);
-        let frame = frame_from_dataset(&data).unwrap();
+        let frame = split_frame(&data).unwrap();
         let path = dir.path().join("part.parquet");
         // Every row but a few: 997 keys, not a multiple of 8, and 125 groups
         // need a two-byte run header; pages of 100 rows pad every page.
@@ -378,7 +381,7 @@ mod tests {
     #[test]
     fn an_empty_selection_is_a_readable_empty_file() {
         let dir = tempfile::tempdir().unwrap();
-        let frame = frame_from_dataset(&sample(4)).unwrap();
+        let frame = split_frame(&sample(4)).unwrap();
         let path = dir.path().join("empty.parquet");
         std::fs::write(&path, encode_split(&path, &frame, &[]).unwrap()).unwrap();
         assert!(read_split(&path).unwrap().is_empty());
@@ -387,7 +390,7 @@ mod tests {
     #[test]
     fn rows_past_the_end_are_an_error_not_a_panic() {
         let data = sample(5);
-        let frame = frame_from_dataset(&data).unwrap();
+        let frame = split_frame(&data).unwrap();
         let err = encode_split(Path::new("t.parquet"), &frame, &[0, 5])
             .unwrap_err()
             .to_string();
