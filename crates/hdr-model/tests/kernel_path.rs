@@ -55,8 +55,9 @@ fn child(value: &str) -> (String, Vec<f32>) {
     let field = |key: &str| {
         stdout
             .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+            // libtest may print the test's name on the same line first.
+            .find_map(|l| l.find(key).map(|at| &l[at + key.len()..]))
+            .unwrap_or_else(|| panic!("no {key} in the child's output"))
             .to_string()
     };
     let results = field("results=")
