@@ -170,7 +170,12 @@ pub fn learning_rate(config: &Config, epoch: usize) -> f64 {
 fn to_unit_floats(data: &Dataset, indices: &[usize]) -> Vec<f32> {
     let mut out = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
     for &i in indices {
-        out.extend(data.image(i).iter().copied().map(hdr_artifacts::pixel_to_unit));
+        out.extend(
+            data.image(i)
+                .iter()
+                .copied()
+                .map(hdr_artifacts::pixel_to_unit),
+        );
     }
     out
 }
