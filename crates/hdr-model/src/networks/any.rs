@@ -7,6 +7,9 @@ use super::network::Network;
 use super::seed::Cnn;
 
 /// A network of one of the [`Architecture`]s.
+// The variants hold only tensor handles (a few hundred bytes; the weights live
+// on the heap), and a program holds one or two networks: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum AnyNetwork {
     /// The seed's network.
