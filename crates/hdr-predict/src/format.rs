@@ -99,7 +99,7 @@ mod tests {
     fn blank() -> FileOutcome {
         let file = PathBuf::from("dir/blank \"1\".png");
         FileOutcome {
-            result: Err(PredictError::NoInk {
+            result: Err(PredictError::Preprocess {
                 path: file.clone(),
                 source: PreprocessError::NoInk,
             }),

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use hdr_model::{Classifier, Prediction, NUM_CLASSES};
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use hdr_model::{Classifier, Prediction, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+use image::ImageFormat;
 use rayon::prelude::*;
 
-use crate::preprocess::{preprocess, CANVAS_PIXELS, CANVAS_SIDE};
+use crate::decode::load_image;
+use crate::preprocess::preprocess;
 use crate::PredictError;
 
 /// What the model says about one image.
@@ -60,57 +61,10 @@ pub struct FileOutcome {
     pub result: Result<ImagePrediction, PredictError>,
 }
 
-/// Reads and decodes a PNG, JPEG or BMP file (format from its contents, not
-/// its name), turned upright when a photo's EXIF orientation says so.
-pub fn load_image(path: &Path) -> Result<DynamicImage, PredictError> {
-    let bytes = std::fs::read(path).map_err(|source| PredictError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if bytes.is_empty() {
-        return Err(PredictError::EmptyFile {
-            path: path.to_path_buf(),
-        });
-    }
-    let decode_error = |e: image::ImageError| PredictError::Decode {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|source| PredictError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    match reader.format() {
-        Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp) => {}
-        Some(other) => {
-            return Err(PredictError::NotAnImage {
-                path: path.to_path_buf(),
-                detail: format!("{other:?} images are not supported; use PNG, JPEG or BMP"),
-            })
-        }
-        None => {
-            return Err(PredictError::NotAnImage {
-                path: path.to_path_buf(),
-                detail: "the contents are not PNG, JPEG or BMP".to_string(),
-            })
-        }
-    }
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
-    // A phone photo held sideways is stored sideways with an EXIF note.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    img.apply_orientation(orientation);
-    Ok(img)
-}
-
 /// Reads one image file and preprocesses it into the 28x28 input of the model.
-pub fn prepare_file(path: &Path) -> Result<[u8; CANVAS_PIXELS], PredictError> {
+pub fn prepare_file(path: &Path) -> Result<[u8; IMAGE_PIXELS], PredictError> {
     let img = load_image(path)?;
-    preprocess(&img).map_err(|source| PredictError::NoInk {
+    preprocess(&img).map_err(|source| PredictError::Preprocess {
         path: path.to_path_buf(),
         source,
     })
@@ -140,7 +94,7 @@ fn preprocessed_targets(dir: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn save_png(target: &Path, pixels: &[u8]) -> std::io::Result<()> {
-    let img = image::GrayImage::from_raw(CANVAS_SIDE as u32, CANVAS_SIDE as u32, pixels.to_vec())
+    let img = image::GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, pixels.to_vec())
         .expect("a canvas holds 28x28 pixels");
     let mut bytes = Vec::new();
     img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
@@ -159,7 +113,7 @@ pub fn predict_files(
     files: &[PathBuf],
     save_preprocessed: Option<&Path>,
 ) -> Vec<FileOutcome> {
-    let mut prepared: Vec<Result<[u8; CANVAS_PIXELS], PredictError>> =
+    let mut prepared: Vec<Result<[u8; IMAGE_PIXELS], PredictError>> =
         files.par_iter().map(|file| prepare_file(file)).collect();
 
     if let Some(dir) = save_preprocessed {
@@ -241,55 +195,9 @@ mod tests {
                 digit: 7,
                 probabilities,
             },
-            &[0; CANVAS_PIXELS],
+            &[0; IMAGE_PIXELS],
         );
         assert_eq!(p.top3, vec![(7, 0.9), (1, 0.06), (9, 0.03)]);
         assert_eq!(p.confidence, 0.9);
-    }
-
-    #[test]
-    fn empty_and_non_image_files_get_their_own_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let empty = dir.path().join("empty.png");
-        std::fs::write(&empty, b"").unwrap();
-        let text = dir.path().join("notes.png");
-        std::fs::write(&text, b"this is not a picture of a digit\n").unwrap();
-        let truncated = dir.path().join("cut.png");
-        std::fs::write(&truncated, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
-        let missing = dir.path().join("missing.png");
-
-        assert!(matches!(
-            load_image(&empty),
-            Err(PredictError::EmptyFile { .. })
-        ));
-        let err = load_image(&text).unwrap_err();
-        assert!(matches!(err, PredictError::NotAnImage { .. }), "{err}");
-        assert!(
-            err.to_string().starts_with(&text.display().to_string()),
-            "{err}"
-        );
-        assert!(matches!(
-            load_image(&truncated),
-            Err(PredictError::Decode { .. })
-        ));
-        assert!(matches!(
-            load_image(&missing),
-            Err(PredictError::Unreadable { .. })
-        ));
-        assert!(matches!(
-            load_image(dir.path()),
-            Err(PredictError::Unreadable { .. })
-        ));
-    }
-
-    #[test]
-    fn images_decode_whatever_their_extension() {
-        let dir = tempfile::tempdir().unwrap();
-        let img =
-            image::GrayImage::from_fn(40, 30, |x, _| image::Luma([if x > 20 { 0 } else { 255 }]));
-        let named_jpg = dir.path().join("actually-a-bmp.jpg");
-        img.save_with_format(&named_jpg, ImageFormat::Bmp).unwrap();
-        let loaded = load_image(&named_jpg).unwrap();
-        assert_eq!((loaded.width(), loaded.height()), (40, 30));
     }
 }
