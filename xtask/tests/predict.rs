@@ -2,7 +2,7 @@
 //! binary: each bad file gets its own line naming it, the good files are
 //! still predicted, and the exit code is non-zero.
 
-#[path = "../../crates/hdr-predict/tests/common/bad_files.rs"]
+#[path = "../../crates/hdr-recognize/tests/common/bad_files.rs"]
 mod bad_files;
 
 use std::path::Path;

@@ -8,7 +8,7 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::preprocess::shrink_for_work;
-use crate::PredictError;
+use crate::RecognizeError;
 
 /// The widest and tallest image accepted, in pixels.
 pub const MAX_IMAGE_SIDE: u32 = 10_000;
@@ -42,31 +42,31 @@ fn header_limits() -> Limits {
 /// Images whose longer side exceeds 1024 pixels come back shrunk to it
 /// (averaging blocks of pixels, as an RGB float image), which is all
 /// preprocessing would use of them.
-pub fn load_image(path: &Path) -> Result<DynamicImage, PredictError> {
+pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
     let file = || path.to_path_buf();
-    let unreadable = |source| PredictError::Unreadable {
+    let unreadable = |source| RecognizeError::Unreadable {
         path: file(),
         source,
     };
     let metadata = std::fs::metadata(path).map_err(unreadable)?;
     if metadata.is_dir() {
-        return Err(PredictError::Directory { path: file() });
+        return Err(RecognizeError::Directory { path: file() });
     }
     if metadata.len() == 0 {
-        return Err(PredictError::EmptyFile { path: file() });
+        return Err(RecognizeError::EmptyFile { path: file() });
     }
     if metadata.len() > MAX_DECODED_BYTES {
-        return Err(PredictError::FileTooLarge {
+        return Err(RecognizeError::FileTooLarge {
             path: file(),
             bytes: metadata.len(),
         });
     }
     let bytes = std::fs::read(path).map_err(unreadable)?;
     if bytes.is_empty() {
-        return Err(PredictError::EmptyFile { path: file() });
+        return Err(RecognizeError::EmptyFile { path: file() });
     }
 
-    let decode_error = |e: image::ImageError| PredictError::Decode {
+    let decode_error = |e: image::ImageError| RecognizeError::Decode {
         path: file(),
         detail: e.to_string(),
     };
@@ -78,7 +78,7 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, PredictError> {
         format,
         Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp)
     ) {
-        return Err(PredictError::NotAnImage {
+        return Err(RecognizeError::NotAnImage {
             path: file(),
             detail: not_an_image(format, &bytes),
         });
@@ -88,7 +88,7 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, PredictError> {
     let (width, height) = decoder.dimensions();
     let decoded_bytes = decoder.total_bytes();
     if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || decoded_bytes > MAX_DECODED_BYTES {
-        return Err(PredictError::TooLarge {
+        return Err(RecognizeError::TooLarge {
             path: file(),
             width,
             height,
@@ -97,7 +97,7 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, PredictError> {
     }
     if format == Some(ImageFormat::Jpeg) && !jpeg_has_end(&bytes) {
         // The JPEG decoder fills a cut-off image with grey instead of failing.
-        return Err(PredictError::Decode {
+        return Err(RecognizeError::Decode {
             path: file(),
             detail: "the JPEG data ends before its end-of-image marker: the file is truncated"
                 .to_string(),
@@ -222,25 +222,25 @@ mod tests {
 
         assert!(matches!(
             load_image(&empty),
-            Err(PredictError::EmptyFile { .. })
+            Err(RecognizeError::EmptyFile { .. })
         ));
         let err = load_image(&text).unwrap_err();
-        assert!(matches!(err, PredictError::NotAnImage { .. }), "{err}");
+        assert!(matches!(err, RecognizeError::NotAnImage { .. }), "{err}");
         assert!(
             err.to_string().starts_with(&text.display().to_string()),
             "{err}"
         );
         assert!(matches!(
             load_image(&truncated),
-            Err(PredictError::Decode { .. })
+            Err(RecognizeError::Decode { .. })
         ));
         assert!(matches!(
             load_image(&missing),
-            Err(PredictError::Unreadable { .. })
+            Err(RecognizeError::Unreadable { .. })
         ));
         assert!(matches!(
             load_image(dir.path()),
-            Err(PredictError::Directory { .. })
+            Err(RecognizeError::Directory { .. })
         ));
     }
 
