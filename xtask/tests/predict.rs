@@ -31,6 +31,7 @@ fn predict(dir: &Path, args: &[&std::ffi::OsStr]) -> Output {
 #[test]
 fn bad_images_are_refused_one_by_one_and_the_rest_predicted() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline.toml"), "").unwrap();
     let model = write_model(dir.path());
     let bad = write_bad_files(dir.path());
     let good = dir.path().join("good.png");

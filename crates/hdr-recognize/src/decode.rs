@@ -68,7 +68,12 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
 
     let decode_error = |e: image::ImageError| RecognizeError::Decode {
         path: file(),
-        detail: e.to_string(),
+        detail: match &e {
+            image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                format!("the file is truncated ({e})")
+            }
+            _ => e.to_string(),
+        },
     };
     let mut reader = ImageReader::new(Cursor::new(bytes.as_slice()))
         .with_guessed_format()

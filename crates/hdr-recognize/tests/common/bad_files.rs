@@ -107,7 +107,7 @@ pub fn write_bad_files(dir: &Path) -> Vec<BadFile> {
     add(
         "truncated.png",
         &png[..png.len() / 2],
-        &["cannot decode the image"],
+        &["cannot decode the image", "truncated"],
     );
     let jpeg = encoded(bar_image(64), ImageFormat::Jpeg);
     add("truncated.jpg", &jpeg[..jpeg.len() * 3 / 5], &["truncated"]);
