@@ -3,6 +3,7 @@
 
 mod bench;
 mod config;
+mod export;
 mod lock;
 mod predict;
 mod stages;
@@ -91,6 +92,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Measure speed and memory against pandas and TensorFlow (when available).
     Bench(bench::BenchArgs),
+    /// Write the trained network as an ONNX model (artifacts/export/model.onnx).
+    Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -158,6 +161,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Predict(args) => return predict::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args)?,
+        Command::Export(args) => export::run(&ctx, args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
