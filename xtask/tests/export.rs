@@ -170,7 +170,7 @@ fn the_exported_model_gives_hdrs_probabilities_under_tract() {
     let outputs = runnable
         .run(tvec!(onnx_input(&fixture.pixels).into()))
         .unwrap();
-    let probabilities = outputs[0].to_array_view::<f32>().unwrap();
+    let probabilities = outputs[0].to_plain_array_view::<f32>().unwrap();
     assert_eq!(probabilities.shape(), [COMPARED, NUM_CLASSES]);
     let probabilities: Vec<f32> = probabilities.iter().copied().collect();
     let mut max_diff = 0.0f32;

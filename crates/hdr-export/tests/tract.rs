@@ -17,7 +17,7 @@ fn seed_network(rng: &mut Rng, softmax: bool) -> Network {
         Layer::MaxPool { size: 2 },
         Layer::Flatten,
         Layer::Dropout,
-        dense(rng, 1600, 10, 4.0),
+        dense(rng, 1600, 10, 16.0),
     ];
     if softmax {
         layers.push(Layer::Softmax);
@@ -50,7 +50,7 @@ fn deep_network(rng: &mut Rng) -> Network {
             dense(rng, 1024, 128, 1.0),
             Layer::Relu,
             Layer::Dropout,
-            dense(rng, 128, 10, 4.0),
+            dense(rng, 128, 10, 16.0),
             Layer::Softmax,
         ],
         metadata: Vec::new(),
@@ -160,8 +160,7 @@ fn a_truncated_file_fails_cleanly() {
         std::fs::write(&truncated, &bytes[..keep]).unwrap();
         let err = run_with_tract(&truncated, &[0.0; 784], 1, 28, 1)
             .expect_err("a truncated model must not load");
-        let message = format!("{err:?}");
-        assert!(!message.is_empty());
-        eprintln!("truncated to {keep} bytes: {message}");
+        let message = err.to_string();
+        assert!(message.contains("failed to decode"), "{message}");
     }
 }

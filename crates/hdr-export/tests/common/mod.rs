@@ -163,7 +163,7 @@ pub fn run_with_tract(
         .into_runnable()?;
     let input = tract_ndarray::Array4::from_shape_vec((n, side, side, channels), images.to_vec())?;
     let outputs = model.run(tvec!(Tensor::from(input).into()))?;
-    let view = outputs[0].to_array_view::<f32>()?;
+    let view = outputs[0].to_plain_array_view::<f32>()?;
     Ok((view.iter().copied().collect(), view.shape().to_vec()))
 }
 
