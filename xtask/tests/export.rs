@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use hdr_model::{Classifier, Cnn, Learner, Prediction, IMAGE_PIXELS, NUM_CLASSES};
+use hdr_model::{
+    AnyNetwork, Architecture, Classifier, Learner, Network, Prediction, IMAGE_PIXELS, NUM_CLASSES,
+};
 use tract_onnx::prelude::*;
 
 /// Images compared between hdr and the other runtimes.
@@ -16,6 +18,8 @@ const COMPARED: usize = 1000;
 /// Adam steps of the quick training (on sample rows after the compared ones).
 const STEPS: usize = 60;
 const BATCH: usize = 64;
+/// Every architecture hdr-model has: each is exported and compared.
+const ARCHITECTURES: [Architecture; 2] = [Architecture::Seed, Architecture::Deep];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -43,60 +47,77 @@ struct Fixture {
     predictions: Vec<Prediction>,
 }
 
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let (all_pixels, all_labels) = sample_rows(COMPARED + STEPS * BATCH);
-        let mut learner = Learner::new(Cnn::new(7), 0.003, 0.0);
-        for step in 0..STEPS {
-            let rows = COMPARED + step * BATCH..COMPARED + (step + 1) * BATCH;
-            let images: Vec<f32> = all_pixels[rows.start * IMAGE_PIXELS..rows.end * IMAGE_PIXELS]
-                .iter()
-                .map(|&p| p as f32 / 255.0)
-                .collect();
-            learner.train_step(&images, &all_labels[rows], step as u64);
-        }
-        let pixels = all_pixels[..COMPARED * IMAGE_PIXELS].to_vec();
-        let classifier = Classifier::new(learner.cnn().clone());
+/// A few Adam steps of `N` on the sample rows after the compared ones.
+fn trained<N: Network>(network: N) -> N {
+    let (all_pixels, all_labels) = sample_rows(COMPARED + STEPS * BATCH);
+    let mut learner = Learner::new(network, 0.003, 0.0);
+    for step in 0..STEPS {
+        let rows = COMPARED + step * BATCH..COMPARED + (step + 1) * BATCH;
+        let images: Vec<f32> = all_pixels[rows.start * IMAGE_PIXELS..rows.end * IMAGE_PIXELS]
+            .iter()
+            .map(|&p| hdr_artifacts::pixel_to_unit(p))
+            .collect();
+        learner.train_step(&images, &all_labels[rows], step as u64);
+    }
+    learner.network().clone()
+}
+
+fn fixture(architecture: Architecture) -> &'static Fixture {
+    static SEED: OnceLock<Fixture> = OnceLock::new();
+    static DEEP: OnceLock<Fixture> = OnceLock::new();
+    let cell = match architecture {
+        Architecture::Seed => &SEED,
+        Architecture::Deep => &DEEP,
+    };
+    cell.get_or_init(|| {
+        let network: AnyNetwork = match AnyNetwork::new(architecture, 7) {
+            AnyNetwork::Seed(net) => trained(net).into(),
+            AnyNetwork::Deep(net) => trained(net).into(),
+        };
+        let (all_pixels, all_labels) = sample_rows(COMPARED);
+        let classifier = Classifier::new(network.clone());
         Fixture {
-            weights: learner.cnn().to_safetensors(),
-            predictions: classifier.predict(&pixels),
-            labels: all_labels[..COMPARED].to_vec(),
-            pixels,
+            weights: network.to_safetensors(),
+            predictions: classifier.predict(&all_pixels),
+            labels: all_labels,
+            pixels: all_pixels,
         }
     })
 }
 
-/// A project folder with an empty pipeline.toml; `trained` puts the fixture's weights,
-/// a model card and test metrics under artifacts/.
-fn project(trained: bool) -> tempfile::TempDir {
+/// A project folder with an empty pipeline.toml; `trained` puts that
+/// architecture's fixture weights, a model card and eval metrics under artifacts/.
+fn project(trained: Option<Architecture>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pipeline.toml"), "").unwrap();
-    if trained {
-        let train = dir.path().join("artifacts/train");
-        std::fs::create_dir_all(&train).unwrap();
-        std::fs::write(train.join("model.safetensors"), &fixture().weights).unwrap();
-        let card = hdr_model::ModelCard {
-            architecture: Cnn::architecture(),
-            parameters: Cnn::PARAMETERS,
+    if let Some(architecture) = trained {
+        let fixture = fixture(architecture);
+        let files = hdr_artifacts::Artifacts::under(&dir.path().join("artifacts"));
+        std::fs::create_dir_all(&files.train.dir).unwrap();
+        std::fs::write(&files.train.weights, &fixture.weights).unwrap();
+        let card = hdr_artifacts::ModelCard {
+            architecture_name: architecture.to_string(),
+            architecture: architecture.describe(),
+            parameters: architecture.parameters(),
+            kernels: hdr_model::kernel_path().to_string(),
             train_config: serde_json::json!({}),
             data_sha256: "feedc0de".into(),
             epochs_trained: 1,
             best_epoch: 1,
             best_val_accuracy: 0.5,
         };
-        std::fs::write(
-            train.join("model.json"),
-            serde_json::to_string(&card).unwrap(),
-        )
-        .unwrap();
-        let eval = dir.path().join("artifacts/eval");
-        std::fs::create_dir_all(&eval).unwrap();
-        std::fs::write(
-            eval.join("metrics.json"),
-            r#"{"test": {"accuracy": 0.875}}"#,
-        )
-        .unwrap();
+        let mut out = Vec::new();
+        hdr_artifacts::write_card(&mut out, &card).unwrap();
+        std::fs::write(&files.train.card, out).unwrap();
+        let split = hdr_eval::split_metrics(&fixture.labels, &fixture.predictions);
+        let metrics = hdr_artifacts::Metrics {
+            train: split.clone(),
+            test: split,
+        };
+        std::fs::create_dir_all(&files.eval.dir).unwrap();
+        let mut out = Vec::new();
+        hdr_artifacts::write_metrics(&mut out, &metrics).unwrap();
+        std::fs::write(&files.eval.metrics, out).unwrap();
     }
     dir
 }
@@ -119,9 +140,9 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// Exports the fixture's network; returns the project and the model's path.
-fn exported() -> (tempfile::TempDir, PathBuf) {
-    let project = project(true);
+/// Exports the `architecture` fixture's network; returns the project and the model's path.
+fn exported(architecture: Architecture) -> (tempfile::TempDir, PathBuf) {
+    let project = project(Some(architecture));
     let output = xtask(project.path(), &["export"]);
     assert!(output.status.success(), "{}", text(&output));
     let model = project.path().join("artifacts/export/model.onnx");
@@ -143,7 +164,13 @@ fn argmax(values: &[f32]) -> usize {
 
 #[test]
 fn the_exported_model_gives_hdrs_probabilities_under_tract() {
-    let fixture = fixture();
+    for architecture in ARCHITECTURES {
+        tract_agrees_with_hdr(architecture);
+    }
+}
+
+fn tract_agrees_with_hdr(architecture: Architecture) {
+    let fixture = fixture(architecture);
     // Trained enough for the argmax comparison to mean something.
     let correct = fixture
         .predictions
@@ -156,10 +183,10 @@ fn the_exported_model_gives_hdrs_probabilities_under_tract() {
         .iter()
         .filter(|p| p.confidence() > 0.9)
         .count();
-    assert!(correct > 800, "hdr gets {correct}/{COMPARED} right");
-    assert!(confident > 500, "{confident} predictions above 0.9");
+    assert!(correct > 800, "{architecture}: hdr gets {correct}/{COMPARED} right");
+    assert!(confident > 500, "{architecture}: {confident} predictions above 0.9");
 
-    let (_project, model) = exported();
+    let (_project, model) = exported(architecture);
     let runnable = tract_onnx::onnx()
         .model_for_path(&model)
         .unwrap()
@@ -185,17 +212,17 @@ fn the_exported_model_gives_hdrs_probabilities_under_tract() {
         agree += usize::from(argmax(onnx) == hdr.digit as usize);
     }
     eprintln!(
-        "tract vs hdr on {COMPARED} images: argmax agree {agree}/{COMPARED}, max |dp| {max_diff:e} \
+        "{architecture}: tract vs hdr on {COMPARED} images: argmax agree {agree}/{COMPARED}, max |dp| {max_diff:e} \
          (hdr accuracy {correct}/{COMPARED})"
     );
-    assert_eq!(agree, COMPARED);
-    assert!(max_diff <= 1e-5, "max |dp| {max_diff}");
+    assert_eq!(agree, COMPARED, "{architecture}");
+    assert!(max_diff <= 1e-5, "{architecture}: max |dp| {max_diff}");
 }
 
 #[test]
 fn the_model_card_travels_in_the_metadata() {
     use prost::Message;
-    let (_project, model) = exported();
+    let (_project, model) = exported(Architecture::Deep);
     let bytes = std::fs::read(&model).unwrap();
     let proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
     let get = |key: &str| {
@@ -207,12 +234,17 @@ fn the_model_card_travels_in_the_metadata() {
             .unwrap_or_else(|| panic!("no `{key}` in metadata_props"))
     };
     assert_eq!(get("data_sha256"), "feedc0de");
-    assert_eq!(get("test_accuracy"), "0.875000");
+    let fixture = fixture(Architecture::Deep);
+    let scored = hdr_eval::split_metrics(&fixture.labels, &fixture.predictions);
+    assert_eq!(get("test_accuracy"), format!("{:.6}", scored.accuracy));
     assert_eq!(get("hdr_version"), env!("CARGO_PKG_VERSION"));
-    assert!(get("architecture").contains("conv2: Conv2D 32->64"));
+    assert_eq!(get("architecture"), "deep");
+    assert!(get("layers").contains("conv4: Conv2D 64->64"), "{}", get("layers"));
+    assert_eq!(get("parameters"), Architecture::Deep.parameters().to_string());
+    assert_eq!(get("kernels"), hdr_model::kernel_path());
     assert_eq!(
         get("weights_sha256"),
-        hdr_common::sha256_bytes(&fixture().weights)
+        hdr_common::sha256_bytes(&fixture.weights)
     );
     assert!(get("input_layout").contains("[N, 28, 28, 1], NHWC"));
 }
@@ -240,8 +272,8 @@ fn python_with(modules: &str) -> Option<PathBuf> {
 }
 
 /// Writes the compared images (Kaggle CSV) and hdr's probabilities (p0..p9) for the scripts.
-fn write_comparison_inputs(dir: &Path) -> (PathBuf, PathBuf) {
-    let fixture = fixture();
+fn write_comparison_inputs(dir: &Path, architecture: Architecture) -> (PathBuf, PathBuf) {
+    let fixture = fixture(architecture);
     let images = dir.join("images.csv");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&images).unwrap());
     let header: Vec<String> = (0..IMAGE_PIXELS).map(|i| format!("pixel{i}")).collect();
@@ -281,22 +313,24 @@ fn the_exported_model_gives_hdrs_probabilities_under_onnxruntime() {
     let Some(python) = python_with("onnx, onnxruntime, pandas") else {
         return;
     };
-    let (project, model) = exported();
-    let (images, expected) = write_comparison_inputs(project.path());
-    let output = run_script(
-        &python,
-        "check_onnx.py",
-        &[
-            &model,
-            Path::new("--images"),
-            &images,
-            Path::new("--expected"),
-            &expected,
-        ],
-    );
-    eprintln!("{}", text(&output));
-    assert!(output.status.success(), "{}", text(&output));
-    assert!(text(&output).contains(&format!("\"argmax_agree\": {COMPARED}")));
+    for architecture in ARCHITECTURES {
+        let (project, model) = exported(architecture);
+        let (images, expected) = write_comparison_inputs(project.path(), architecture);
+        let output = run_script(
+            &python,
+            "check_onnx.py",
+            &[
+                &model,
+                Path::new("--images"),
+                &images,
+                Path::new("--expected"),
+                &expected,
+            ],
+        );
+        eprintln!("{architecture}: {}", text(&output));
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(text(&output).contains(&format!("\"argmax_agree\": {COMPARED}")));
+    }
 }
 
 #[test]
@@ -304,23 +338,25 @@ fn the_keras_recipe_gives_hdrs_probabilities() {
     let Some(python) = python_with("tensorflow, safetensors, pandas") else {
         return;
     };
-    let project = project(true);
-    let (images, expected) = write_comparison_inputs(project.path());
-    let weights = project.path().join("artifacts/train/model.safetensors");
-    let output = run_script(
-        &python,
-        "keras_from_safetensors.py",
-        &[
-            &weights,
-            Path::new("--images"),
-            &images,
-            Path::new("--expected"),
-            &expected,
-        ],
-    );
-    eprintln!("{}", text(&output));
-    assert!(output.status.success(), "{}", text(&output));
-    assert!(text(&output).contains(&format!("\"argmax_agree\": {COMPARED}")));
+    for architecture in ARCHITECTURES {
+        let project = project(Some(architecture));
+        let (images, expected) = write_comparison_inputs(project.path(), architecture);
+        let weights = project.path().join("artifacts/train/model.safetensors");
+        let output = run_script(
+            &python,
+            "keras_from_safetensors.py",
+            &[
+                &weights,
+                Path::new("--images"),
+                &images,
+                Path::new("--expected"),
+                &expected,
+            ],
+        );
+        eprintln!("{architecture}: {}", text(&output));
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(text(&output).contains(&format!("\"argmax_agree\": {COMPARED}")));
+    }
 }
 
 #[test]
@@ -328,11 +364,11 @@ fn the_check_script_refuses_a_truncated_model() {
     let Some(python) = python_with("onnx, onnxruntime, pandas") else {
         return;
     };
-    let (project, model) = exported();
+    let (project, model) = exported(Architecture::Seed);
     let bytes = std::fs::read(&model).unwrap();
     let truncated = project.path().join("truncated.onnx");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let (images, expected) = write_comparison_inputs(project.path());
+    let (images, expected) = write_comparison_inputs(project.path(), Architecture::Seed);
     let output = run_script(
         &python,
         "check_onnx.py",
@@ -355,7 +391,7 @@ fn the_check_script_refuses_a_truncated_model() {
 
 #[test]
 fn export_without_a_trained_model_names_the_command_to_run() {
-    let project = project(false);
+    let project = project(None);
     let output = xtask(project.path(), &["export"]);
     let message = text(&output);
     assert!(!output.status.success());
@@ -369,7 +405,7 @@ fn export_without_a_trained_model_names_the_command_to_run() {
 
 #[test]
 fn export_creates_missing_folders_of_the_output_path() {
-    let project = project(true);
+    let project = project(Some(Architecture::Seed));
     let target = project.path().join("new/folders/digits.onnx");
     let output = xtask(project.path(), &["export", "-o", target.to_str().unwrap()]);
     assert!(output.status.success(), "{}", text(&output));
@@ -378,7 +414,7 @@ fn export_creates_missing_folders_of_the_output_path() {
 
 #[test]
 fn export_into_an_unwritable_place_names_the_path() {
-    let project = project(true);
+    let project = project(Some(Architecture::Seed));
     let file = project.path().join("notes.txt");
     std::fs::write(&file, "a file, not a folder").unwrap();
     let target = file.join("model.onnx");
@@ -389,4 +425,20 @@ fn export_into_an_unwritable_place_names_the_path() {
         message.contains(&format!("cannot write {}", target.display())),
         "{message}"
     );
+}
+
+#[test]
+fn export_of_weights_of_an_unknown_architecture_names_it() {
+    let project = project(Some(Architecture::Seed));
+    let weights = project.path().join("artifacts/train/model.safetensors");
+    let mut file =
+        hdr_model::TensorFile::from_bytes(&fixture(Architecture::Seed).weights, &weights).unwrap();
+    file.set_metadata("architecture", "resnet50");
+    std::fs::write(&weights, file.to_bytes()).unwrap();
+    let output = xtask(project.path(), &["export"]);
+    let message = text(&output);
+    assert!(!output.status.success());
+    assert!(message.contains("resnet50"), "{message}");
+    assert!(message.contains("model.safetensors"), "{message}");
+    assert!(!project.path().join("artifacts/export").exists());
 }

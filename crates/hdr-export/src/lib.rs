@@ -6,6 +6,8 @@
 //! hdr's layouts (convolution kernels HWIO as in Keras, dense weights
 //! `[out, in]`), and a model card. [`to_onnx`] turns it into the bytes of an
 //! ONNX model (opset [`OPSET`]); [`write_onnx`] writes them atomically.
+//! [`trained_network`] builds that description for hdr's own networks (every
+//! architecture of hdr-model) with the model card as metadata.
 //!
 //! The graph's contract, also stated in its doc string and `metadata_props`:
 //!
@@ -43,6 +45,7 @@
 
 mod graph;
 mod network;
+mod trained;
 // The ONNX messages: prost types generated once from ONNX's own schema
 // (proto/onnx.proto) and checked in; tests/generated_schema.rs regenerates
 // them with protox, so neither building nor regenerating needs protoc.
@@ -58,6 +61,7 @@ use std::path::{Path, PathBuf};
 
 pub use graph::{to_onnx, write_onnx};
 pub use network::{Activation, Layer, Network};
+pub use trained::{layers_of, trained_network, TrainedCard};
 
 /// The ONNX operator set the graph uses (the default domain).
 pub const OPSET: i64 = 13;

@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hdr_data::{LabelColumn, IMAGE_PIXELS};
+use hdr_artifacts::IMAGE_PIXELS;
+use hdr_data::LabelColumn;
 use hdr_model::Classifier;
 
 use crate::PredictError;

@@ -12,7 +12,7 @@ pub mod preprocess;
 
 use std::path::{Path, PathBuf};
 
-use hdr_common::MissingArtifact;
+use hdr_artifacts::MissingArtifact;
 use hdr_model::{Classifier, ModelError};
 
 pub use csv_file::{predict_csv, CsvOutcome, SUBMISSION_HEADER};
@@ -98,7 +98,7 @@ pub enum PredictError {
 
 /// Loads `model.safetensors`; a missing file says to run `cargo xtask train`.
 pub fn load_model(path: &Path) -> Result<Classifier, PredictError> {
-    hdr_common::require_artifact(path, "train")?;
+    hdr_artifacts::require_artifact(path, hdr_artifacts::TrainFiles::STAGE)?;
     Ok(Classifier::load(path)?)
 }
 

@@ -44,14 +44,19 @@ fn fixture() -> &'static Fixture {
             patience: 0,
             ..hdr_train::Config::default()
         };
-        let fitted = hdr_train::fit(&config, &data, &RunOptions { quiet: true })
-            .expect("training on the sample works");
+        let fitted = hdr_train::fit(
+            &config,
+            &hdr_model::ModelConfig::default(),
+            &data,
+            &RunOptions { quiet: true },
+        )
+        .expect("training on the sample works");
         eprintln!(
             "trained: best validation accuracy {:.1}%",
             fitted.best_val_accuracy * 100.0
         );
         Fixture {
-            classifier: Classifier::new(fitted.cnn),
+            classifier: Classifier::new(fitted.network),
             held_out: sample.slice(HELD_OUT),
         }
     })
