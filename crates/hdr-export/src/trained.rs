@@ -5,7 +5,6 @@
 //! tract tests (`tests/trained.rs`) run the exported graph of every
 //! architecture against hdr's own inference, so a mismatch cannot pass.
 
-use dfdx::prelude::AsVec;
 use hdr_model::{dfdx, AnyNetwork, Cnn, Conv2D, Deep, Linear};
 
 use crate::network::Layer;
