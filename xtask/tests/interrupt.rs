@@ -152,7 +152,12 @@ fn interrupt(project: &Project, args: &[&str], marker: &str, signal: libc::c_int
     // every stage as the first pipeline left it.
     let next = project.xtask(&["--no-wait", "pipeline"]);
     assert!(next.status.success(), "{}", text(&next));
-    assert_eq!(text(&next).matches(": up to date").count(), 4, "{}", text(&next));
+    assert_eq!(
+        text(&next).matches(": up to date").count(),
+        4,
+        "{}",
+        text(&next)
+    );
     said
 }
 
@@ -163,11 +168,11 @@ fn interrupting_the_data_stage_keeps_the_previous_splits() {
     let big = project.path("big.csv");
     let sample = std::fs::read_to_string(project.path("small.csv")).unwrap();
     let (header, body) = sample.split_once('\n').unwrap();
-    let mut text = format!("{header}\n");
+    let mut csv = format!("{header}\n");
     for _ in 0..150 {
-        text.push_str(body);
+        csv.push_str(body);
     }
-    std::fs::write(&big, text).unwrap();
+    std::fs::write(&big, csv).unwrap();
     // A killed runner's leftover temporary is removed by the next run.
     let leftover = project.path("artifacts/data/.train.parquet.AbC123.tmp");
     std::fs::write(&leftover, b"half").unwrap();
@@ -182,8 +187,14 @@ fn interrupting_the_data_stage_keeps_the_previous_splits() {
             "data: running",
             signal,
         );
-        assert!(said.contains("   data: interrupted; nothing was written"), "{said}");
-        assert!(!said.contains("error:"), "an interruption is not an error: {said}");
+        assert!(
+            said.contains("   data: interrupted; nothing was written"),
+            "{said}"
+        );
+        assert!(
+            !said.contains("error:"),
+            "an interruption is not an error: {said}"
+        );
     }
 }
 
@@ -198,7 +209,10 @@ fn interrupting_the_eval_stage_keeps_the_previous_scores() {
             "eval: running",
             signal,
         );
-        assert!(said.contains("   eval: interrupted; nothing was written"), "{said}");
+        assert!(
+            said.contains("   eval: interrupted; nothing was written"),
+            "{said}"
+        );
     }
 }
 
@@ -212,7 +226,10 @@ fn interrupting_the_report_stage_keeps_the_previous_report() {
             "report: running",
             signal,
         );
-        assert!(said.contains(" report: interrupted; nothing was written"), "{said}");
+        assert!(
+            said.contains(" report: interrupted; nothing was written"),
+            "{said}"
+        );
     }
 }
 

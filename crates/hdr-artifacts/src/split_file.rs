@@ -507,12 +507,12 @@ mod tests {
         let widened = wide
             .column("pixel700")
             .unwrap()
-            .cast(&DataType::UInt16)
+            .cast(&DataType::Int32)
             .unwrap();
         wide.with_column(widened).unwrap();
         let err = refused(&mut wide);
         assert!(
-            err.contains("column `pixel700` has type u16, expected UInt8"),
+            err.contains("column `pixel700` has type i32, expected UInt8"),
             "{err}"
         );
 

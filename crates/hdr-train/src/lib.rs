@@ -8,6 +8,8 @@
 //! validation epoch, and writes `model.safetensors`, `model.json` and
 //! `history.csv` together, only at the end ([`Paths`]; the file formats are
 //! [`hdr_artifacts`]'). [`fit`] does the same in memory and writes nothing.
+//! The images stay as the split's bytes throughout; each batch is scaled (and
+//! augmented) into floats only when it is trained or validated on.
 //!
 //! Reproducibility: every random draw (initial weights, hold-out, shuffle,
 //! augmentation, dropout) comes from a seed derived from `train.seed` and what
