@@ -14,8 +14,9 @@ pub const EXIT_STATUS: u8 = 130;
 /// Makes SIGINT and SIGTERM raise hdr-common's stop flag, which the stages
 /// poll at safe points; once it is raised, another of them exits at once
 /// with [`EXIT_STATUS`] (possibly leaving temporary files, which the next
-/// run removes). Installed only while stages run: elsewhere the signals keep
-/// their default action.
+/// run removes). The runner installs it once it holds the runner lock, before
+/// the first stage; other commands (and a runner still waiting for the lock)
+/// keep the signals' default action.
 pub fn install_handler() -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = hdr_common::stop_flag();
