@@ -5,6 +5,7 @@ mod bench;
 #[cfg(test)]
 mod code_version;
 mod config;
+mod export;
 mod interrupt;
 mod lock;
 mod predict;
@@ -183,6 +184,8 @@ Examples:
   cargo xtask bench                 everything, side by side with the Python peers when installed
   cargo xtask bench --only train    training and inference throughput only")]
     Bench(bench::BenchArgs),
+    /// Write the trained network as an ONNX model (artifacts/export/model.onnx).
+    Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -311,6 +314,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Predict(args) => return predict::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args)?,
+        Command::Export(args) => export::run(&ctx, args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
