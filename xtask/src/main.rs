@@ -6,6 +6,7 @@ mod bench;
 mod code_version;
 mod config;
 mod export;
+mod interrupt;
 mod lock;
 mod predict;
 mod runner_lock;
@@ -21,6 +22,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Loaded, Location};
+use crate::interrupt::Interruption;
 use crate::lock::LockFile;
 use crate::stages::{Context, Stage};
 
@@ -188,8 +190,18 @@ Examples:
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let resume = resume_command(&cli.global);
+    let pipeline = matches!(cli.command, Command::Pipeline { .. })
+        .then(|| same_globals(&cli.global, &["pipeline"]));
     match run(cli) {
         Ok(code) => code,
+        Err(err) if err.is::<Interruption>() => {
+            let stopped = err.downcast_ref::<Interruption>().expect("checked above");
+            for line in stopped.explain(&resume, pipeline.as_deref()) {
+                eprintln!("{line}");
+            }
+            ExitCode::from(interrupt::EXIT_STATUS)
+        }
         Err(err) => {
             for line in error_lines(&err) {
                 eprintln!("{line}");
@@ -197,6 +209,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask` with the global options that shape the configuration
+/// (`--config`, every `--set`) as given, then `command`, quoted for a shell.
+fn same_globals(global: &GlobalArgs, command: &[&str]) -> String {
+    let mut words = vec!["cargo".to_string(), "xtask".to_string()];
+    if let Some(config) = &global.config {
+        words.push("--config".to_string());
+        words.push(config.display().to_string());
+    }
+    for assignment in &global.overrides {
+        words.push("--set".to_string());
+        words.push(assignment.clone());
+    }
+    words.extend(command.iter().map(|w| w.to_string()));
+    interrupt::shell_line(&words)
+}
+
+/// The command that continues an interrupted training with the same
+/// configuration (the checkpoint only resumes the run it was made by).
+fn resume_command(global: &GlobalArgs) -> String {
+    same_globals(global, &["train", "--resume"])
 }
 
 /// "error: X" then one "caused by: Y" per cause, leaving out a cause whose
@@ -361,7 +395,17 @@ fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs, wait: bool) -> 
     let _held = if args.dry_run {
         None
     } else {
-        Some(runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?)
+        let held = runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?;
+        // Holding the lock, no other run writes here: temporaries are
+        // leftovers of a run that was killed outright.
+        hdr_common::remove_stale_temporaries(&ctx.artifacts).with_context(|| {
+            format!(
+                "cannot remove leftover temporary files under {}",
+                ctx.display(&ctx.artifacts)
+            )
+        })?;
+        interrupt::install_handler().context("cannot install the Ctrl-C handler")?;
+        Some(held)
     };
     let say = |line: String| {
         if !ctx.quiet {
@@ -371,6 +415,9 @@ fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs, wait: bool) -> 
     let lock_path = ctx.lock_path();
     let mut will_run: Vec<Stage> = Vec::new();
     for &stage in stages {
+        if hdr_common::stop_requested() {
+            return Err(Interruption::Before { next: stage }.into());
+        }
         let lock = LockFile::read(&lock_path)?;
         let upstream: Vec<Stage> = if args.dry_run {
             will_run.clone()
