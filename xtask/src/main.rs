@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod lock;
 mod predict;
+mod serve;
 mod stages;
 
 use std::path::PathBuf;
@@ -91,6 +92,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Measure speed and memory against pandas and TensorFlow (when available).
     Bench(bench::BenchArgs),
+    /// Serve a page to draw digits on and an HTTP API on the trained model.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -158,6 +161,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Predict(args) => return predict::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args)?,
+        Command::Serve(args) => serve::run(&ctx, args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
