@@ -122,7 +122,7 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("hdr-serve".into())
             .spawn(move || {
-                runtime.block_on(self.serve(async {
+                runtime.block_on(self.serve(async move {
                     // A dropped handle stops the server too.
                     let _ = stopped.await;
                 }))

@@ -122,17 +122,18 @@ fn shown_digit(tab: &Tab) -> Option<u8> {
 }
 
 fn mouse(tab: &Tab, kind: DispatchMouseEventTypeOption, x: f64, y: f64, pressed: bool) {
+    let button = if pressed || matches!(kind, DispatchMouseEventTypeOption::MouseReleased) {
+        MouseButton::Left
+    } else {
+        MouseButton::None
+    };
     tab.call_method(DispatchMouseEvent {
         Type: kind,
         x,
         y,
         modifiers: None,
         timestamp: None,
-        button: Some(if pressed || kind == DispatchMouseEventTypeOption::MouseReleased {
-            MouseButton::Left
-        } else {
-            MouseButton::None
-        }),
+        button: Some(button),
         buttons: Some(u32::from(pressed)),
         click_count: Some(1),
         force: None,
