@@ -91,11 +91,17 @@ fn launch(browser: &Path, profile: &Path) -> Browser {
     Browser::new(options).unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()))
 }
 
+/// The value of a JavaScript expression (passed through JSON, so arrays and
+/// objects come back whole).
 fn eval(tab: &Tab, expression: &str) -> Value {
-    tab.evaluate(expression, false)
+    let json = tab
+        .evaluate(&format!("JSON.stringify({expression})"), false)
         .unwrap_or_else(|e| panic!("{expression}: {e}"))
-        .value
-        .unwrap_or(Value::Null)
+        .value;
+    match json {
+        Some(Value::String(text)) => serde_json::from_str(&text).unwrap(),
+        _ => Value::Null,
+    }
 }
 
 /// Polls `expression` until it is true.
