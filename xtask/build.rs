@@ -1,69 +1,63 @@
-//! Hashes each stage crate's sources at build time, so the runner can tell
-//! when a stage's code changed since its artifacts were made.
+//! Bakes each stage's code version into the runner, so it can tell when a
+//! stage's code changed since its artifacts were made. What a version covers
+//! is derived from the workspace (see `src/code_version.rs`).
 
-use std::fs;
+#[path = "src/code_version.rs"]
+mod code_version;
+#[path = "src/workspace.rs"]
+mod workspace;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-/// Crates whose source makes up each stage's code version.
-const STAGE_CODE: &[(&str, &[&str])] = &[
-    ("data", &["hdr-common", "hdr-data"]),
-    (
-        "train",
-        &["hdr-common", "hdr-data", "hdr-model", "hdr-train"],
-    ),
-    ("eval", &["hdr-common", "hdr-data", "hdr-model", "hdr-eval"]),
-    ("report", &["hdr-common", "hdr-report"]),
-];
-
 fn main() {
-    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
-    let mut out = String::from("/// Code version of each stage: sha256 of its crates' sources.\n");
+    for own in ["src/code_version.rs", "src/workspace.rs"] {
+        println!("cargo:rerun-if-changed={own}");
+    }
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let root = workspace::find_root(&manifest_dir).expect("xtask lives in the hdr workspace");
+    let ws = code_version::Workspace::read(&root).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
+    // A new dependency edge shows up in some member's manifest.
+    watched.extend(ws.member_dirs().map(|d| d.join(workspace::MANIFEST)));
+    let mut out = String::from("/// Code version of each stage: see xtask/src/code_version.rs.\n");
     out.push_str("pub const STAGE_CODE_HASHES: &[(&str, &str)] = &[\n");
-    for (stage, members) in STAGE_CODE {
-        let mut hasher = Sha256::new();
-        for member in *members {
-            let dir = crates.join(member);
-            println!("cargo:rerun-if-changed={}", dir.join("src").display());
-            println!(
-                "cargo:rerun-if-changed={}",
-                dir.join("Cargo.toml").display()
-            );
-            let mut files = vec![dir.join("Cargo.toml")];
-            collect(&dir.join("src"), &mut files);
-            files.sort();
-            for file in files {
-                let rel = file.strip_prefix(&crates).unwrap_or(&file);
-                hasher.update(rel.to_string_lossy().as_bytes());
-                hasher.update([0]);
-                hasher.update(fs::read(&file).unwrap_or_default());
-                hasher.update([0]);
+    for (stage, krate) in code_version::STAGE_CRATES {
+        let version = ws
+            .code_version(krate)
+            .unwrap_or_else(|e| panic!("stage {stage}: {e}"));
+        for name in &version.crates {
+            // Folders too, so that a new file in a crate's code reruns this script.
+            if let Some(dir) = ws.member_dir(name) {
+                watch_folders(dir, &mut watched);
             }
         }
-        let digest: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        out.push_str(&format!("    (\"{stage}\", \"{digest}\"),\n"));
+        watched.extend(version.files);
+        out.push_str(&format!("    (\"{stage}\", \"{}\"),\n", version.hash));
     }
     out.push_str("];\n");
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
     let dest =
         PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("code_hashes.rs");
-    fs::write(dest, out).expect("write code_hashes.rs");
+    std::fs::write(dest, out).expect("write code_hashes.rs");
 }
 
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
+/// The code folders of crate `dir` (not tests, benches, examples: cargo
+/// watches a folder with everything under it).
+fn watch_folders(dir: &Path, watched: &mut BTreeSet<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, files);
-        } else {
-            files.push(path);
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir()
+            && !name.starts_with('.')
+            && !code_version::NOT_CODE.contains(&name.as_str())
+        {
+            watched.insert(entry.path());
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `pipeline.toml`: parsing, `--set` overrides, and errors that name the key.
+//! `pipeline.toml`: where it is, parsing, `--set` overrides, errors that name
+//! the key, and where each effective value comes from.
 
 use std::path::{Path, PathBuf};
 
@@ -6,64 +7,248 @@ use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// The whole pipeline configuration, one section per stage.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PipelineConfig {
-    /// `[data]`
-    pub data: hdr_data::Config,
-    /// `[train]`
-    pub train: hdr_train::Config,
-    /// `[eval]`
-    pub eval: hdr_eval::Config,
-    /// `[report]`
-    pub report: hdr_report::Config,
+/// The config file's name at the project root.
+pub const FILE_NAME: &str = "pipeline.toml";
+
+/// Declares the pipeline's sections once: the struct, the list of names, and
+/// the key-by-key loading and validation. A new section is one line here,
+/// given a type with `Default`, serde and `validate() -> Result<(), ConfigError>`.
+macro_rules! sections {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty,)+) => {
+        /// The whole pipeline configuration, one section per stage.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct PipelineConfig {
+            $($(#[$doc])* pub $name: $ty,)+
+        }
+
+        /// The sections, in pipeline order.
+        pub const SECTIONS: &[&str] = &[$(stringify!($name)),+];
+
+        impl PipelineConfig {
+            /// Builds the typed config from a table whose sections are known,
+            /// naming the first unknown or ill-typed key, then checks ranges.
+            fn from_sections(table: &toml::Table, shown: &str) -> Result<Self> {
+                let defaults = Self::default();
+                let config = Self {
+                    $($name: section(table, stringify!($name), &defaults.$name, shown)?,)+
+                };
+                $(config.$name.validate().map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;)+
+                Ok(config)
+            }
+
+            /// Each section as a TOML table, in pipeline order.
+            pub fn tables(&self) -> Result<Vec<(&'static str, toml::Table)>> {
+                Ok(vec![$((
+                    stringify!($name),
+                    toml::Table::try_from(&self.$name)
+                        .with_context(|| format!("cannot show [{}]", stringify!($name)))?,
+                ),)+])
+            }
+
+            /// Each section's Rust type (`hdr_data::Config`), whose field docs describe its keys.
+            #[cfg(test)]
+            pub fn section_types() -> Vec<(&'static str, &'static str)> {
+                vec![$((stringify!($name), std::any::type_name::<$ty>()),)+]
+            }
+        }
+    };
 }
 
-/// The sections, in pipeline order.
-pub const SECTIONS: [&str; 4] = ["data", "train", "eval", "report"];
+sections! {
+    /// `[data]`
+    data: hdr_data::Config,
+    /// `[model]`
+    model: hdr_model::ModelConfig,
+    /// `[train]`
+    train: hdr_train::Config,
+    /// `[eval]`
+    eval: hdr_eval::Config,
+    /// `[report]`
+    report: hdr_report::Config,
+}
+
+/// Which config file to read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// `--config PATH`, relative to the current folder; it must exist.
+    Explicit(PathBuf),
+    /// `pipeline.toml` at the project root found from the current folder;
+    /// when it does not exist, every key takes its default.
+    Found(PathBuf),
+}
+
+impl Location {
+    /// `--config PATH` when given, else the project's `pipeline.toml`: at the
+    /// root of the Cargo workspace holding `cwd`, else in the nearest folder
+    /// above `cwd` that has one, else in `cwd`.
+    pub fn resolve(explicit: Option<PathBuf>, cwd: &Path) -> Self {
+        if let Some(path) = explicit {
+            return Self::Explicit(path);
+        }
+        let root = crate::workspace::find_root(cwd)
+            .or_else(|| {
+                cwd.ancestors()
+                    .find(|dir| dir.join(FILE_NAME).is_file())
+                    .map(Path::to_path_buf)
+            })
+            .unwrap_or_else(|| cwd.to_path_buf());
+        Self::Found(root.join(FILE_NAME))
+    }
+
+    /// The config file's path.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Explicit(p) | Self::Found(p) => p,
+        }
+    }
+}
+
+/// Where an effective value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    /// The key's default.
+    #[serde(rename = "default")]
+    Default,
+    /// The config file.
+    #[serde(rename = "file")]
+    File,
+    /// A `--set` override.
+    #[serde(rename = "--set")]
+    Set,
+}
+
+impl Origin {
+    /// As shown to users and in `--json`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::File => "file",
+            Self::Set => "--set",
+        }
+    }
+}
 
 /// A loaded configuration and where it lives.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     /// The effective configuration (file, then overrides), with paths resolved.
     pub config: PipelineConfig,
+    /// The same before paths were resolved, as the user wrote it.
+    pub as_written: PipelineConfig,
     /// Directory of the config file: relative paths and `artifacts/` are under it.
     pub root: PathBuf,
+    /// The config file, absolute; None when it does not exist.
+    pub file: Option<PathBuf>,
+    /// The keys the file sets, as `section.key`.
+    file_keys: Vec<String>,
+    /// The keys `--set` sets, as `section.key`.
+    set_keys: Vec<String>,
 }
 
-/// Reads `path` (if it exists, or if it was named explicitly), applies the
+/// Reads the config file (if it exists; `--config` must), applies the
 /// `section.key=value` overrides, checks every key and value.
-pub fn load(path: &Path, explicit: bool, overrides: &[String]) -> Result<Loaded> {
+pub fn load(location: &Location, overrides: &[String]) -> Result<Loaded> {
+    let path = location.path();
     let shown = path.display().to_string();
-    let mut table = if path.exists() {
+    let exists = path.exists();
+    let mut table = if exists {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
         text.parse::<toml::Table>()
             .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
-    } else if explicit {
+    } else if matches!(location, Location::Explicit(_)) {
         bail!("config file {shown} does not exist");
     } else {
         toml::Table::new()
     };
+    let file_keys = keys_of(&table);
+    let mut set_keys = Vec::new();
     for item in overrides {
-        apply_override(&mut table, item)?;
+        set_keys.push(apply_override(&mut table, item)?);
     }
-    let config = from_table(&table, &shown)?;
+    let as_written = from_table(&table, &shown)?;
     let root = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let root = std::path::absolute(&root).unwrap_or(root);
-    let mut config = config;
+    let mut config = as_written.clone();
     if config.data.source.is_relative() {
         config.data.source = root.join(&config.data.source);
     }
-    Ok(Loaded { config, root })
+    let file = exists.then(|| root.join(path.file_name().unwrap_or_default()));
+    Ok(Loaded {
+        config,
+        as_written,
+        root,
+        file,
+        file_keys,
+        set_keys,
+    })
 }
 
-/// Applies one `section.key=value` override; the value is read as TOML, or as
-/// a plain string when it is not valid TOML (so `data.source=x.csv` works).
-fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+impl Loaded {
+    /// Where the value of `section.key` comes from.
+    pub fn origin(&self, key: &str) -> Origin {
+        if self.set_keys.iter().any(|k| k == key) {
+            Origin::Set
+        } else if self.file_keys.iter().any(|k| k == key) {
+            Origin::File
+        } else {
+            Origin::Default
+        }
+    }
+
+    /// Every key of every section: (section, key, value as written, default, origin).
+    pub fn provenance(&self) -> Result<Vec<KeyValue>> {
+        let defaults = PipelineConfig::default().tables()?;
+        let mut rows = Vec::new();
+        for ((section, values), (_, default_values)) in
+            self.as_written.tables()?.into_iter().zip(defaults)
+        {
+            for (key, value) in values {
+                let dotted = format!("{section}.{key}");
+                rows.push(KeyValue {
+                    origin: self.origin(&dotted),
+                    default: default_values.get(&key).cloned(),
+                    section,
+                    key,
+                    value,
+                });
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// One effective key, for `cargo xtask config`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyValue {
+    /// `data`, `train`, ...
+    pub section: &'static str,
+    /// The key within its section.
+    pub key: String,
+    /// Its effective value.
+    pub value: toml::Value,
+    /// Its default (None for a key without one, which cannot happen for a typed section).
+    pub default: Option<toml::Value>,
+    /// Where the value comes from.
+    pub origin: Origin,
+}
+
+/// `section.key` for every key of every section of `table`.
+fn keys_of(table: &toml::Table) -> Vec<String> {
+    table
+        .iter()
+        .filter_map(|(section, v)| v.as_table().map(|t| (section, t)))
+        .flat_map(|(section, t)| t.keys().map(move |k| format!("{section}.{k}")))
+        .collect()
+}
+
+/// Applies one `section.key=value` override and returns `section.key`; the
+/// value is read as TOML, or as a plain string when it is not valid TOML (so
+/// `data.source=x.csv` works).
+fn apply_override(table: &mut toml::Table, item: &str) -> Result<String> {
     let (key, raw) = item
         .split_once('=')
         .with_context(|| format!("--set {item}: expected section.key=value"))?;
@@ -82,12 +267,11 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
         bail!("--set {item}: `{section}` is not a section");
     };
     section_table.insert(field.to_string(), value);
-    Ok(())
+    Ok(key.to_string())
 }
 
 /// Builds the typed config, naming the first unknown or ill-typed key, then validates ranges.
 fn from_table(table: &toml::Table, shown: &str) -> Result<PipelineConfig> {
-    let defaults = PipelineConfig::default();
     for (name, value) in table {
         if !SECTIONS.contains(&name.as_str()) {
             bail!(
@@ -99,22 +283,7 @@ fn from_table(table: &toml::Table, shown: &str) -> Result<PipelineConfig> {
             bail!("{shown}: `{name}` must be a section ([{name}])");
         }
     }
-    let config = PipelineConfig {
-        data: section(table, "data", &defaults.data, shown)?,
-        train: section(table, "train", &defaults.train, shown)?,
-        eval: section(table, "eval", &defaults.eval, shown)?,
-        report: section(table, "report", &defaults.report, shown)?,
-    };
-    let checks = [
-        config.data.validate(),
-        config.train.validate(),
-        config.eval.validate(),
-        config.report.validate(),
-    ];
-    for check in checks {
-        check.map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    }
-    Ok(config)
+    PipelineConfig::from_sections(table, shown)
 }
 
 /// Deserialises one section key by key onto its defaults, so an error names `section.key`.
@@ -138,9 +307,15 @@ where
         merged.insert(key.clone(), value.clone());
         if let Err(e) = toml::Value::Table(merged.clone()).try_into::<T>() {
             let expected = describe(&default_table[key]);
+            let message = e.to_string();
+            let detail = serde_detail(&message);
+            if expected == describe(value) {
+                // The right type but not an allowed value (e.g. an unknown
+                // architecture): serde's message lists the choices.
+                bail!("{shown}: bad value for `{name}.{key}` = {value}: {detail}");
+            }
             bail!(
-                "{shown}: bad value for `{name}.{key}` = {value}: expected {expected} ({})",
-                first_line(&e.to_string())
+                "{shown}: bad value for `{name}.{key}` = {value}: expected {expected} ({detail})"
             );
         }
     }
@@ -159,9 +334,12 @@ fn describe(value: &toml::Value) -> &'static str {
     }
 }
 
-fn first_line(text: &str) -> &str {
+/// The line of a serde error that says what is wrong, without the
+/// "in `key`" location lines (the message names the key itself).
+fn serde_detail(text: &str) -> &str {
     text.lines()
-        .rfind(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with("in `"))
         .unwrap_or(text)
         .trim()
 }
@@ -175,7 +353,7 @@ mod tests {
         let path = dir.path().join("pipeline.toml");
         std::fs::write(&path, text).unwrap();
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        load(&path, true, &overrides).map(|l| l.config)
+        load(&Location::Explicit(path), &overrides).map(|l| l.config)
     }
 
     #[test]
@@ -233,8 +411,107 @@ mod tests {
     }
 
     #[test]
+    fn model_architecture_is_read_and_a_bad_one_names_the_key_and_the_choices() {
+        assert_eq!(
+            load_text("", &[]).unwrap().model.architecture,
+            hdr_model::Architecture::Seed
+        );
+        let config = load_text("[model]\narchitecture = \"deep\"\n", &[]).unwrap();
+        assert_eq!(config.model.architecture, hdr_model::Architecture::Deep);
+        let config = load_text("", &["model.architecture=deep"]).unwrap();
+        assert_eq!(config.model.architecture, hdr_model::Architecture::Deep);
+        let err = load_text("[model]\narchitecture = \"wide\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`model.architecture`"), "{err}");
+        for name in hdr_model::Architecture::NAMES {
+            assert!(err.contains(&format!("`{name}`")), "{err}");
+        }
+        let err = load_text("[model]\nlayers = 3\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `model.layers`"), "{err}");
+    }
+
+    #[test]
     fn string_override_needs_no_quotes() {
         let config = load_text("", &["data.source=other.csv"]).unwrap();
         assert!(config.data.source.ends_with("other.csv"));
+    }
+
+    #[test]
+    fn origin_tells_default_file_and_set_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipeline.toml");
+        std::fs::write(&path, "[data]\nseed = 1\ntest_fraction = 0.25\n").unwrap();
+        let loaded = load(&Location::Explicit(path), &["data.seed=7".to_string()]).unwrap();
+        assert_eq!(loaded.origin("data.seed"), Origin::Set);
+        assert_eq!(loaded.origin("data.test_fraction"), Origin::File);
+        assert_eq!(loaded.origin("train.epochs"), Origin::Default);
+        let rows = loaded.provenance().unwrap();
+        let seed = rows
+            .iter()
+            .find(|r| r.section == "data" && r.key == "seed")
+            .unwrap();
+        assert_eq!(seed.value, toml::Value::Integer(7));
+        assert_eq!(seed.default, Some(toml::Value::Integer(42)));
+        let source = rows.iter().find(|r| r.key == "source").unwrap();
+        assert_eq!(
+            source.value,
+            toml::Value::String("data/mnist-sample.csv.gz".into()),
+            "shown as written, not resolved"
+        );
+        let sections: Vec<&str> = rows.iter().map(|r| r.section).collect();
+        for section in SECTIONS {
+            assert!(
+                sections.contains(section),
+                "{section} missing: {sections:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_found_file_means_defaults_but_an_explicit_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipeline.toml");
+        let found = load(&Location::Found(path.clone()), &[]).unwrap();
+        assert_eq!(found.file, None);
+        assert_eq!(found.config.train, hdr_train::Config::default());
+        let err = load(&Location::Explicit(path), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn the_project_is_found_from_any_folder_below_its_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\n").unwrap();
+        let nested = root.join("crates/a/src");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(nested.join("pipeline.toml"), "# not the project's\n").unwrap();
+        for cwd in [root.to_path_buf(), root.join("crates"), nested.clone()] {
+            assert_eq!(
+                Location::resolve(None, &cwd),
+                Location::Found(root.join("pipeline.toml")),
+                "from {}",
+                cwd.display()
+            );
+        }
+        let explicit = PathBuf::from("other.toml");
+        assert_eq!(
+            Location::resolve(Some(explicit.clone()), &nested),
+            Location::Explicit(explicit)
+        );
+        // Outside a workspace: the nearest pipeline.toml above, else the current folder.
+        let loose = tempfile::tempdir().unwrap();
+        let below = loose.path().join("a/b");
+        std::fs::create_dir_all(&below).unwrap();
+        std::fs::write(loose.path().join("a/pipeline.toml"), "").unwrap();
+        assert_eq!(
+            Location::resolve(None, &below),
+            Location::Found(loose.path().join("a/pipeline.toml"))
+        );
     }
 }

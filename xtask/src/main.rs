@@ -2,24 +2,43 @@
 //! skipping stages that are up to date, and the tools around it.
 
 mod bench;
+#[cfg(test)]
+mod code_version;
 mod config;
 mod lock;
 mod predict;
+mod runner_lock;
 mod serve;
 mod stages;
+#[cfg(test)]
+mod stated_defaults;
+mod workspace;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::{Loaded, Location};
 use crate::lock::LockFile;
 use crate::stages::{Context, Stage};
 
+const EXAMPLES: &str = "\
+Examples:
+  cargo xtask pipeline                        run every stale stage: data → train → eval → report
+  cargo xtask status                          which stages are up to date, and why not
+  cargo xtask pipeline --set train.epochs=5   one run with another value (counts as a config edit)
+  cargo xtask config                          the configuration in force, and where each value comes from
+  cargo xtask predict my-digit.png            recognise a digit with the trained model
+  cargo xtask --quiet status || echo stale    scripts: exit 1 when any stage is stale
+
+Runs from any folder of the project: without --config it uses the pipeline.toml at
+the project's root (the Cargo workspace), and artifacts/ beside it.";
+
 /// The hdr pipeline runner.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None, after_help = EXAMPLES)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -29,15 +48,19 @@ struct Cli {
 
 #[derive(Debug, Args)]
 struct GlobalArgs {
-    /// The pipeline configuration; relative paths in it, and `artifacts/`, are under its directory.
-    #[arg(long, global = true, default_value = "pipeline.toml")]
-    config: PathBuf,
+    /// The pipeline configuration (default: pipeline.toml at the project root); relative paths in
+    /// it, and `artifacts/`, are under its directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Override a config value, e.g. `--set train.epochs=5` (repeatable).
     #[arg(long = "set", global = true, value_name = "SECTION.KEY=VALUE")]
     overrides: Vec<String>,
-    /// No progress bars or per-epoch lines; errors still go to stderr.
+    /// Print nothing but errors (`status` then answers with its exit code).
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// When another run holds the artifacts, fail at once instead of waiting for it.
+    #[arg(long, global = true)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +76,13 @@ struct StageArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run data → train → eval → report, skipping stages that are up to date.
+    #[command(after_help = "\
+Examples:
+  cargo xtask pipeline                       run every stale stage, skip the rest
+  cargo xtask pipeline --dry-run             say what would run, and why
+  cargo xtask pipeline --from train          rerun from training on (data is left as it is)
+  cargo xtask pipeline --set train.epochs=5  a shorter training, for this run only
+  cargo xtask pipeline --no-wait             fail at once if another run is working here")]
     Pipeline {
         #[command(flatten)]
         stage: StageArgs,
@@ -61,8 +91,18 @@ enum Command {
         from: Option<Stage>,
     },
     /// Load, validate and split the source CSV into artifacts/data/.
+    #[command(after_help = "\
+Examples:
+  cargo xtask data                                   split data/mnist-sample.csv.gz (the default source)
+  cargo xtask data --set data.source=data/train.csv  another Kaggle-style CSV, for this run
+  cargo xtask data --force                           rerun even though it is up to date")]
     Data(StageArgs),
     /// Train the CNN into artifacts/train/.
+    #[command(after_help = "\
+Examples:
+  cargo xtask train                            train when the data or [train] changed
+  cargo xtask train --resume                   continue an interrupted training from its last epoch
+  cargo xtask train --set train.augment=false  one run without augmentation")]
     Train {
         #[command(flatten)]
         stage: StageArgs,
@@ -71,14 +111,54 @@ enum Command {
         resume: bool,
     },
     /// Score the model on both splits into artifacts/eval/.
+    #[command(after_help = "\
+Examples:
+  cargo xtask eval                             score the model when it or the data changed
+  cargo xtask eval --force --set eval.batch_size=200")]
     Eval(StageArgs),
     /// Draw the charts and write artifacts/report/report.html.
+    #[command(after_help = "\
+Examples:
+  cargo xtask report                               write artifacts/report/report.html
+  cargo xtask report --set 'report.title=\"My run\"'  another heading, for this run")]
     Report(StageArgs),
     /// Show every stage as up to date or stale, with the reason.
+    #[command(after_help = "\
+Exit status: 0, whatever the stages' state; with --quiet it prints nothing and
+exits 1 when any stage is stale, 0 when all are up to date (like `dvc status -q`).
+
+Examples:
+  cargo xtask status                          every stage, with what changed
+  cargo xtask status --set data.seed=7        what that change would rerun
+  cargo xtask --quiet status || cargo xtask pipeline")]
     Status,
     /// Remove everything under artifacts/.
+    #[command(after_help = "\
+Examples:
+  cargo xtask clean              remove the artifacts (waits for a run working on them)
+  cargo xtask clean --no-wait    fail at once instead if a run is working on them")]
     Clean,
+    /// Print the configuration in force as TOML, saying where each value comes from.
+    #[command(after_help = "\
+Each key is followed by where its value comes from: `default`, `file` (pipeline.toml)
+or `--set`, and by its default when the value differs from it.
+
+Examples:
+  cargo xtask config                            the configuration the next run would use
+  cargo xtask config --set train.epochs=5       the same, with an override
+  cargo xtask config --json                     as JSON: {\"file\", \"root\", \"sections\": {section: {key: {value, default, from}}}}
+  cargo xtask --config other.toml config        another config file")]
+    Config {
+        /// Print JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
     /// Convert MNIST IDX files (raw or .gz) to a Kaggle-style CSV (.csv or .csv.gz).
+    #[command(after_help = "\
+Examples:
+  cargo xtask import-idx train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz -o data/mnist.csv.gz
+  cargo xtask import-idx /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \\
+      /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz -o data/fashion-test.csv")]
     ImportIdx {
         /// The images file (e.g. train-images-idx3-ubyte.gz).
         images: PathBuf,
@@ -89,8 +169,18 @@ enum Command {
         output: PathBuf,
     },
     /// Recognise digits in image files, or in a Kaggle test.csv.
+    #[command(after_help = "\
+Examples:
+  cargo xtask predict photo.jpg scan.png                      digit, confidence and top 3 per file
+  cargo xtask predict --json *.png                            one JSON object per line
+  cargo xtask predict --save-preprocessed seen/ x.jpg         also write the 28x28 image the model saw
+  cargo xtask predict --csv data/test.csv -o submission.csv   Kaggle submission: ImageId,Label")]
     Predict(predict::PredictArgs),
     /// Measure speed and memory against pandas and TensorFlow (when available).
+    #[command(after_help = "\
+Examples:
+  cargo xtask bench                 everything, side by side with the Python peers when installed
+  cargo xtask bench --only train    training and inference throughput only")]
     Bench(bench::BenchArgs),
     /// Serve a page to draw digits on and an HTTP API on the trained model.
     Serve(serve::ServeArgs),
@@ -101,34 +191,62 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+            for line in error_lines(&err) {
+                eprintln!("{line}");
             }
             ExitCode::FAILURE
         }
     }
 }
 
+/// "error: X" then one "caused by: Y" per cause, leaving out a cause whose
+/// text an earlier message already contains (errors that show their source).
+fn error_lines(err: &anyhow::Error) -> Vec<String> {
+    let mut shown: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for (i, cause) in err.chain().enumerate() {
+        let text = cause.to_string();
+        if shown.iter().any(|s| s.contains(text.as_str())) {
+            continue;
+        }
+        lines.push(if i == 0 {
+            format!("error: {text}")
+        } else {
+            format!("  caused by: {text}")
+        });
+        shown.push(text);
+    }
+    lines
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
-    let explicit = std::env::args().any(|a| a == "--config" || a.starts_with("--config="));
-    let loaded = config::load(&g.config, explicit, &g.overrides)?;
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let location = Location::resolve(g.config.clone(), &cwd);
+    let loaded = config::load(&location, &g.overrides)?;
+    if !g.quiet && matches!(location, Location::Found(_)) && loaded.root != cwd {
+        let shown = relative(location.path(), &cwd);
+        match &loaded.file {
+            Some(_) => eprintln!("using {shown}"),
+            None => eprintln!("using the defaults ({shown} does not exist)"),
+        }
+    }
     let artifacts = loaded.root.join("artifacts");
     let mut ctx = Context {
-        config: loaded.config,
-        root: loaded.root,
+        config: loaded.config.clone(),
+        root: loaded.root.clone(),
         artifacts,
         quiet: g.quiet,
         resume: false,
     };
+    let wait = !g.no_wait;
     match cli.command {
         Command::Pipeline { stage, from } => {
             let start = from.unwrap_or(Stage::Data);
             let stages: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s >= start).collect();
-            run_stages(&ctx, &stages, &stage)?;
+            run_stages(&ctx, &stages, &stage, wait)?;
         }
-        Command::Data(args) => run_stages(&ctx, &[Stage::Data], &args)?,
+        Command::Data(args) => run_stages(&ctx, &[Stage::Data], &args, wait)?,
         Command::Train { stage, resume } => {
             ctx.resume = resume;
             // Resuming means running: the lock would otherwise call it up to date.
@@ -136,12 +254,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 force: stage.force || resume,
                 dry_run: stage.dry_run,
             };
-            run_stages(&ctx, &[Stage::Train], &args)?;
+            run_stages(&ctx, &[Stage::Train], &args, wait)?;
         }
-        Command::Eval(args) => run_stages(&ctx, &[Stage::Eval], &args)?,
-        Command::Report(args) => run_stages(&ctx, &[Stage::Report], &args)?,
-        Command::Status => status(&ctx)?,
-        Command::Clean => clean(&ctx)?,
+        Command::Eval(args) => run_stages(&ctx, &[Stage::Eval], &args, wait)?,
+        Command::Report(args) => run_stages(&ctx, &[Stage::Report], &args, wait)?,
+        Command::Status => return status(&ctx),
+        Command::Clean => clean(&ctx, wait)?,
+        Command::Config { json } => show_config(&loaded, json)?,
         Command::ImportIdx {
             images,
             labels,
@@ -166,8 +285,89 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `stages` in order, each only when stale (or forced).
-fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs) -> Result<()> {
+/// `path` as seen from `cwd` (`../../pipeline.toml`), or as is when not above it.
+fn relative(path: &Path, cwd: &Path) -> String {
+    let Some(dir) = path.parent() else {
+        return path.display().to_string();
+    };
+    match cwd.strip_prefix(dir) {
+        Ok(below) => {
+            let ups = "../".repeat(below.components().count());
+            format!(
+                "{ups}{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            )
+        }
+        Err(_) => path.display().to_string(),
+    }
+}
+
+/// `cargo xtask config`: the effective configuration with each value's origin.
+fn show_config(loaded: &Loaded, json: bool) -> Result<()> {
+    let rows = loaded.provenance()?;
+    if json {
+        let mut sections = serde_json::Map::new();
+        for row in &rows {
+            let section = sections
+                .entry(row.section)
+                .or_insert_with(|| serde_json::json!({}));
+            section[row.key.as_str()] = serde_json::json!({
+                "value": row.value,
+                "default": row.default,
+                "from": row.origin,
+            });
+        }
+        let out = serde_json::json!({
+            "file": loaded.file,
+            "root": loaded.root,
+            "sections": sections,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    match &loaded.file {
+        Some(file) => println!("# The configuration in force: {}", file.display()),
+        None => println!(
+            "# The configuration in force: defaults (no {} in {})",
+            config::FILE_NAME,
+            loaded.root.display()
+        ),
+    }
+    println!("# After each key: where its value comes from (default, file or --set).");
+    let width = rows
+        .iter()
+        .map(|r| r.key.len() + r.value.to_string().len())
+        .max()
+        .unwrap_or(0);
+    let mut section = "";
+    for row in &rows {
+        if row.section != section {
+            section = row.section;
+            println!("\n[{section}]");
+        }
+        let assignment = format!("{} = {}", row.key, row.value);
+        let mut origin = row.origin.label().to_string();
+        if let Some(default) = row.default.as_ref().filter(|d| **d != row.value) {
+            origin.push_str(&format!(" (default {default})"));
+        }
+        println!("{assignment:<w$}  # {origin}", w = width + 3);
+    }
+    Ok(())
+}
+
+/// Runs `stages` in order, each only when stale (or forced), holding the
+/// project's runner lock unless it only says what would run.
+fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs, wait: bool) -> Result<()> {
+    let _held = if args.dry_run {
+        None
+    } else {
+        Some(runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?)
+    };
+    let say = |line: String| {
+        if !ctx.quiet {
+            eprintln!("{line}");
+        }
+    };
     let lock_path = ctx.lock_path();
     let mut will_run: Vec<Stage> = Vec::new();
     for &stage in stages {
@@ -180,7 +380,7 @@ fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs) -> Result<()> {
         let reasons = ctx.stale_reasons(stage, &lock, &upstream)?;
         let name = stage.name();
         if reasons.is_empty() && !args.force {
-            eprintln!("{name:>7}: up to date");
+            say(format!("{name:>7}: up to date"));
             continue;
         }
         let why = if reasons.is_empty() {
@@ -189,53 +389,70 @@ fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs) -> Result<()> {
             reasons.join("; ")
         };
         if args.dry_run {
-            eprintln!("{name:>7}: would run ({why})");
+            say(format!("{name:>7}: would run ({why})"));
             will_run.push(stage);
             continue;
         }
-        eprintln!("{name:>7}: running ({why})");
+        say(format!("{name:>7}: running ({why})"));
         let started = std::time::Instant::now();
         ctx.run_and_lock(stage)?;
-        eprintln!(
+        say(format!(
             "{name:>7}: done in {:.1} s",
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     Ok(())
 }
 
-/// Prints every stage as up to date or stale, with reasons.
-fn status(ctx: &Context) -> Result<()> {
+/// Prints every stage as up to date or stale, with reasons. Exits 0, except
+/// that when quiet it prints nothing and exits 1 if any stage is stale.
+fn status(ctx: &Context) -> Result<ExitCode> {
     let lock = LockFile::read(&ctx.lock_path())?;
     let mut stale: Vec<Stage> = Vec::new();
     for stage in Stage::ALL {
         let reasons = ctx.stale_reasons(stage, &lock, &stale)?;
         if reasons.is_empty() {
-            println!("{:>7}: up to date", stage.name());
-        } else {
+            if !ctx.quiet {
+                println!("{:>7}: up to date", stage.name());
+            }
+            continue;
+        }
+        if !ctx.quiet {
             println!("{:>7}: stale", stage.name());
             for reason in reasons {
                 println!("         - {reason}");
             }
-            stale.push(stage);
         }
+        stale.push(stage);
     }
-    Ok(())
+    Ok(if ctx.quiet && !stale.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-/// Removes the artifacts directory's contents.
-fn clean(ctx: &Context) -> Result<()> {
+/// Removes the artifacts directory's contents, holding the runner lock (whose file stays).
+fn clean(ctx: &Context, wait: bool) -> Result<()> {
     let dir = &ctx.artifacts;
     if !dir.exists() {
-        eprintln!("nothing to clean: {} does not exist", ctx.display(dir));
+        if !ctx.quiet {
+            eprintln!("nothing to clean: {} does not exist", ctx.display(dir));
+        }
         return Ok(());
     }
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
+    let _held = runner_lock::acquire(dir, wait, ctx.quiet)?;
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let path = entry?.path();
-        if path.file_name().is_some_and(|n| n == ".gitkeep") {
+        // The lock file stays: removing it would let a waiting runner and a
+        // new one each lock a different file.
+        if path
+            .file_name()
+            .is_some_and(|n| n == ".gitkeep" || n == runner_lock::FILE_NAME)
+        {
             continue;
         }
         let result = if path.is_dir() {
@@ -245,6 +462,110 @@ fn clean(ctx: &Context) -> Result<()> {
         };
         result.with_context(|| format!("cannot remove {}", path.display()))?;
     }
-    eprintln!("removed the contents of {}", ctx.display(dir));
+    if !ctx.quiet {
+        eprintln!("removed the contents of {}", ctx.display(dir));
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_its_parents_message_is_not_repeated() {
+        let err = anyhow::anyhow!("cannot read x.csv: permission denied")
+            .context("cannot read x.csv: permission denied")
+            .context("stage `data` failed");
+        assert_eq!(
+            error_lines(&err),
+            [
+                "error: stage `data` failed",
+                "  caused by: cannot read x.csv: permission denied"
+            ]
+        );
+        let io = std::io::Error::other("disk full");
+        let err = anyhow::Error::new(io).context("cannot write model.json: disk full");
+        assert_eq!(
+            error_lines(&err),
+            ["error: cannot write model.json: disk full"]
+        );
+    }
+
+    #[test]
+    fn relative_config_paths_climb_to_the_root() {
+        let root = Path::new("/p");
+        let file = root.join("pipeline.toml");
+        assert_eq!(
+            relative(&file, &root.join("crates/a/src")),
+            "../../../pipeline.toml"
+        );
+        assert_eq!(relative(&file, Path::new("/elsewhere")), "/p/pipeline.toml");
+    }
+
+    /// Splits a command line as a POSIX shell would, for the examples' quoting.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut quote: Option<char> = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    word.get_or_insert_with(String::new);
+                }
+                (None, c) if c.is_whitespace() => words.extend(word.take()),
+                (None, c) => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        words.extend(word);
+        words
+    }
+
+    #[test]
+    fn every_example_in_the_help_parses() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let pages = std::iter::once(&cli)
+            .chain(cli.get_subcommands())
+            .filter_map(|c| c.get_after_help().map(|h| h.to_string()));
+        let mut checked = 0;
+        for page in pages {
+            let mut lines = page.lines();
+            while let Some(line) = lines.next() {
+                let Some(rest) = line.strip_prefix("  cargo xtask ") else {
+                    continue;
+                };
+                // The command ends at two spaces (then its comment) or at `||`.
+                let cut = |text: &str| {
+                    text.split("  ")
+                        .next()
+                        .unwrap_or("")
+                        .split(" ||")
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                };
+                let mut command = cut(rest);
+                while let Some(head) = command.strip_suffix('\\') {
+                    command = format!("{head} {}", cut(lines.next().unwrap().trim_start()));
+                }
+                let args = std::iter::once("cargo xtask".to_string()).chain(shell_words(&command));
+                if let Err(e) = Cli::try_parse_from(args) {
+                    panic!("the example `cargo xtask {command}` does not parse: {e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 30, "only {checked} examples found");
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -38,6 +38,11 @@ impl Stage {
         }
     }
 
+    /// The stage called `name` (as the stage crates name their producers).
+    fn named(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|stage| stage.name() == name)
+    }
+
     fn code_hash(self) -> &'static str {
         STAGE_CODE_HASHES
             .iter()
@@ -86,43 +91,38 @@ impl Context {
                 source: PathBuf::from(self.display(&c.data.source)),
                 ..c.data.clone()
             }),
-            Stage::Train => serde_json::to_value(&c.train),
+            // The `[model]` section shapes the train stage too: its keys are
+            // recorded beside `[train]`'s as `model.<key>`.
+            Stage::Train => serde_json::to_value(&c.train).map(|mut train| {
+                let model = serde_json::to_value(c.model).expect("configs serialise to JSON");
+                if let (Some(train), Some(model)) = (train.as_object_mut(), model.as_object()) {
+                    for (key, value) in model {
+                        train.insert(format!("model.{key}"), value.clone());
+                    }
+                }
+                train
+            }),
             Stage::Eval => serde_json::to_value(&c.eval),
             Stage::Report => serde_json::to_value(&c.report),
         };
         value.expect("configs serialise to JSON")
     }
 
-    /// The files a stage reads, each with the stage that makes it (None for source data).
+    /// The files a stage reads, each with the stage that makes it (None for
+    /// source data): what each stage crate's `Paths::inputs` says.
     pub fn deps(&self, stage: Stage) -> Vec<(PathBuf, Option<Stage>)> {
         let a = &self.artifacts;
+        let owned = |inputs: &[(&Path, &'static str)]| -> Vec<(PathBuf, Option<Stage>)> {
+            inputs
+                .iter()
+                .map(|(path, maker)| (path.to_path_buf(), Stage::named(maker)))
+                .collect()
+        };
         match stage {
             Stage::Data => vec![(self.config.data.source.clone(), None)],
-            Stage::Train => {
-                let p = hdr_train::Paths::under(a);
-                vec![(p.train_split, Some(Stage::Data))]
-            }
-            Stage::Eval => {
-                let p = hdr_eval::Paths::under(a);
-                vec![
-                    (p.train_split, Some(Stage::Data)),
-                    (p.test_split, Some(Stage::Data)),
-                    (p.weights, Some(Stage::Train)),
-                ]
-            }
-            Stage::Report => {
-                let data = hdr_data::Paths::under(a);
-                let train = hdr_train::Paths::under(a);
-                let eval = hdr_eval::Paths::under(a);
-                vec![
-                    (data.summary, Some(Stage::Data)),
-                    (data.test, Some(Stage::Data)),
-                    (train.card, Some(Stage::Train)),
-                    (train.history, Some(Stage::Train)),
-                    (eval.metrics, Some(Stage::Eval)),
-                    (eval.predictions_test, Some(Stage::Eval)),
-                ]
-            }
+            Stage::Train => owned(&hdr_train::Paths::under(a).inputs()),
+            Stage::Eval => owned(&hdr_eval::Paths::under(a).inputs()),
+            Stage::Report => owned(&hdr_report::Paths::under(a).inputs()),
         }
     }
 
@@ -138,7 +138,7 @@ impl Context {
                     run,
                     resume: self.resume,
                 };
-                hdr_train::run(&c.train, &hdr_train::Paths::under(a), &opts)?.files
+                hdr_train::run(&c.train, &c.model, &hdr_train::Paths::under(a), &opts)?.files
             }
             Stage::Eval => hdr_eval::run(&c.eval, &hdr_eval::Paths::under(a), &run)?.files,
             Stage::Report => hdr_report::run(&c.report, &hdr_report::Paths::under(a), &run)?.files,
@@ -263,7 +263,13 @@ fn param_changes(section: &str, old: &serde_json::Value, new: &serde_json::Value
                 let show = |v: Option<&serde_json::Value>| {
                     v.map_or("(unset)".to_string(), |v| v.to_string())
                 };
-                format!("`{section}.{key}` changed: {} -> {}", show(a), show(b))
+                // Keys from another section arrive qualified (`model.architecture`).
+                let name = if key.contains('.') {
+                    key.to_string()
+                } else {
+                    format!("{section}.{key}")
+                };
+                format!("`{name}` changed: {} -> {}", show(a), show(b))
             })
         })
         .collect()
@@ -282,6 +288,41 @@ mod tests {
             vec!["`data.seed` changed: 42 -> 7".to_string()]
         );
         assert!(param_changes("data", &old, &old).is_empty());
+        let old = serde_json::json!({"epochs": 20, "model.architecture": "seed"});
+        let new = serde_json::json!({"epochs": 20, "model.architecture": "deep"});
+        assert_eq!(
+            param_changes("train", &old, &new),
+            vec!["`model.architecture` changed: \"seed\" -> \"deep\"".to_string()]
+        );
+    }
+
+    #[test]
+    fn every_input_names_the_stage_that_makes_it() {
+        let context = Context {
+            config: PipelineConfig::default(),
+            root: PathBuf::from("/p"),
+            artifacts: PathBuf::from("/p/artifacts"),
+            quiet: true,
+            resume: false,
+        };
+        let makers = |stage| -> Vec<Option<Stage>> {
+            context.deps(stage).into_iter().map(|(_, m)| m).collect()
+        };
+        assert_eq!(makers(Stage::Data), [None]);
+        assert_eq!(makers(Stage::Train), [Some(Stage::Data)]);
+        assert_eq!(
+            makers(Stage::Eval),
+            [Some(Stage::Data), Some(Stage::Data), Some(Stage::Train)]
+        );
+        assert_eq!(makers(Stage::Report).len(), 6);
+        for stage in Stage::ALL {
+            for (path, maker) in context.deps(stage) {
+                if let Some(maker) = maker {
+                    assert!(maker < stage, "{} reads {}", stage.name(), path.display());
+                    assert!(path.starts_with(context.artifacts.join(maker.name())));
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,60 +2,9 @@
 //! slice of the embedded sample: stages chain, reruns skip, staleness follows
 //! config changes, bad input fails cleanly.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-/// A project directory with a small CSV and a pipeline.toml that trains briefly.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(rows: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
-        let reader = BufReader::new(flate2::read::GzDecoder::new(
-            std::fs::File::open(sample).unwrap(),
-        ));
-        let mut out = std::fs::File::create(dir.path().join("small.csv")).unwrap();
-        for line in reader.lines().take(rows + 1) {
-            writeln!(out, "{}", line.unwrap()).unwrap();
-        }
-        let project = Self { dir };
-        project.write_config("");
-        project
-    }
-
-    fn write_config(&self, extra_train: &str) {
-        let text = format!(
-            "[data]\nsource = \"small.csv\"\ntest_fraction = 0.2\nseed = 42\n\n[train]\nepochs = 1\nbatch_size = 32\n{extra_train}\n"
-        );
-        std::fs::write(self.path("pipeline.toml"), text).unwrap();
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn xtask(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("--config")
-            .arg(self.path("pipeline.toml"))
-            .arg("--quiet")
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::{text, Project};
 
 #[test]
 fn pipeline_runs_skips_and_tracks_staleness() {
@@ -91,6 +40,21 @@ fn pipeline_runs_skips_and_tracks_staleness() {
     assert!(!second.contains("running"), "{second}");
     let status = text(&project.xtask(&["status"]));
     assert_eq!(status.matches("up to date").count(), 4, "{status}");
+
+    // A stage whose code version differs from the recorded one is stale, and so is what follows it.
+    let lock_path = project.path("artifacts/pipeline.lock");
+    let recorded = std::fs::read_to_string(&lock_path).unwrap();
+    let mut lock: serde_json::Value = serde_json::from_str(&recorded).unwrap();
+    lock["stages"]["train"]["code"] = serde_json::json!("0".repeat(64));
+    std::fs::write(&lock_path, serde_json::to_string(&lock).unwrap()).unwrap();
+    let status = text(&project.xtask(&["status"]));
+    assert!(
+        status.contains("  train: stale\n         - its code changed"),
+        "{status}"
+    );
+    assert!(status.contains("   data: up to date"), "{status}");
+    assert_eq!(status.matches("stale").count(), 3, "{status}");
+    std::fs::write(&lock_path, recorded).unwrap();
 
     // A changed seed makes data and everything downstream stale, naming the key.
     let status = text(&project.xtask(&["--set", "data.seed=7", "status"]));
@@ -166,6 +130,7 @@ fn bad_source_fails_and_keeps_previous_artifacts() {
     let out = project.xtask(&["--set", "data.source=broken.csv", "data"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("broken.csv"), "{}", text(&out));
+    common::assert_no_repeated_message(&out);
     assert_eq!(
         std::fs::read(project.path("artifacts/data/train.parquet")).unwrap(),
         before
@@ -212,4 +177,56 @@ fn import_idx_writes_a_kaggle_csv_the_data_stage_reads() {
     assert!(!out.status.success());
     assert!(text(&out).contains("labels-idx1-ubyte"), "{}", text(&out));
     assert!(!project.path("bad.csv").exists());
+}
+
+#[test]
+fn quiet_prints_only_errors_and_status_answers_with_its_exit_code() {
+    let project = Project::new(300);
+    let silent = |args: &[&str], code: i32| {
+        let out = project.xtask(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", text(&out));
+        assert_eq!(text(&out), "", "{args:?} printed something under --quiet");
+    };
+    silent(&["--quiet", "status"], 1); // never run
+    silent(&["--quiet", "pipeline"], 0);
+    silent(&["--quiet", "pipeline"], 0); // all up to date
+    silent(&["-q", "status"], 0);
+    silent(&["--quiet", "--set", "train.epochs=2", "status"], 1);
+    // A forced data run rewrites summary.json (it records the seconds taken), which the report reads.
+    silent(&["--quiet", "data", "--force"], 0);
+    silent(&["status", "--quiet"], 1);
+    silent(&["--quiet", "pipeline"], 0);
+    silent(&["status", "--quiet"], 0);
+
+    // Without --quiet, status tells and exits 0 whatever the state.
+    let out = project.xtask(&["--set", "train.epochs=2", "status"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).contains("  train: stale"), "{}", text(&out));
+
+    silent(&["--quiet", "clean"], 0);
+    silent(&["--quiet", "clean"], 0); // nothing left to clean
+    silent(&["--quiet", "status"], 1);
+
+    // Errors still print, each message once.
+    let out = project.xtask(&["--quiet", "eval"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("cargo xtask data"), "{err}");
+    common::assert_no_repeated_message(&out);
+}
+
+#[test]
+fn an_error_chain_says_each_message_once() {
+    // The model error shows its I/O cause, which shows the OS error: one line, not three.
+    let project = Project::new(10);
+    std::fs::create_dir(project.path("weights")).unwrap();
+    let weights = project.path("weights");
+    let out = project.xtask(&["predict", "--model", weights.to_str().unwrap(), "x.png"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: cannot load the model: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    common::assert_no_repeated_message(&out);
 }

@@ -31,14 +31,23 @@ fn rust_version_is_the_highest_any_locked_dependency_declares() {
         .iter()
         .map(|m| m.as_str().unwrap())
         .collect();
-    let mut ours = None;
+    let mut ours: Option<Vec<u64>> = None;
     let mut highest: Option<(Vec<u64>, String)> = None;
     for package in meta["packages"].as_array().unwrap() {
+        let is_member = members.contains(&package["id"].as_str().unwrap());
         let Some(declared) = package["rust_version"].as_str() else {
+            assert!(
+                !is_member,
+                "{} declares no rust-version: add `rust-version.workspace = true`",
+                package["name"]
+            );
             continue;
         };
         let v = version(declared);
-        if members.contains(&package["id"].as_str().unwrap()) {
+        if is_member {
+            if let Some(o) = &ours {
+                assert_eq!(o, &v, "{} declares another rust-version", package["name"]);
+            }
             ours = Some(v);
             continue;
         }

@@ -1,9 +1,16 @@
-//! Small pieces every hdr stage shares: atomic artifact writes, hashing,
-//! progress bars and the options common to every stage run.
+//! Small pieces every hdr stage shares: all-or-nothing writes of a stage's
+//! files ([`OutputSet`]), SHA-256 hashing, progress bars that honour
+//! `--quiet`, the options every stage run takes and the configuration error
+//! that names its key.
+//!
+//! What the stages' files are called and hold is not here but in
+//! `hdr-artifacts`, the artifact contract.
 
-pub mod atomic;
-pub mod hash;
-pub mod progress;
+#![deny(missing_docs)]
+
+mod atomic;
+mod hash;
+mod progress;
 
 pub use atomic::{write_json_atomic, OutputSet};
 pub use hash::{sha256_bytes, sha256_file};
@@ -33,30 +40,5 @@ impl ConfigError {
             key: key.into(),
             message: message.into(),
         }
-    }
-}
-
-/// An input artifact a stage needs is missing; says which stage makes it.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("missing input {}: run `cargo xtask {stage}` first", path.display())]
-pub struct MissingArtifact {
-    /// The file that is not there.
-    pub path: std::path::PathBuf,
-    /// The stage that produces it (`data`, `train`, `eval`).
-    pub stage: &'static str,
-}
-
-/// Returns `Err(MissingArtifact)` unless `path` exists.
-pub fn require_artifact(
-    path: &std::path::Path,
-    stage: &'static str,
-) -> Result<(), MissingArtifact> {
-    if path.exists() {
-        Ok(())
-    } else {
-        Err(MissingArtifact {
-            path: path.to_path_buf(),
-            stage,
-        })
     }
 }

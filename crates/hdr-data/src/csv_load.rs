@@ -12,8 +12,40 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
+use hdr_artifacts::{row_major_pixels, IMAGE_PIXELS, NUM_CLASSES};
+
+use crate::error::fail;
 use crate::source::{decoded, read_file};
-use crate::{fail, parquet_io, Error, Images, LabelColumn, IMAGE_PIXELS, NUM_CLASSES};
+use crate::Error;
+
+/// Images from a source whose label column may be absent (Kaggle's test.csv).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Images {
+    /// Labels, when the source has a `label` column.
+    pub labels: Option<Vec<u8>>,
+    /// 784 grey levels per image.
+    pub pixels: Vec<u8>,
+}
+
+impl Images {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / IMAGE_PIXELS
+    }
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.pixels.is_empty()
+    }
+}
+
+/// Whether a source must have a `label` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelColumn {
+    /// A missing `label` column is an error.
+    Required,
+    /// A missing `label` column is fine (unlabelled images).
+    Optional,
+}
 
 /// The header every message suggests.
 const EXPECTED_HEADER: &str = "`label,pixel0,...,pixel783` (or `pixel1..pixel784`)";
@@ -33,7 +65,8 @@ pub fn load_csv(path: &Path, labels: LabelColumn) -> Result<Images, Error> {
     let loaded = frame_from_csv(path, &text, labels)?;
     drop(text);
     drop(raw);
-    let pixels = parquet_io::row_major_pixels(&loaded.frame, usize::from(loaded.labels.is_some()))?;
+    let pixels = row_major_pixels(&loaded.frame, usize::from(loaded.labels.is_some()))
+        .map_err(|e| fail(format!("{}: pixel columns: {e}", path.display())))?;
     Ok(Images {
         labels: loaded.labels,
         pixels,

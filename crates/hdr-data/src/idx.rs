@@ -3,11 +3,13 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use hdr_artifacts::{Dataset, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use hdr_common::OutputSet;
 use rayon::prelude::*;
 
+use crate::error::{fail, io_fail};
 use crate::source::{decoded, read_file};
-use crate::{fail, io_fail, Dataset, Error, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+use crate::Error;
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
 const IMAGES_MAGIC: u32 = 0x0000_0803;

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use polars::prelude::DataFrame;
 
-use crate::{csv_load, fail, idx, parquet_io, Error, LabelColumn};
+use crate::error::{fail, io_fail};
+use crate::{csv_load, idx, Error, LabelColumn};
 
 /// A labelled source loaded as columns `label, pixel0..pixel783` (all UInt8).
 pub(crate) struct LabelledFrame {
@@ -102,8 +103,13 @@ pub(crate) fn load_labelled_frame(path: &Path) -> Result<LabelledFrame, Error> {
         let labels_path =
             path.with_file_name(name.replace("images-idx3-ubyte", "labels-idx1-ubyte"));
         let data = idx::read_idx(path, &labels_path)?;
-        let sha256 = hdr_common::sha256_file(path).map_err(|e| crate::io_fail(path, e))?;
-        let frame = parquet_io::frame_from_dataset(&data)?;
+        let sha256 = hdr_common::sha256_file(path).map_err(|e| io_fail(path, e))?;
+        let frame = hdr_artifacts::split_frame(&data).map_err(|e| {
+            fail(format!(
+                "{}: could not assemble the columns: {e}",
+                path.display()
+            ))
+        })?;
         return Ok(LabelledFrame {
             frame,
             labels: data.labels,

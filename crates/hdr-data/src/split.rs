@@ -1,42 +1,63 @@
-//! The stratified train/test split.
+//! Stratified splitting: the data stage's train/test split, and any other
+//! hold-out by class (the train stage's validation share uses it too).
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::NUM_CLASSES;
-
-/// Row indices of each split, ascending (source order is kept within a split).
+/// Row indices of the two sides of a split, each ascending (source order is
+/// kept within a side).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
-    /// Rows of the training split.
-    pub train: Vec<u32>,
-    /// Rows of the test split.
-    pub test: Vec<u32>,
+    /// Rows kept (the train side).
+    pub kept: Vec<u32>,
+    /// Rows held out (the test or validation side).
+    pub held_out: Vec<u32>,
 }
 
-/// Splits rows by class: `round(n_c * test_fraction)` rows of each class `c`,
-/// chosen by a ChaCha8 shuffle seeded with `seed`, go to `test`; the rest to `train`.
+/// Splits rows class by class: of the `n` rows of each class, `round(n *
+/// fraction)` go to `held_out` — but never all `n`, so every class present
+/// keeps at least one row — and the rest stay in `kept`. Which rows are held
+/// out is decided by `shuffle(class, rows)`, which puts the class's rows (in
+/// source order) in a random order; the first ones are held out.
 ///
-/// Same labels, fraction and seed give the same split on every machine.
-/// Labels must be `0..=9`.
-pub fn stratified_split(labels: &[u8], test_fraction: f64, seed: u64) -> Split {
-    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); NUM_CLASSES];
+/// Classes are visited in ascending order, so a `shuffle` drawing from one
+/// seeded generator gives the same split on every machine.
+pub fn stratified_split_with(
+    labels: &[u8],
+    fraction: f64,
+    mut shuffle: impl FnMut(u8, &mut [u32]),
+) -> Split {
+    let classes = labels
+        .iter()
+        .map(|&l| usize::from(l) + 1)
+        .max()
+        .unwrap_or(0);
+    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); classes];
     for (row, &label) in labels.iter().enumerate() {
         by_class[usize::from(label)].push(row as u32);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut train = Vec::with_capacity(labels.len());
-    let mut test = Vec::with_capacity(labels.len());
-    for mut rows in by_class {
-        let take = ((rows.len() as f64) * test_fraction).round() as usize;
-        rows.shuffle(&mut rng);
-        test.extend_from_slice(&rows[..take]);
-        train.extend_from_slice(&rows[take..]);
+    let mut kept = Vec::with_capacity(labels.len());
+    let mut held_out = Vec::new();
+    for (class, mut rows) in by_class.into_iter().enumerate() {
+        if rows.is_empty() {
+            continue;
+        }
+        shuffle(class as u8, &mut rows);
+        let held = ((rows.len() as f64 * fraction).round() as usize).min(rows.len() - 1);
+        held_out.extend_from_slice(&rows[..held]);
+        kept.extend_from_slice(&rows[held..]);
     }
-    train.sort_unstable();
-    test.sort_unstable();
-    Split { train, test }
+    kept.sort_unstable();
+    held_out.sort_unstable();
+    Split { kept, held_out }
+}
+
+/// The data stage's split: [`stratified_split_with`] shuffling each class in
+/// turn with one ChaCha8 generator seeded with `seed`. `held_out` is the test split.
+pub fn stratified_split(labels: &[u8], fraction: f64, seed: u64) -> Split {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    stratified_split_with(labels, fraction, |_, rows| rows.shuffle(&mut rng))
 }
 
 #[cfg(test)]
@@ -56,34 +77,43 @@ mod tests {
         labels
     }
 
+    fn count(rows: &[u32], labels: &[u8], class: u8) -> usize {
+        rows.iter()
+            .filter(|&&r| labels[r as usize] == class)
+            .count()
+    }
+
     #[test]
-    fn each_class_sends_its_rounded_share_to_test() {
+    fn each_class_sends_its_rounded_share_to_the_held_out_side() {
         let labels = labels();
         let split = stratified_split(&labels, 0.25, 7);
         for c in 0..10u8 {
             let n = labels.iter().filter(|&&l| l == c).count();
-            let in_test = split
-                .test
-                .iter()
-                .filter(|&&r| labels[r as usize] == c)
-                .count();
-            let in_train = split
-                .train
-                .iter()
-                .filter(|&&r| labels[r as usize] == c)
-                .count();
-            assert_eq!(in_test, (n as f64 * 0.25).round() as usize, "class {c}");
-            assert_eq!(in_train + in_test, n, "class {c}");
+            let held = count(&split.held_out, &labels, c);
+            assert_eq!(held, (n as f64 * 0.25).round() as usize, "class {c}");
+            assert_eq!(count(&split.kept, &labels, c) + held, n, "class {c}");
         }
     }
 
     #[test]
-    fn splits_partition_the_rows_in_order() {
+    fn every_class_keeps_at_least_one_row() {
+        // Class 3 has one row, class 4 two: a fraction of 0.9 would take them all.
+        let labels = [3u8, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5];
+        let split = stratified_split(&labels, 0.9, 1);
+        assert_eq!(count(&split.kept, &labels, 3), 1);
+        assert_eq!(count(&split.kept, &labels, 4), 1);
+        assert_eq!(count(&split.held_out, &labels, 4), 1);
+        assert_eq!(count(&split.held_out, &labels, 5), 9);
+        assert_eq!(stratified_split(&[], 0.5, 0).kept, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn sides_partition_the_rows_in_order() {
         let labels = labels();
         let split = stratified_split(&labels, 0.3, 1);
-        let mut all: Vec<u32> = split.train.iter().chain(&split.test).copied().collect();
-        assert!(split.train.windows(2).all(|w| w[0] < w[1]));
-        assert!(split.test.windows(2).all(|w| w[0] < w[1]));
+        assert!(split.kept.windows(2).all(|w| w[0] < w[1]));
+        assert!(split.held_out.windows(2).all(|w| w[0] < w[1]));
+        let mut all: Vec<u32> = split.kept.iter().chain(&split.held_out).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..labels.len() as u32).collect::<Vec<_>>());
     }
@@ -96,8 +126,60 @@ mod tests {
             stratified_split(&labels, 0.2, 42)
         );
         assert_ne!(
-            stratified_split(&labels, 0.2, 42).test,
-            stratified_split(&labels, 0.2, 43).test
+            stratified_split(&labels, 0.2, 42).held_out,
+            stratified_split(&labels, 0.2, 43).held_out
         );
+    }
+
+    #[test]
+    fn the_shuffle_sees_each_class_in_ascending_order() {
+        let labels = [2u8, 0, 2, 7, 0];
+        let mut seen = Vec::new();
+        let split = stratified_split_with(&labels, 0.5, |class, rows| {
+            seen.push((class, rows.to_vec()));
+            rows.reverse();
+        });
+        assert_eq!(seen, vec![(0, vec![1, 4]), (2, vec![0, 2]), (7, vec![3])]);
+        assert_eq!(split.held_out, vec![2, 4]);
+        assert_eq!(split.kept, vec![0, 1, 3]);
+    }
+
+    /// The data stage's split as it was before the hold-out shared this code
+    /// (one ChaCha8 stream over classes 0..=9, no minimum per class).
+    fn data_split_before(labels: &[u8], fraction: f64, seed: u64) -> (Vec<u32>, Vec<u32>) {
+        let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); 10];
+        for (row, &label) in labels.iter().enumerate() {
+            by_class[usize::from(label)].push(row as u32);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut train, mut test) = (Vec::new(), Vec::new());
+        for mut rows in by_class {
+            let take = ((rows.len() as f64) * fraction).round() as usize;
+            rows.shuffle(&mut rng);
+            test.extend_from_slice(&rows[..take]);
+            train.extend_from_slice(&rows[take..]);
+        }
+        train.sort_unstable();
+        test.sort_unstable();
+        (train, test)
+    }
+
+    #[test]
+    fn splits_are_those_of_the_former_data_split() {
+        // Random labels of many sizes, every class large enough that the old
+        // code never moved all of one to the test side (as on real data): the
+        // splits, and so the data stage's files, are unchanged.
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for case in 0..40u64 {
+            let n = 300 + (case as usize * 97) % 3000;
+            let labels: Vec<u8> = (0..n)
+                .map(|_| rand::Rng::gen_range(&mut rng, 0..10u8))
+                .collect();
+            for fraction in [0.1, 0.2, 0.25, 0.5] {
+                let split = stratified_split(&labels, fraction, case);
+                let (train, test) = data_split_before(&labels, fraction, case);
+                assert_eq!((split.kept, split.held_out), (train, test), "case {case}");
+            }
+        }
     }
 }

@@ -5,8 +5,7 @@ mod common;
 use common::*;
 use hdr_common::RunOptions;
 use hdr_data::{
-    load_csv, read_split, read_summary, run, stratified_split, Config, Dataset, LabelColumn,
-    IMAGE_PIXELS,
+    load_csv, read_split, run, stratified_split, Config, Dataset, LabelColumn, IMAGE_PIXELS,
 };
 
 const QUIET: RunOptions = RunOptions { quiet: true };
@@ -108,7 +107,7 @@ fn run_writes_splits_that_read_back_exactly() {
     );
 
     let split = stratified_split(&all.labels, 0.25, 9);
-    for (path, rows) in [(&paths.train, &split.train), (&paths.test, &split.test)] {
+    for (path, rows) in [(&paths.train, &split.kept), (&paths.test, &split.held_out)] {
         let back = read_split(path).unwrap();
         assert_eq!(back.len(), rows.len());
         for (i, &r) in rows.iter().enumerate() {
@@ -116,7 +115,7 @@ fn run_writes_splits_that_read_back_exactly() {
             assert_eq!(back.image(i), all.image(r as usize));
         }
     }
-    let summary = read_summary(&paths.summary).unwrap();
+    let summary = hdr_artifacts::read_summary(&paths.summary).unwrap();
     assert_eq!(summary, outputs.summary);
     assert_eq!(summary.source_rows, 60);
     // 6 rows per class; round(6 * 0.25) = round(1.5) = 2 go to test.
@@ -174,7 +173,7 @@ fn idx_pair_as_source() {
     .unwrap();
     let split = stratified_split(&data.labels, 0.5, 1);
     let train = read_split(&paths.train).unwrap();
-    assert_eq!(train.image(0), data.image(split.train[0] as usize));
+    assert_eq!(train.image(0), data.image(split.kept[0] as usize));
 }
 
 #[test]
@@ -212,7 +211,7 @@ fn real_mnist_sample() {
     let test = read_split(&paths.test).unwrap();
     assert_eq!((train.len(), test.len()), (8000, 2000));
     let split = stratified_split(&data.labels, 0.2, 42);
-    for (i, &r) in split.test.iter().enumerate().step_by(97) {
+    for (i, &r) in split.held_out.iter().enumerate().step_by(97) {
         assert_eq!(test.image(i), data.image(r as usize));
         assert_eq!(test.labels[i], data.labels[r as usize]);
     }

@@ -2,9 +2,8 @@
 //! `labels=range(10)` and `zero_division=0`: a ratio whose denominator is 0
 //! is 0, so no metric is ever NaN.
 
+use hdr_artifacts::{Averages, ClassMetrics, SplitMetrics, NUM_CLASSES};
 use hdr_model::Prediction;
-
-use crate::{Averages, ClassMetrics, SplitMetrics, NUM_CLASSES};
 
 /// Counts of (true class, predicted class) pairs: rows = true, columns = predicted.
 pub type ConfusionMatrix = [[u64; NUM_CLASSES]; NUM_CLASSES];

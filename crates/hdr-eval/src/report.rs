@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::{Averages, SplitMetrics};
+use hdr_artifacts::{Averages, SplitMetrics};
 
 /// Digits after the decimal point, as `digits=4`.
 const DIGITS: usize = 4;

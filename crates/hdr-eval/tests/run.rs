@@ -4,11 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use hdr_artifacts::{read_metrics, read_split, CONFUSION_HEADER, IMAGE_PIXELS, PREDICTIONS_HEADER};
 use hdr_common::RunOptions;
-use hdr_eval::{
-    classification_report, read_metrics, run, split_metrics, Config, Error, Paths,
-    CONFUSION_HEADER, PREDICTIONS_HEADER,
-};
+use hdr_eval::{classification_report, run, split_metrics, Config, Error, Paths};
 use hdr_model::{Classifier, Cnn, Prediction};
 
 const QUIET: RunOptions = RunOptions { quiet: true };
@@ -27,14 +25,14 @@ fn write_digits_csv(path: &Path) {
         (state >> 33) as u32
     };
     let mut text = String::from("label");
-    for i in 0..hdr_data::IMAGE_PIXELS {
+    for i in 0..IMAGE_PIXELS {
         text.push_str(&format!(",pixel{i}"));
     }
     text.push('\n');
     for n in 0..IMAGES_PER_CLASS * 10 {
         let label = n % 10;
         text.push_str(&label.to_string());
-        for i in 0..hdr_data::IMAGE_PIXELS {
+        for i in 0..IMAGE_PIXELS {
             let (row, col) = (i / 28, i % 28);
             let bar = row >= 2 + 2 * label && row < 5 + 2 * label && (4..24).contains(&col);
             let value = if bar {
@@ -70,7 +68,7 @@ fn prepare(dir: &Path) -> Paths {
 
 fn predict_in_batches(classifier: &Classifier, pixels: &[u8]) -> Vec<Prediction> {
     pixels
-        .chunks(BATCH_SIZE * hdr_data::IMAGE_PIXELS)
+        .chunks(BATCH_SIZE * IMAGE_PIXELS)
         .flat_map(|chunk| classifier.predict(chunk))
         .collect()
 }
@@ -86,7 +84,7 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 /// Every number of a split, in a fixed order.
-fn numbers(split: &hdr_eval::SplitMetrics) -> Vec<f64> {
+fn numbers(split: &hdr_artifacts::SplitMetrics) -> Vec<f64> {
     let mut values = vec![
         split.accuracy,
         split.log_loss,
@@ -111,7 +109,7 @@ fn numbers(split: &hdr_eval::SplitMetrics) -> Vec<f64> {
 
 /// Equal up to JSON's decimal round trip (serde_json's default parser may be
 /// one ulp off, so exact equality would be testing serde_json).
-fn assert_same_metrics(read: &hdr_eval::Metrics, written: &hdr_eval::Metrics) {
+fn assert_same_metrics(read: &hdr_artifacts::Metrics, written: &hdr_artifacts::Metrics) {
     for (a, b) in [(&read.train, &written.train), (&read.test, &written.test)] {
         let (a, b) = (numbers(a), numbers(b));
         assert_eq!(a.len(), b.len());
@@ -155,8 +153,8 @@ fn run_writes_every_artifact_and_they_agree_with_a_recomputation() {
     let metrics = outputs.metrics.clone();
     assert_same_metrics(&read_metrics(&paths.metrics).unwrap(), &metrics);
 
-    let train = hdr_data::read_split(&paths.train_split).unwrap();
-    let test = hdr_data::read_split(&paths.test_split).unwrap();
+    let train = read_split(&paths.train_split).unwrap();
+    let test = read_split(&paths.test_split).unwrap();
     assert_eq!(metrics.train.support, train.len() as u64);
     assert_eq!(metrics.test.support, test.len() as u64);
     assert_eq!(train.len() + test.len(), IMAGES_PER_CLASS * 10);

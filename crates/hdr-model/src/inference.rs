@@ -1,38 +1,89 @@
 //! Batched inference on raw 8-bit images.
 
-use crate::direct::{self, Weights};
-use crate::network::Cnn;
-use crate::{ModelError, Prediction, IMAGE_PIXELS, NUM_CLASSES};
 use std::path::Path;
+
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use crate::error::ModelError;
+use crate::kernels::{argmax, softmax_into, SeedWeights};
+use crate::layers::Nhwc;
+use crate::networks::{params, with_network, AnyNetwork, Architecture, Network};
+use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// Images per forward pass: bounds memory, large enough to keep both cores busy.
 const BATCH: usize = 1024;
 
-/// Inference on batches of raw 28x28 u8 images (pixels / 255 inside), on all cores.
+/// One image's answer: the digit and the probability of every class.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    /// The most probable digit.
+    pub digit: u8,
+    /// Softmax probabilities, summing to 1.
+    pub probabilities: [f32; NUM_CLASSES],
+}
+
+impl Prediction {
+    /// The probability of the predicted digit.
+    pub fn confidence(&self) -> f32 {
+        self.probabilities[self.digit as usize]
+    }
+
+    /// Softmax probabilities (computed in f64) and argmax of one image's logits.
+    fn from_logits(logits: &[f32]) -> Self {
+        let mut probabilities = [0.0f32; NUM_CLASSES];
+        softmax_into(logits, &mut probabilities);
+        Prediction {
+            digit: argmax(logits) as u8,
+            probabilities,
+        }
+    }
+}
+
+/// Inference on batches of raw 28x28 u8 images (pixels / 255 inside), on all
+/// cores, for a network of any architecture.
 #[derive(Debug, Clone)]
 pub struct Classifier {
-    cnn: Cnn,
-    /// The parameters as plain vectors, for the tape-free forward pass.
-    weights: Weights,
+    network: AnyNetwork,
+    /// The seed network's fused inference kernels (conv1, conv2 and dense
+    /// per chunk of images); other networks run their layers without a tape.
+    seed_kernels: Option<SeedWeights>,
 }
 
 impl Classifier {
     /// Wraps a network for inference.
-    pub fn new(cnn: Cnn) -> Self {
+    pub fn new(network: impl Into<AnyNetwork>) -> Self {
+        let network = network.into();
+        let seed_kernels = match &network {
+            AnyNetwork::Seed(cnn) => {
+                let tensors = params(cnn).into_iter().map(|p| p.values);
+                let tensors: [Vec<f32>; 6] = tensors
+                    .collect::<Vec<_>>()
+                    .try_into()
+                    .expect("the seed network has six parameter tensors");
+                Some(SeedWeights::new(tensors))
+            }
+            AnyNetwork::Deep(_) => None,
+        };
         Self {
-            weights: Weights::of(&cnn),
-            cnn,
+            network,
+            seed_kernels,
         }
     }
 
-    /// Loads `model.safetensors` (the path to the file itself).
+    /// Loads a weights file (the path to the file itself) of any architecture.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        Ok(Self::new(Cnn::load(path)?))
+        Ok(Self::new(AnyNetwork::load(path)?))
     }
 
     /// The wrapped network.
-    pub fn cnn(&self) -> &Cnn {
-        &self.cnn
+    pub fn network(&self) -> &AnyNetwork {
+        &self.network
+    }
+
+    /// The wrapped network's architecture.
+    pub fn architecture(&self) -> Architecture {
+        self.network.architecture()
     }
 
     /// Predicts every image in `images` (784 bytes each, row-major, 0 = background).
@@ -46,10 +97,7 @@ impl Classifier {
             images.len()
         );
         self.predict_with(images.len() / IMAGE_PIXELS, |i, dst| {
-            let src = &images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS];
-            for (d, &p) in dst.iter_mut().zip(src) {
-                *d = p as f32 / 255.0;
-            }
+            hdr_artifacts::pixels_to_unit(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS], dst);
         })
     }
 
@@ -70,37 +118,32 @@ impl Classifier {
         let mut out = Vec::with_capacity(n);
         for start in (0..n).step_by(BATCH) {
             let len = BATCH.min(n - start);
-            let logits = direct::logits(&self.weights, len, |i, dst| fill(start + i, dst));
-            out.extend(logits.chunks_exact(NUM_CLASSES).map(prediction_from_logits));
+            let fill = |i: usize, dst: &mut [f32]| fill(start + i, dst);
+            let logits = match &self.seed_kernels {
+                Some(kernels) => kernels.logits(len, fill),
+                None => with_network!(&self.network, net => layer_logits(net, len, fill)),
+            };
+            out.extend(
+                logits
+                    .chunks_exact(NUM_CLASSES)
+                    .map(Prediction::from_logits),
+            );
         }
         out
     }
 }
 
-/// Index of the largest value; the first one on ties.
-pub(crate) fn argmax(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-/// Softmax probabilities (computed in f64) and argmax of one image's logits.
-pub(crate) fn prediction_from_logits(logits: &[f32]) -> Prediction {
-    let max = logits
-        .iter()
-        .fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-    let exps: Vec<f64> = logits.iter().map(|&v| (v as f64 - max).exp()).collect();
-    let sum: f64 = exps.iter().sum();
-    let mut probabilities = [0.0f32; NUM_CLASSES];
-    for (p, e) in probabilities.iter_mut().zip(&exps) {
-        *p = (e / sum) as f32;
-    }
-    Prediction {
-        digit: argmax(logits) as u8,
-        probabilities,
-    }
+/// Logits of `n` images through the network's layers, without a tape.
+fn layer_logits<N: Network>(
+    net: &N,
+    n: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut pixels = vec![0.0; n * IMAGE_PIXELS];
+    pixels
+        .par_chunks_mut(IMAGE_PIXELS)
+        .enumerate()
+        .for_each(|(i, dst)| fill(i, dst));
+    let x: Nhwc<28, 28, 1> = Cpu::default().tensor_from_vec(pixels, (n, Const, Const, Const));
+    net.forward(x, None, false).as_vec()
 }

@@ -8,8 +8,7 @@
 
 use hdr_model::dfdx::nn::Module;
 use hdr_model::dfdx::prelude::*;
-use hdr_model::network::{Nhwc, FEATURES};
-use hdr_model::{Cnn, Conv2D, MaxPool2D};
+use hdr_model::{params, Cnn, Conv2D, Deep, Dropout, MaxPool2D, Network, Nhwc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -148,46 +147,46 @@ fn cross_entropy(logits: &[f32], labels: &[u8]) -> f64 {
     total / labels.len() as f64
 }
 
-struct Case {
+const DROPOUT: Dropout = Dropout {
+    rate: 0.5,
+    seed: 16,
+};
+
+struct Case<N> {
     dev: Cpu,
-    cnn: Cnn,
+    net: N,
     images: Vec<f32>,
     labels: Vec<u8>,
-    mask: Vec<f32>,
 }
 
-fn case() -> Case {
-    let dev = Cpu::default();
-    let mut cnn = Cnn::new(11);
-    // Non-zero biases so their gradients are exercised away from the initial state.
-    cnn.conv1
-        .bias
-        .copy_from(&random(32, 12).iter().map(|v| v * 0.1).collect::<Vec<_>>());
-    cnn.conv2
-        .bias
-        .copy_from(&random(64, 13).iter().map(|v| v * 0.1).collect::<Vec<_>>());
-    cnn.dense.bias.copy_from(&random(10, 14));
+/// A network with non-zero biases (so their gradients are exercised away
+/// from the initial state) and two images.
+fn case<N: Network>(net: N) -> Case<N> {
+    let mut net = net;
+    let biases: Vec<String> = params(&net)
+        .into_iter()
+        .filter(|p| p.shape.len() == 1)
+        .map(|p| p.name)
+        .collect();
+    for (k, name) in biases.iter().enumerate() {
+        net = with_param(&net, name, None, Some(k as u64 + 12));
+    }
     let images: Vec<f32> = random(BATCH * 784, 15)
         .iter()
         .map(|v| (v + 1.0) / 2.0)
         .collect();
-    let mask = hdr_model::dropout_mask(&dev, BATCH, 0.5, 16).as_vec();
     Case {
-        dev,
-        cnn,
+        dev: Cpu::default(),
+        net,
         images,
         labels: vec![3, 7],
-        mask,
     }
 }
 
-impl Case {
-    fn loss(&self, cnn: &Cnn, images: &[f32]) -> f64 {
-        let mask = self
-            .dev
-            .tensor_from_vec(self.mask.clone(), (BATCH, Const::<FEATURES>));
+impl<N: Network> Case<N> {
+    fn loss(&self, net: &N, images: &[f32]) -> f64 {
         cross_entropy(
-            &cnn.forward(nhwc(&self.dev, images, BATCH), Some(mask), true)
+            &net.forward(nhwc(&self.dev, images, BATCH), Some(DROPOUT), true)
                 .as_vec(),
             &self.labels,
         )
@@ -200,73 +199,132 @@ impl Case {
         }
         self.dev.tensor_from_vec(t, (BATCH, Const))
     }
+
+    /// The parameter gradients in parameter order.
+    fn param_grads(&self, grads: &Gradients<f32, Cpu>) -> Vec<Vec<f32>> {
+        let mut out = Vec::new();
+        for_each_tensor(&self.net, |t| out.push(t.grad_in(grads)));
+        out
+    }
 }
 
-fn with_param(cnn: &Cnn, tensor: usize, index: usize, delta: f32) -> Cnn {
-    let mut c = cnn.clone();
-    match tensor {
-        0 => bump(&mut c.conv1.weight, index, delta),
-        1 => bump(&mut c.conv1.bias, index, delta),
-        2 => bump(&mut c.conv2.weight, index, delta),
-        3 => bump(&mut c.conv2.bias, index, delta),
-        4 => bump(&mut c.dense.weight, index, delta),
-        _ => bump(&mut c.dense.bias, index, delta),
+/// Calls `f` on every parameter tensor of `net`, in parameter order.
+fn for_each_tensor<N: Network>(net: &N, mut f: impl FnMut(&dyn GradOf)) {
+    use hdr_model::dfdx::nn::tensor_collection::*;
+    struct Walk<'a>(&'a mut dyn FnMut(&dyn GradOf));
+    impl TensorVisitor<f32, Cpu> for Walk<'_> {
+        type Viewer = ViewTensorRef;
+        type Err = ();
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            _: TensorOptions<S, f32, Cpu>,
+            t: &Tensor<S, f32, Cpu>,
+        ) -> Result<Option<Tensor<S, f32, Cpu>>, ()> {
+            (self.0)(t);
+            Ok(None)
+        }
     }
-    c
+    let _ = N::iter_tensors(&mut RecursiveWalker {
+        m: net,
+        f: &mut Walk(&mut f),
+    });
+}
+
+/// A parameter tensor whose gradient can be looked up.
+trait GradOf {
+    fn grad_in(&self, grads: &Gradients<f32, Cpu>) -> Vec<f32>;
+}
+
+impl<S: Shape> GradOf for Tensor<S, f32, Cpu> {
+    fn grad_in(&self, grads: &Gradients<f32, Cpu>) -> Vec<f32> {
+        grads.get(self).as_vec()
+    }
+}
+
+/// `net` with parameter `name` changed: element `index` moved by `delta`,
+/// or (with `fill_seed`) every element set to small random values.
+fn with_param<N: Network>(
+    net: &N,
+    name: &str,
+    bump: Option<(usize, f32)>,
+    fill_seed: Option<u64>,
+) -> N {
+    let mut file = hdr_model::TensorFile::new();
+    for mut p in params(net) {
+        if p.name == name {
+            if let Some((index, delta)) = bump {
+                p.values[index] += delta;
+            }
+            if let Some(seed) = fill_seed {
+                p.values = random(p.values.len(), seed)
+                    .iter()
+                    .map(|v| v * 0.1)
+                    .collect();
+            }
+        }
+        file.push_f32(p.name, &p.shape, &p.values);
+    }
+    file.take_weights::<N>("").unwrap()
 }
 
 /// Parameter gradients as `Learner::train_step` computes them: the images
 /// traced into fresh parameter gradients, no gradient w.r.t. the images (so
-/// both blocks run their fast backward kernels).
-#[test]
-fn whole_model_gradients_match_finite_differences() {
-    let c = case();
+/// the seed's blocks run their fast backward kernels).
+/// `eps` is the step of the central difference and `rel` the relative
+/// tolerance: a deeper network has more ReLU and pooling kinks for a step to
+/// cross, and a smaller step loses more to the f32 forward's rounding.
+fn whole_model_gradients_match_finite_differences<N: Network>(net: N, eps: f32, rel: f64) {
+    let c = case(net);
     let x = nhwc::<28, 28, 1>(&c.dev, &c.images, BATCH);
-    let mask = c
-        .dev
-        .tensor_from_vec(c.mask.clone(), (BATCH, Const::<FEATURES>));
     let logits = c
-        .cnn
-        .forward(x.traced(c.cnn.alloc_grads()), Some(mask), false);
+        .net
+        .forward(x.traced(c.net.alloc_grads()), Some(DROPOUT), false);
     let grads = cross_entropy_with_logits_loss(logits, c.targets()).backward();
-    let analytic = [
-        grads.get(&c.cnn.conv1.weight).as_vec(),
-        grads.get(&c.cnn.conv1.bias).as_vec(),
-        grads.get(&c.cnn.conv2.weight).as_vec(),
-        grads.get(&c.cnn.conv2.bias).as_vec(),
-        grads.get(&c.cnn.dense.weight).as_vec(),
-        grads.get(&c.cnn.dense.bias).as_vec(),
-    ];
-    let eps = 1e-3;
-    for (t, g) in analytic.iter().enumerate() {
+    let analytic = c.param_grads(&grads);
+    for (p, g) in params(&c.net).iter().zip(&analytic) {
         // The three largest gradients of each tensor (small ones would only test rounding).
         let mut order: Vec<usize> = (0..g.len()).collect();
         order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-        assert!(g[order[0]].abs() > 1e-3, "tensor {t} has no gradient");
+        assert!(g[order[0]].abs() > 1e-3, "{} has no gradient", p.name);
         for &i in &order[..3] {
-            let up = c.loss(&with_param(&c.cnn, t, i, eps), &c.images);
-            let down = c.loss(&with_param(&c.cnn, t, i, -eps), &c.images);
+            let up = c.loss(
+                &with_param(&c.net, &p.name, Some((i, eps)), None),
+                &c.images,
+            );
+            let down = c.loss(
+                &with_param(&c.net, &p.name, Some((i, -eps)), None),
+                &c.images,
+            );
             let numeric = (up - down) / (2.0 * eps as f64);
             assert_close(
-                &format!("tensor {t} [{i}]"),
+                &format!("{} [{i}]", p.name),
                 g[i] as f64,
                 numeric,
                 2e-4,
-                2e-2,
+                rel,
             );
         }
     }
 }
 
-/// The gradient w.r.t. the images (the first block's generic backward).
 #[test]
-fn input_gradients_match_finite_differences() {
-    let c = case();
+fn seed_gradients_match_finite_differences() {
+    whole_model_gradients_match_finite_differences(Cnn::new(11), 1e-3, 2e-2);
+}
+
+#[test]
+fn deep_gradients_match_finite_differences() {
+    // Five ReLU layers: kinks lie closer, so a smaller step.
+    whole_model_gradients_match_finite_differences(Deep::new(11), 1e-4, 2e-2);
+}
+
+/// The gradient w.r.t. the images (the first block's generic backward).
+fn input_gradients_match_finite_differences<N: Network>(net: N) {
+    let c = case(net);
     let x = nhwc::<28, 28, 1>(&c.dev, &c.images, BATCH);
-    let mask = c
-        .dev
-        .tensor_from_vec(c.mask.clone(), (BATCH, Const::<FEATURES>));
-    let logits = c.cnn.forward(x.leaky_trace(), Some(mask), true);
+    let logits = c.net.forward(x.leaky_trace(), Some(DROPOUT), true);
     let grads = cross_entropy_with_logits_loss(logits, c.targets()).backward();
     let eps = 1e-3;
     let gx = grads.get(&x).as_vec();
@@ -276,39 +334,50 @@ fn input_gradients_match_finite_differences() {
         let (mut up, mut down) = (c.images.clone(), c.images.clone());
         up[i] += eps;
         down[i] -= eps;
-        let numeric = (c.loss(&c.cnn, &up) - c.loss(&c.cnn, &down)) / (2.0 * eps as f64);
+        let numeric = (c.loss(&c.net, &up) - c.loss(&c.net, &down)) / (2.0 * eps as f64);
         assert_close(&format!("pixel {i}"), gx[i] as f64, numeric, 2e-4, 2e-2);
     }
 }
 
 #[test]
-fn fused_path_equals_layer_by_layer_path() {
-    let c = case();
+fn seed_input_gradients_match_finite_differences() {
+    input_gradients_match_finite_differences(Cnn::new(11));
+}
+
+#[test]
+fn deep_input_gradients_match_finite_differences() {
+    input_gradients_match_finite_differences(Deep::new(11));
+}
+
+/// The fused layers (with and without the input gradient, so both of the
+/// first block's backward kernels run) against the separate typed layers.
+fn fused_path_equals_layer_by_layer_path<N: Network>(net: N, input_grad: bool) {
+    let c = case(net);
     let run = |fused: bool| {
         let x = nhwc::<28, 28, 1>(&c.dev, &c.images, BATCH);
-        let mask = c
-            .dev
-            .tensor_from_vec(c.mask.clone(), (BATCH, Const::<FEATURES>));
-        let logits = if fused {
-            c.cnn.forward(x.leaky_trace(), Some(mask), true)
+        let traced = if input_grad {
+            x.leaky_trace()
         } else {
-            c.cnn.forward_layers(x.leaky_trace(), Some(mask))
+            x.clone().traced(c.net.alloc_grads())
+        };
+        let logits = if fused {
+            c.net.forward(traced, Some(DROPOUT), input_grad)
+        } else {
+            c.net.forward_layers(traced, Some(DROPOUT))
         };
         let values = logits.retaped::<NoneTape>().as_vec();
         let grads = cross_entropy_with_logits_loss(logits, c.targets()).backward();
-        [
-            values,
-            grads.get(&x).as_vec(),
-            grads.get(&c.cnn.conv1.weight).as_vec(),
-            grads.get(&c.cnn.conv1.bias).as_vec(),
-            grads.get(&c.cnn.conv2.weight).as_vec(),
-            grads.get(&c.cnn.conv2.bias).as_vec(),
-            grads.get(&c.cnn.dense.weight).as_vec(),
-        ]
+        let mut all = vec![values];
+        if input_grad {
+            all.push(grads.get(&x).as_vec());
+        }
+        all.extend(c.param_grads(&grads));
+        all
     };
     let (fused, layers) = (run(true), run(false));
     for (k, (a, b)) in fused.iter().zip(&layers).enumerate() {
         assert_eq!(a.len(), b.len());
+        assert!(b.iter().any(|v| *v != 0.0), "quantity {k} is all zero");
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
             assert!(
                 (x - y).abs() <= 1e-6 * (1.0 + y.abs()),
@@ -318,42 +387,16 @@ fn fused_path_equals_layer_by_layer_path() {
     }
 }
 
-/// The training configuration (no input gradient, so the first block runs its
-/// own backward kernel) against the separate typed layers.
+#[test]
+fn fused_path_equals_layer_by_layer_path_with_input_gradient() {
+    fused_path_equals_layer_by_layer_path(Cnn::new(11), true);
+    fused_path_equals_layer_by_layer_path(Deep::new(11), true);
+}
+
+/// The training configuration (no input gradient, so the seed's first block
+/// runs its own backward kernel) against the separate typed layers.
 #[test]
 fn fused_training_path_equals_layer_by_layer_path() {
-    let c = case();
-    let run = |fused: bool| {
-        let x = nhwc::<28, 28, 1>(&c.dev, &c.images, BATCH);
-        let mask = c
-            .dev
-            .tensor_from_vec(c.mask.clone(), (BATCH, Const::<FEATURES>));
-        let logits = if fused {
-            c.cnn
-                .forward(x.traced(c.cnn.alloc_grads()), Some(mask), false)
-        } else {
-            c.cnn
-                .forward_layers(x.traced(c.cnn.alloc_grads()), Some(mask))
-        };
-        let grads = cross_entropy_with_logits_loss(logits, c.targets()).backward();
-        [
-            grads.get(&c.cnn.conv1.weight).as_vec(),
-            grads.get(&c.cnn.conv1.bias).as_vec(),
-            grads.get(&c.cnn.conv2.weight).as_vec(),
-            grads.get(&c.cnn.conv2.bias).as_vec(),
-            grads.get(&c.cnn.dense.weight).as_vec(),
-            grads.get(&c.cnn.dense.bias).as_vec(),
-        ]
-    };
-    let (fused, layers) = (run(true), run(false));
-    for (k, (a, b)) in fused.iter().zip(&layers).enumerate() {
-        assert_eq!(a.len(), b.len());
-        assert!(b.iter().any(|v| *v != 0.0), "tensor {k} has no gradient");
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-6 * (1.0 + y.abs()),
-                "tensor {k} [{i}]: fused {x} vs layers {y}"
-            );
-        }
-    }
+    fused_path_equals_layer_by_layer_path(Cnn::new(11), false);
+    fused_path_equals_layer_by_layer_path(Deep::new(11), false);
 }

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use hdr_model::{io::TENSORS, Classifier, Cnn, ModelError};
+use hdr_model::{params, AnyNetwork, Architecture, Classifier, Cnn, Deep, ModelError};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-fn file_with(tensors: &[(&str, Vec<usize>, Dtype)]) -> Vec<u8> {
+fn file_with(tensors: &[(String, Vec<usize>, Dtype)]) -> Vec<u8> {
     let data: Vec<Vec<u8>> = tensors
         .iter()
         .map(|(_, s, d)| {
@@ -22,10 +22,10 @@ fn file_with(tensors: &[(&str, Vec<usize>, Dtype)]) -> Vec<u8> {
     safetensors::serialize(views, &None).unwrap()
 }
 
-fn good() -> Vec<(&'static str, Vec<usize>, Dtype)> {
-    TENSORS
-        .iter()
-        .map(|(n, s)| (*n, s.to_vec(), Dtype::F32))
+fn good() -> Vec<(String, Vec<usize>, Dtype)> {
+    params(&Cnn::new(0))
+        .into_iter()
+        .map(|p| (p.name, p.shape, Dtype::F32))
         .collect()
 }
 
@@ -113,7 +113,7 @@ fn missing_tensor_is_named() {
 #[test]
 fn extra_tensor_is_named() {
     let mut t = good();
-    t.push(("dense2.weight", vec![2, 2], Dtype::F32));
+    t.push(("dense2.weight".into(), vec![2, 2], Dtype::F32));
     let e = format_error(&file_with(&t));
     assert!(e.contains("unexpected tensor `dense2.weight`"), "{e}");
 }
@@ -155,4 +155,87 @@ fn metadata_documents_the_layout() {
     let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
     let meta: HashMap<String, String> = meta.metadata().clone().unwrap();
     assert!(meta["format"].contains("HWIO"), "{meta:?}");
+    assert_eq!(meta["architecture"], "seed");
+    let bytes = Deep::new(6).to_safetensors();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(meta.metadata().clone().unwrap()["architecture"], "deep");
+}
+
+#[test]
+fn deep_weights_round_trip_and_load_by_their_architecture() {
+    let deep = Deep::new(7);
+    let bytes = deep.to_safetensors();
+    let back = Deep::from_safetensors(&bytes, Path::new("d.safetensors")).unwrap();
+    assert_eq!(back.to_safetensors(), bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    std::fs::write(&path, &bytes).unwrap();
+    let classifier = Classifier::load(&path).unwrap();
+    assert_eq!(classifier.architecture(), Architecture::Deep);
+    let images: Vec<u8> = (0..3 * 784).map(|i| (i * 7 % 256) as u8).collect();
+    assert_eq!(
+        classifier.predict(&images),
+        Classifier::new(deep).predict(&images)
+    );
+    std::fs::write(&path, Cnn::new(1).to_safetensors()).unwrap();
+    assert_eq!(
+        Classifier::load(&path).unwrap().architecture(),
+        Architecture::Seed
+    );
+}
+
+#[test]
+fn one_architecture_is_not_loaded_as_the_other() {
+    let deep = Deep::new(8).to_safetensors();
+    let e = Cnn::from_safetensors(&deep, Path::new("m.safetensors"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("m.safetensors: ") && e.contains("`deep`") && e.contains("`seed`"),
+        "{e}"
+    );
+    let seed = Cnn::new(8).to_safetensors();
+    let e = Deep::from_safetensors(&seed, Path::new("m.safetensors"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("`seed`") && e.contains("`deep`"), "{e}");
+}
+
+#[test]
+fn files_without_metadata_are_recognised_by_their_tensor_names() {
+    // As written by another tool: the right names, no metadata.
+    let plain = |net: &AnyNetwork| {
+        let params = match net {
+            AnyNetwork::Seed(n) => params(n),
+            AnyNetwork::Deep(n) => params(n),
+        };
+        let data: Vec<(String, Vec<usize>, Vec<u8>)> = params
+            .into_iter()
+            .map(|p| {
+                (
+                    p.name,
+                    p.shape,
+                    p.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                )
+            })
+            .collect();
+        let views: Vec<(String, TensorView)> = data
+            .iter()
+            .map(|(n, s, b)| {
+                (
+                    n.clone(),
+                    TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+                )
+            })
+            .collect();
+        safetensors::serialize(views, &None).unwrap()
+    };
+    for a in Architecture::ALL {
+        let net = AnyNetwork::new(a, 9);
+        let back = AnyNetwork::from_safetensors(&plain(&net), Path::new("p")).unwrap();
+        assert_eq!(back.architecture(), a);
+        assert_eq!(back.to_safetensors(), net.to_safetensors());
+    }
 }

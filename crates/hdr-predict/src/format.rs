@@ -78,7 +78,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::{ImagePrediction, PredictError, PreprocessError};
+    use crate::{PredictError, Recognition, RecognizeError};
+    use hdr_recognize::PreprocessError;
 
     fn seven() -> FileOutcome {
         let mut probabilities = [0.0f32; 10];
@@ -86,23 +87,25 @@ mod tests {
         probabilities[1] = 0.011;
         probabilities[9] = 0.004;
         probabilities[3] = 0.003;
-        let p = hdr_model::Prediction {
-            digit: 7,
-            probabilities,
-        };
         FileOutcome {
             file: PathBuf::from("digit.png"),
-            result: Ok(ImagePrediction::new(&p, &[0; 784])),
+            result: Ok(Recognition {
+                digit: 7,
+                confidence: 0.982,
+                top3: [(7, 0.982), (1, 0.011), (9, 0.004)],
+                probabilities,
+                input: [0; 784],
+            }),
         }
     }
 
     fn blank() -> FileOutcome {
         let file = PathBuf::from("dir/blank \"1\".png");
         FileOutcome {
-            result: Err(PredictError::NoInk {
+            result: Err(PredictError::Recognize(RecognizeError::NoDigit {
                 path: file.clone(),
                 source: PreprocessError::NoInk,
-            }),
+            })),
             file,
         }
     }

@@ -10,8 +10,7 @@
 use std::error::Error as StdError;
 use std::sync::OnceLock;
 
-use hdr_eval::SplitMetrics;
-use hdr_train::EpochRecord;
+use hdr_artifacts::{EpochRecord, SplitMetrics};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

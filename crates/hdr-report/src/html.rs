@@ -3,8 +3,7 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use hdr_data::Summary;
-use hdr_eval::SplitMetrics;
+use hdr_artifacts::{DataSummary, SplitMetrics, NUM_CLASSES};
 use serde_json::Value;
 
 use crate::charts::{thousands, Rendered};
@@ -73,7 +72,7 @@ fn key_value_table(rows: &[(String, String)]) -> String {
 
 fn digit_header(first: &str) -> String {
     let mut html = format!("<thead><tr><th scope=\"col\">{}</th>", escape(first));
-    for d in 0..hdr_data::NUM_CLASSES {
+    for d in 0..NUM_CLASSES {
         let _ = write!(html, "<th scope=\"col\" class=\"num\">{d}</th>");
     }
     html.push_str("<th scope=\"col\" class=\"num\">total</th></tr></thead>\n");
@@ -81,7 +80,7 @@ fn digit_header(first: &str) -> String {
 }
 
 /// summary.json: where the data came from, and the images per digit of each split.
-fn data_section(summary: &Summary) -> String {
+fn data_section(summary: &DataSummary) -> String {
     let facts = [
         ("source", summary.source.clone()),
         ("source sha256", summary.source_sha256.clone()),
@@ -201,7 +200,7 @@ fn model_line(inputs: &Inputs) -> String {
     )
 }
 
-fn data_line(summary: &Summary) -> String {
+fn data_line(summary: &DataSummary) -> String {
     format!(
         "{} (sha256 {}), {} images: {} train, {} test",
         summary.source,
@@ -370,7 +369,9 @@ pub fn page(title: &str, inputs: &Inputs, charts: &[Rendered]) -> String {
     flatten(&card.train_config, "train", &mut leaves);
     let mut rows: Vec<(String, String)> =
         leaves.into_iter().map(|(k, v)| (k, json_text(v))).collect();
+    rows.push(("network".into(), card.architecture_name.clone()));
     rows.push(("parameters".into(), thousands(card.parameters as u64)));
+    rows.push(("kernels".into(), card.kernels.clone()));
     rows.push(("epochs trained".into(), card.epochs_trained.to_string()));
     rows.push(("best epoch".into(), card.best_epoch.to_string()));
     rows.push((
@@ -429,17 +430,17 @@ mod tests {
 
     #[test]
     fn data_section_tabulates_class_counts_and_escapes() {
-        let summary = Summary {
+        let summary = DataSummary {
             source: "data/<x>.csv".into(),
             source_sha256: "ab".repeat(32),
             source_rows: 12_345,
             test_fraction: 0.2,
             seed: 42,
-            train: hdr_data::SplitSummary {
+            train: hdr_artifacts::SplitSummary {
                 rows: 8,
                 class_counts: [1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
             },
-            test: hdr_data::SplitSummary {
+            test: hdr_artifacts::SplitSummary {
                 rows: 2,
                 class_counts: [0, 0, 0, 0, 0, 0, 0, 0, 1, 1],
             },

@@ -1,21 +1,31 @@
 //! The report stage: charts (PNG and SVG) and a self-contained HTML report of a run.
 //!
-//! Reads the evaluation metrics and test predictions, the training history and
-//! model card, the data summary and the test split, and writes under
-//! `artifacts/report/`: seven charts as `.png` and `.svg`, `report.html` (one
-//! page with every chart embedded, no network access) and `summary.md` (the
+//! [`run`] reads the evaluation metrics and test predictions, the training
+//! history and model card, the data summary and the test split (every one
+//! through [`hdr_artifacts`]' readers, [`load_inputs`]), draws the charts
+//! ([`draw_charts`], with plotters) and writes under `artifacts/report/`
+//! ([`Paths`]): seven charts as `.png` and `.svg`, `report.html` (one page
+//! with every chart embedded, no network access) and `summary.md` (the
 //! headline numbers for a terminal or a pull request).
+//!
+//! This crate depends on no other stage: only on the artifact contract.
+
+#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
-use hdr_common::{require_artifact, ConfigError, MissingArtifact, OutputSet, Progress, RunOptions};
+use hdr_artifacts::{
+    require_artifact, DataFiles, EvalFiles, MissingArtifact, ReportFiles, TrainFiles,
+};
+use hdr_common::{ConfigError, OutputSet, Progress, RunOptions};
 use serde::{Deserialize, Serialize};
 
-pub mod charts;
-pub mod html;
-pub mod inputs;
-pub mod text;
+mod charts;
+mod html;
+mod inputs;
+mod text;
 
+pub use charts::Rendered;
 pub use inputs::{Inputs, Mistake};
 
 /// Chart file stem: accuracy and macro scores of the train split.
@@ -110,17 +120,20 @@ pub struct Paths {
 impl Paths {
     /// The report stage's files under an artifacts directory.
     pub fn under(artifacts: &Path) -> Self {
-        let dir = artifacts.join("report");
+        let data = DataFiles::under(artifacts);
+        let train = TrainFiles::under(artifacts);
+        let eval = EvalFiles::under(artifacts);
+        let report = ReportFiles::under(artifacts);
         Self {
-            metrics: artifacts.join("eval").join("metrics.json"),
-            predictions_test: artifacts.join("eval").join("predictions_test.csv"),
-            history: artifacts.join("train").join("history.csv"),
-            model_card: artifacts.join("train").join("model.json"),
-            data_summary: artifacts.join("data").join("summary.json"),
-            test_split: artifacts.join("data").join("test.parquet"),
-            html: dir.join("report.html"),
-            summary_md: dir.join("summary.md"),
-            dir,
+            metrics: eval.metrics,
+            predictions_test: eval.predictions_test,
+            history: train.history,
+            model_card: train.card,
+            data_summary: data.summary,
+            test_split: data.test,
+            html: report.html,
+            summary_md: report.summary_md,
+            dir: report.dir,
         }
     }
 
@@ -132,12 +145,12 @@ impl Paths {
     /// Every input with the stage that produces it, in pipeline order.
     pub fn inputs(&self) -> [(&Path, &'static str); 6] {
         [
-            (&self.data_summary, "data"),
-            (&self.test_split, "data"),
-            (&self.model_card, "train"),
-            (&self.history, "train"),
-            (&self.metrics, "eval"),
-            (&self.predictions_test, "eval"),
+            (&self.data_summary, DataFiles::STAGE),
+            (&self.test_split, DataFiles::STAGE),
+            (&self.model_card, TrainFiles::STAGE),
+            (&self.history, TrainFiles::STAGE),
+            (&self.metrics, EvalFiles::STAGE),
+            (&self.predictions_test, EvalFiles::STAGE),
         ]
     }
 
@@ -170,15 +183,10 @@ pub enum Error {
         /// What is wrong, with the line where there is one.
         message: String,
     },
-    /// The data stage's reader rejected summary.json or test.parquet.
+    /// An input artifact does not follow its schema (the message names the
+    /// file and the line, column or key).
     #[error(transparent)]
-    Data(#[from] hdr_data::Error),
-    /// The training stage's reader rejected history.csv.
-    #[error(transparent)]
-    Train(#[from] hdr_train::Error),
-    /// The evaluation stage's reader rejected metrics.json.
-    #[error(transparent)]
-    Eval(#[from] hdr_eval::Error),
+    Artifact(hdr_artifacts::Error),
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -197,6 +205,16 @@ pub enum Error {
     },
 }
 
+impl From<hdr_artifacts::Error> for Error {
+    /// A missing input stays [`Error::Missing`], naming the stage that makes it.
+    fn from(error: hdr_artifacts::Error) -> Self {
+        match error {
+            hdr_artifacts::Error::Missing(missing) => Error::Missing(missing),
+            other => Error::Artifact(other),
+        }
+    }
+}
+
 /// What a report run produced.
 #[derive(Debug, Clone)]
 pub struct Outputs {
@@ -209,10 +227,10 @@ pub fn load_inputs(config: &Config, paths: &Paths) -> Result<Inputs, Error> {
     for (path, stage) in paths.inputs() {
         require_artifact(path, stage)?;
     }
-    let data_summary = inputs::read_data_summary(&paths.data_summary)?;
-    let card = inputs::read_card(&paths.model_card)?;
-    let history = inputs::read_history(&paths.history)?;
-    let metrics = inputs::read_metrics(&paths.metrics)?;
+    let data_summary = hdr_artifacts::read_summary(&paths.data_summary)?;
+    let card = hdr_artifacts::read_card(&paths.model_card)?;
+    let history = hdr_artifacts::read_history(&paths.history)?;
+    let metrics = hdr_artifacts::read_metrics(&paths.metrics)?;
     let (mistakes, total_mistakes) =
         inputs::select_mistakes(&paths.predictions_test, &paths.test_split, config.mistakes)?;
     Ok(Inputs {

@@ -86,7 +86,7 @@ fn writes_every_chart_the_page_and_the_summary() {
         "nothing to fetch"
     );
     assert!(!html.contains("<script src"), "no external scripts");
-    let summary_json = hdr_data::read_summary(&paths.data_summary).unwrap();
+    let summary_json = hdr_artifacts::read_summary(&paths.data_summary).unwrap();
     let (train_rows, test_rows) = (summary_json.train.rows, summary_json.test.rows);
     for needle in [
         &summary_json.source_sha256,
@@ -112,7 +112,7 @@ fn writes_every_chart_the_page_and_the_summary() {
         assert!(html.contains(needle), "report.html lacks {needle:?}");
     }
 
-    let metrics: hdr_eval::Metrics =
+    let metrics: hdr_artifacts::Metrics =
         serde_json::from_str(&std::fs::read_to_string(&paths.metrics).unwrap()).unwrap();
     let summary = std::fs::read_to_string(&paths.summary_md).unwrap();
     assert!(summary.starts_with("# Digits <b>&</b> \"run\"\n"));
@@ -195,7 +195,7 @@ fn missing_inputs_name_the_file_and_the_stage_to_run() {
 fn a_model_that_predicts_one_class_still_gets_a_full_report() {
     let dir = tempfile::tempdir().unwrap();
     let paths = write_inputs(dir.path(), Model::OneClass(3));
-    let metrics: hdr_eval::Metrics =
+    let metrics: hdr_artifacts::Metrics =
         serde_json::from_str(&std::fs::read_to_string(&paths.metrics).unwrap()).unwrap();
     // The fixture is what such a model's evaluation looks like: one full column.
     for (t, row) in metrics.test.confusion_matrix.iter().enumerate() {

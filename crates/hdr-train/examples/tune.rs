@@ -7,22 +7,20 @@
 //! ```text
 //! cargo run --release -p hdr-train --example tune -- [--epochs N] [--batch N] [--lr X]
 //!     [--dropout X] [--patience N] [--seed N] [--schedule cosine|constant] [--no-augment]
-//!     [--csv PATH] [--split-seed N] [--verbose]
+//!     [--architecture seed|deep] [--csv PATH] [--split-seed N] [--verbose]
 //! ```
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use hdr_data::{Dataset, IMAGE_PIXELS};
-use hdr_model::Classifier;
+use hdr_artifacts::{Dataset, IMAGE_PIXELS};
+use hdr_model::{Architecture, Classifier, ModelConfig};
 use hdr_train::{Config, LrSchedule};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 fn main() {
     let mut config = Config::default();
+    let mut model = ModelConfig::default();
     let mut csv = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../data/mnist-sample.csv.gz"
@@ -50,6 +48,9 @@ fn main() {
                 }
             }
             "--no-augment" => config.augment = false,
+            "--architecture" => {
+                model.architecture = Architecture::from_name(&value()).expect("seed or deep")
+            }
             "--csv" => csv = PathBuf::from(value()),
             "--split-seed" => split_seed = value().parse().expect("--split-seed"),
             "--verbose" => quiet = false,
@@ -63,11 +64,11 @@ fn main() {
     let load_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let fitted = hdr_train::fit(&config, &train, &hdr_common::RunOptions { quiet })
+    let fitted = hdr_train::fit(&config, &model, &train, &hdr_common::RunOptions { quiet })
         .expect("training failed");
     let fit_seconds = started.elapsed().as_secs_f64();
 
-    let classifier = Classifier::new(fitted.cnn);
+    let classifier = Classifier::new(fitted.network);
     let accuracy = |data: &Dataset| {
         let predictions = classifier.predict(&data.pixels);
         let correct = predictions
@@ -126,27 +127,12 @@ fn load(path: &PathBuf) -> Dataset {
     data
 }
 
-/// A stratified split: `fraction` of each class (seeded shuffle) goes to the second set.
+/// The data stage's stratified split: `fraction` of each class goes to the second set.
 fn split(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut first, mut second) = (Vec::new(), Vec::new());
-    for class in 0..10u8 {
-        let mut members: Vec<usize> = (0..data.len())
-            .filter(|&i| data.labels[i] == class)
-            .collect();
-        members.shuffle(&mut rng);
-        let held = (members.len() as f64 * fraction).round() as usize;
-        second.extend_from_slice(&members[..held]);
-        first.extend_from_slice(&members[held..]);
-    }
-    first.sort_unstable();
-    second.sort_unstable();
-    let subset = |indices: &[usize]| Dataset {
-        labels: indices.iter().map(|&i| data.labels[i]).collect(),
-        pixels: indices
-            .iter()
-            .flat_map(|&i| data.image(i).iter().copied())
-            .collect(),
-    };
-    (subset(&first), subset(&second))
+    let split = hdr_data::stratified_split(&data.labels, fraction, seed);
+    let rows = |rows: &[u32]| rows.iter().map(|&r| r as usize).collect::<Vec<_>>();
+    (
+        data.subset(&rows(&split.kept)),
+        data.subset(&rows(&split.held_out)),
+    )
 }

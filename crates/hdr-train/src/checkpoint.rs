@@ -1,59 +1,48 @@
-//! `checkpoint.bin`: everything needed to continue an interrupted run.
+//! `checkpoint.safetensors`: everything needed to continue an interrupted
+//! run, in an open format (readable with Python's `safetensors`).
 //!
-//! Layout (little-endian): the magic `HDRTRAIN`, a format version (u32), the
-//! fingerprint of config and data (32 raw bytes of SHA-256), the number of
-//! epochs done, best epoch, best validation accuracy and loss (f64 bits), the
-//! history rows (count, then eight numbers each), then two length-prefixed
-//! blobs: the learner's own checkpoint (weights and Adam state) and the
-//! best-so-far weights as safetensors. Numbers are stored as raw bits so a
-//! resumed run compares and reports exactly what the interrupted one had.
+//! Tensors: the weights after the last finished epoch (`conv1.weight`, ...),
+//! Adam's moments (`adam.m.<name>`, `adam.v.<name>`), the best weights so far
+//! (`best.<name>`, absent before the first epoch) and the history so far
+//! (`history`, f64 `[epochs, 8]` in `history.csv`'s column order).
+//! Metadata: `format`, `architecture`, `adam_step`, `epochs_done`,
+//! `best_epoch`, `best_val_accuracy`, `best_val_loss` (shortest decimal that
+//! reads back to the same bits) and `fingerprint` (sha256 of the config and
+//! train data the run was started with).
 //!
-//! The RNG position is just the number of epochs done: every random draw is
-//! keyed by (seed, epoch, ...), see [`crate::seeds`].
+//! The random streams need no saved position: every draw is keyed by (seed,
+//! epoch, batch, ...), see [`crate::seeds`], so `epochs_done` is the position.
 
 use std::path::Path;
 
-use crate::EpochRecord;
+use hdr_common::OutputSet;
+use hdr_model::{AnyNetwork, Architecture, Cnn, Deep, ModelError, TensorFile};
 
-const MAGIC: &[u8; 8] = b"HDRTRAIN";
-const VERSION: u32 = 1;
+use crate::trainer::{AnyLearner, State};
+use crate::{Config, EpochRecord, Error};
 
-/// The state saved after an epoch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Checkpoint {
-    /// SHA-256 of the config and the train data the run was started with.
-    pub fingerprint: [u8; 32],
-    /// Epochs completed.
-    pub epochs_done: usize,
-    /// 1-based epoch of the best weights so far.
-    pub best_epoch: usize,
-    /// Validation accuracy of the best weights so far.
-    pub best_val_accuracy: f64,
-    /// Validation loss of the best weights so far (tie-break).
-    pub best_val_loss: f64,
-    /// One record per completed epoch.
-    pub history: Vec<EpochRecord>,
-    /// [`hdr_model::Learner::checkpoint_bytes`] after the last completed epoch.
-    pub learner: Vec<u8>,
-    /// The best weights so far, as safetensors.
-    pub best_weights: Vec<u8>,
-}
+/// The `format` metadata entry.
+const FORMAT: &str = "hdr-train checkpoint v2";
+/// Prefix of the best weights' tensors.
+const BEST: &str = "best.";
+/// Columns of the `history` tensor.
+const HISTORY_COLUMNS: usize = 8;
 
-impl Checkpoint {
-    /// Serialises the checkpoint.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.learner.len() + self.best_weights.len() + 1024);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&self.fingerprint);
-        put_u64(&mut out, self.epochs_done as u64);
-        put_u64(&mut out, self.best_epoch as u64);
-        put_f64(&mut out, self.best_val_accuracy);
-        put_f64(&mut out, self.best_val_loss);
-        put_u64(&mut out, self.history.len() as u64);
-        for r in &self.history {
-            put_u64(&mut out, r.epoch as u64);
-            for value in [
+/// The checkpoint of `state` as safetensors bytes.
+fn to_bytes(fingerprint: &[u8; 32], state: &State) -> Vec<u8> {
+    let mut file = TensorFile::new();
+    state.learner.write_state(&mut file);
+    match &state.best {
+        Some(AnyNetwork::Seed(n)) => file.push_weights(n, BEST),
+        Some(AnyNetwork::Deep(n)) => file.push_weights(n, BEST),
+        None => {}
+    }
+    let history: Vec<f64> = state
+        .history
+        .iter()
+        .flat_map(|r| {
+            [
+                r.epoch as f64,
                 r.train_loss,
                 r.train_accuracy,
                 r.val_loss,
@@ -61,188 +50,243 @@ impl Checkpoint {
                 r.learning_rate,
                 r.seconds,
                 r.samples_per_s,
-            ] {
-                put_f64(&mut out, value);
-            }
-        }
-        put_u64(&mut out, self.learner.len() as u64);
-        out.extend_from_slice(&self.learner);
-        put_u64(&mut out, self.best_weights.len() as u64);
-        out.extend_from_slice(&self.best_weights);
-        out
-    }
-
-    /// Parses [`Checkpoint::to_bytes`]; errors name `origin` and the byte offset.
-    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Self, String> {
-        let mut r = Reader {
-            bytes,
-            at: 0,
-            origin,
-        };
-        if r.take(MAGIC.len())? != MAGIC {
-            return Err(format!(
-                "{}: not an hdr-train checkpoint (bad magic)",
-                origin.display()
-            ));
-        }
-        let version = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
-        if version != VERSION {
-            return Err(format!(
-                "{}: checkpoint format version {version}, this build reads version {VERSION}",
-                origin.display()
-            ));
-        }
-        let fingerprint: [u8; 32] = r.take(32)?.try_into().expect("32 bytes");
-        let epochs_done = r.usize()?;
-        let best_epoch = r.usize()?;
-        let best_val_accuracy = r.f64()?;
-        let best_val_loss = r.f64()?;
-        let rows = r.usize()?;
-        if rows != epochs_done {
-            return Err(format!(
-                "{}: checkpoint has {rows} history rows for {epochs_done} epochs",
-                origin.display()
-            ));
-        }
-        let mut history = Vec::with_capacity(rows.min(100_000));
-        for _ in 0..rows {
-            history.push(EpochRecord {
-                epoch: r.usize()?,
-                train_loss: r.f64()?,
-                train_accuracy: r.f64()?,
-                val_loss: r.f64()?,
-                val_accuracy: r.f64()?,
-                learning_rate: r.f64()?,
-                seconds: r.f64()?,
-                samples_per_s: r.f64()?,
-            });
-        }
-        let learner = r.blob()?.to_vec();
-        let best_weights = r.blob()?.to_vec();
-        if r.at != bytes.len() {
-            return Err(format!(
-                "{}: {} unexpected bytes after the checkpoint",
-                origin.display(),
-                bytes.len() - r.at
-            ));
-        }
-        Ok(Self {
-            fingerprint,
-            epochs_done,
-            best_epoch,
-            best_val_accuracy,
-            best_val_loss,
-            history,
-            learner,
-            best_weights,
+            ]
         })
-    }
+        .collect();
+    file.push_f64("history", &[state.history.len(), HISTORY_COLUMNS], &history);
+    file.set_metadata("format", FORMAT);
+    file.set_metadata("fingerprint", hex(fingerprint));
+    file.set_metadata("epochs_done", state.epochs_done().to_string());
+    file.set_metadata("best_epoch", state.best_epoch.to_string());
+    file.set_metadata("best_val_accuracy", state.best_val_accuracy.to_string());
+    file.set_metadata("best_val_loss", state.best_val_loss.to_string());
+    file.to_bytes()
 }
 
-fn put_u64(out: &mut Vec<u8>, value: u64) {
-    out.extend_from_slice(&value.to_le_bytes());
+/// Reads [`to_bytes`]'s output. The fingerprint must be `fingerprint`:
+/// another config or train split cannot continue this run.
+fn from_bytes(
+    bytes: &[u8],
+    path: &Path,
+    config: &Config,
+    fingerprint: &[u8; 32],
+) -> Result<State, Error> {
+    let model_error = |e: ModelError| Error::Other(e.to_string());
+    let mut file = TensorFile::from_bytes(bytes, path).map_err(model_error)?;
+    if file.metadata("format") != Some(FORMAT) {
+        return Err(Error::Other(format!(
+            "{}: not an hdr-train checkpoint (metadata `format` is not `{FORMAT}`)",
+            path.display()
+        )));
+    }
+    if file.require_metadata("fingerprint").map_err(model_error)? != hex(fingerprint) {
+        return Err(Error::Other(format!(
+            "{}: the checkpoint was made with a different `[model]` or `[train]` config or \
+             train split; run without `--resume` to train afresh",
+            path.display()
+        )));
+    }
+    let number = |file: &TensorFile, key: &str| -> Result<f64, Error> {
+        let text = file.require_metadata(key).map_err(model_error)?;
+        text.parse().map_err(|_| {
+            model_error(file.error(format!("metadata `{key}` is not a number: {text}")))
+        })
+    };
+    let count = |file: &TensorFile, key: &str| -> Result<usize, Error> {
+        let text = file.require_metadata(key).map_err(model_error)?;
+        text.parse().map_err(|_| {
+            model_error(file.error(format!("metadata `{key}` is not a count: {text}")))
+        })
+    };
+    let epochs_done = count(&file, "epochs_done")?;
+    let best_epoch = count(&file, "best_epoch")?;
+    let best_val_accuracy = number(&file, "best_val_accuracy")?;
+    let best_val_loss = number(&file, "best_val_loss")?;
+    let arch_name = file.require_metadata("architecture").map_err(model_error)?;
+    let architecture = Architecture::from_name(arch_name)
+        .ok_or_else(|| model_error(file.error(format!("unknown architecture `{arch_name}`"))))?;
+    let learner = AnyLearner::read_state(
+        architecture,
+        &mut file,
+        config.learning_rate as f32,
+        config.dropout as f32,
+    )
+    .map_err(model_error)?;
+    let best = if epochs_done == 0 {
+        None
+    } else {
+        Some(match architecture {
+            Architecture::Seed => file.take_weights::<Cnn>(BEST).map(AnyNetwork::from),
+            Architecture::Deep => file.take_weights::<Deep>(BEST).map(AnyNetwork::from),
+        })
+        .transpose()
+        .map_err(model_error)?
+    };
+    let rows = file
+        .take_f64("history", &[epochs_done, HISTORY_COLUMNS])
+        .map_err(model_error)?;
+    file.finish().map_err(model_error)?;
+    let history = rows
+        .chunks_exact(HISTORY_COLUMNS)
+        .map(|r| EpochRecord {
+            epoch: r[0] as usize,
+            train_loss: r[1],
+            train_accuracy: r[2],
+            val_loss: r[3],
+            val_accuracy: r[4],
+            learning_rate: r[5],
+            seconds: r[6],
+            samples_per_s: r[7],
+        })
+        .collect();
+    Ok(State {
+        learner,
+        best,
+        best_epoch,
+        best_val_accuracy,
+        best_val_loss,
+        history,
+    })
 }
 
-fn put_f64(out: &mut Vec<u8>, value: f64) {
-    out.extend_from_slice(&value.to_bits().to_le_bytes());
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    origin: &'a Path,
+/// Saves `state` atomically to `path`.
+pub(crate) fn save(path: &Path, fingerprint: &[u8; 32], state: &State) -> Result<(), Error> {
+    let mut set = OutputSet::new();
+    set.write(path, &to_bytes(fingerprint, state))
+        .and_then(|()| set.commit().map(|_| ()))
+        .map_err(|e| {
+            Error::Other(format!(
+                "{}: cannot write the checkpoint: {e}",
+                path.display()
+            ))
+        })
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| {
-                format!(
-                    "{}: checkpoint truncated at byte {} (needed {n} more bytes)",
-                    self.origin.display(),
-                    self.at
-                )
-            })?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-
-    fn usize(&mut self) -> Result<usize, String> {
-        let at = self.at;
-        usize::try_from(self.u64()?)
-            .map_err(|_| format!("{}: bad count at byte {at}", self.origin.display()))
-    }
-
-    fn f64(&mut self) -> Result<f64, String> {
-        Ok(f64::from_bits(self.u64()?))
-    }
-
-    fn blob(&mut self) -> Result<&'a [u8], String> {
-        let len = self.usize()?;
-        self.take(len)
-    }
+/// Loads the state saved at `path`; errors name the file and say how to start afresh.
+pub(crate) fn load(config: &Config, path: &Path, fingerprint: &[u8; 32]) -> Result<State, Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Other(format!(
+                "{}: no checkpoint to resume from; run without `--resume` to train afresh",
+                path.display()
+            ))
+        } else {
+            Error::Other(format!("{}: {e}", path.display()))
+        }
+    })?;
+    from_bytes(&bytes, path, config, fingerprint)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample() -> Checkpoint {
-        Checkpoint {
-            fingerprint: [7; 32],
-            epochs_done: 2,
-            best_epoch: 1,
-            best_val_accuracy: 0.987_654_321,
-            best_val_loss: 0.0432,
-            history: (1..=2)
-                .map(|epoch| EpochRecord {
-                    epoch,
-                    train_loss: 0.1 / epoch as f64,
-                    train_accuracy: 0.9,
-                    val_loss: 0.2,
-                    val_accuracy: 0.95 + epoch as f64 / 1000.0,
-                    learning_rate: 1e-3,
-                    seconds: 1.5,
-                    samples_per_s: 12_345.6,
-                })
-                .collect(),
-            learner: vec![1, 2, 3],
-            best_weights: vec![9; 10],
-        }
+    fn sample(architecture: Architecture) -> State {
+        let mut state = State::fresh(&Config::default(), architecture);
+        let (images, labels) = (vec![0.5f32; 2 * 784], vec![3u8, 7]);
+        state.learner.train_step(&images, &labels, 1);
+        state.best = Some(state.learner.network());
+        state.learner.train_step(&images, &labels, 2);
+        state.best_epoch = 1;
+        state.best_val_accuracy = 0.987_654_321;
+        state.best_val_loss = 0.0432;
+        state.history = (1..=2)
+            .map(|epoch| EpochRecord {
+                epoch,
+                train_loss: 0.1 / epoch as f64,
+                train_accuracy: 0.9,
+                val_loss: 0.2,
+                val_accuracy: 0.95 + epoch as f64 / 1000.0,
+                learning_rate: 1e-3,
+                seconds: 1.5,
+                samples_per_s: 12_345.6,
+            })
+            .collect();
+        state
     }
 
     #[test]
     fn round_trips_exactly() {
-        let checkpoint = sample();
-        let back = Checkpoint::from_bytes(&checkpoint.to_bytes(), Path::new("c.bin")).unwrap();
-        assert_eq!(back, checkpoint);
+        for architecture in Architecture::ALL {
+            let state = sample(architecture);
+            let bytes = to_bytes(&[7; 32], &state);
+            let back = from_bytes(&bytes, Path::new("c"), &Config::default(), &[7; 32]).unwrap();
+            assert_eq!(back.history, state.history);
+            assert_eq!(
+                (back.best_epoch, back.best_val_accuracy, back.best_val_loss),
+                (
+                    state.best_epoch,
+                    state.best_val_accuracy,
+                    state.best_val_loss
+                )
+            );
+            assert_eq!(
+                back.best.unwrap().to_safetensors(),
+                state.best.as_ref().unwrap().to_safetensors()
+            );
+            assert_eq!(
+                to_bytes(&[7; 32], &back_again(&bytes)),
+                bytes,
+                "{architecture}"
+            );
+        }
+    }
+
+    fn back_again(bytes: &[u8]) -> State {
+        from_bytes(bytes, Path::new("c"), &Config::default(), &[7; 32]).unwrap()
     }
 
     #[test]
-    fn truncation_and_garbage_are_errors_naming_the_file() {
-        let bytes = sample().to_bytes();
-        for cut in [0, 5, 20, 60, bytes.len() - 1] {
-            let err =
-                Checkpoint::from_bytes(&bytes[..cut], Path::new("dir/checkpoint.bin")).unwrap_err();
-            assert!(err.contains("dir/checkpoint.bin"), "{err}");
+    fn opens_as_plain_safetensors_with_named_tensors() {
+        let bytes = to_bytes(&[7; 32], &sample(Architecture::Seed));
+        let file = TensorFile::from_bytes(&bytes, Path::new("c")).unwrap();
+        let names: Vec<&str> = file.names().collect();
+        for name in [
+            "conv1.weight",
+            "adam.m.conv1.weight",
+            "adam.v.dense.bias",
+            "best.dense.weight",
+            "history",
+        ] {
+            assert!(names.contains(&name), "{name} in {names:?}");
         }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert!(Checkpoint::from_bytes(&longer, Path::new("c.bin"))
-            .unwrap_err()
-            .contains("unexpected bytes"));
-        let err =
-            Checkpoint::from_bytes(b"PK\x03\x04 something else", Path::new("c.bin")).unwrap_err();
-        assert!(err.contains("not an hdr-train checkpoint"), "{err}");
+        assert_eq!(file.metadata("epochs_done"), Some("2"));
+        assert_eq!(file.metadata("architecture"), Some("seed"));
+        assert_eq!(file.metadata("adam_step"), Some("2"));
+    }
+
+    #[test]
+    fn truncation_garbage_and_another_fingerprint_are_errors_naming_the_file() {
+        let bytes = to_bytes(&[7; 32], &sample(Architecture::Seed));
+        let path = Path::new("dir/checkpoint.safetensors");
+        let config = Config::default();
+        for cut in [0, 5, 20, 60, bytes.len() - 1] {
+            let err = from_bytes(&bytes[..cut], path, &config, &[7; 32])
+                .err()
+                .unwrap();
+            assert!(
+                err.to_string().contains("dir/checkpoint.safetensors"),
+                "{err}"
+            );
+        }
+        let err = from_bytes(b"PK\x03\x04 something else", path, &config, &[7; 32])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("not a readable safetensors file"),
+            "{err}"
+        );
+        let weights = Cnn::new(1).to_safetensors();
+        let err = from_bytes(&weights, path, &config, &[7; 32]).err().unwrap();
+        assert!(
+            err.to_string().contains("not an hdr-train checkpoint"),
+            "{err}"
+        );
+        let err = from_bytes(&bytes, path, &config, &[8; 32]).err().unwrap();
+        assert!(err.to_string().contains("different"), "{err}");
     }
 }

@@ -4,7 +4,10 @@ use std::time::Instant;
 
 use hdr_common::Progress;
 use hdr_data::Dataset;
-use hdr_model::{Cnn, Learner, IMAGE_PIXELS};
+use hdr_model::{
+    initialised, AnyNetwork, Architecture, Cnn, Deep, Learner, ModelError, Network, StepOutput,
+    TensorFile, IMAGE_PIXELS,
+};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -22,12 +25,84 @@ const EVAL_BATCH: usize = 500;
 /// which only happens when the weights have blown up.
 const DIVERGED_LOSS: f64 = 1_000.0;
 
+/// A learner of any architecture: the loop calls the same steps on either.
+// One learner exists per run and its variants hold tensor handles (the
+// weights live on the heap): boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum AnyLearner {
+    /// Training the seed network.
+    Seed(Learner<Cnn>),
+    /// Training the deep network.
+    Deep(Learner<Deep>),
+}
+
+/// Runs `$body` with `$l` bound to the learner inside `$any`, whatever its network.
+macro_rules! with_learner {
+    ($any:expr, $l:ident => $body:expr) => {
+        match $any {
+            AnyLearner::Seed($l) => $body,
+            AnyLearner::Deep($l) => $body,
+        }
+    };
+}
+
+impl AnyLearner {
+    /// A learner of a freshly initialised `architecture` network.
+    pub fn new(architecture: Architecture, seed: u64, learning_rate: f32, dropout: f32) -> Self {
+        fn fresh<N: Network>(seed: u64, learning_rate: f32, dropout: f32) -> Learner<N> {
+            Learner::new(initialised(seed), learning_rate, dropout)
+        }
+        match architecture {
+            Architecture::Seed => Self::Seed(fresh(seed, learning_rate, dropout)),
+            Architecture::Deep => Self::Deep(fresh(seed, learning_rate, dropout)),
+        }
+    }
+
+    /// The network being trained, copied.
+    pub fn network(&self) -> AnyNetwork {
+        with_learner!(self, l => l.network().clone().into())
+    }
+
+    /// See [`Learner::set_learning_rate`].
+    pub fn set_learning_rate(&mut self, learning_rate: f32) {
+        with_learner!(self, l => l.set_learning_rate(learning_rate))
+    }
+
+    /// See [`Learner::train_step`].
+    pub fn train_step(&mut self, images: &[f32], labels: &[u8], dropout_seed: u64) -> StepOutput {
+        with_learner!(self, l => l.train_step(images, labels, dropout_seed))
+    }
+
+    /// See [`Learner::evaluate`].
+    pub fn evaluate(&self, images: &[f32], labels: &[u8]) -> StepOutput {
+        with_learner!(self, l => l.evaluate(images, labels))
+    }
+
+    /// See [`Learner::write_state`].
+    pub fn write_state(&self, file: &mut TensorFile) {
+        with_learner!(self, l => l.write_state(file))
+    }
+
+    /// A learner of `architecture` restored by [`Learner::read_state`].
+    pub fn read_state(
+        architecture: Architecture,
+        file: &mut TensorFile,
+        learning_rate: f32,
+        dropout: f32,
+    ) -> Result<Self, ModelError> {
+        Ok(match architecture {
+            Architecture::Seed => Self::Seed(Learner::read_state(file, learning_rate, dropout)?),
+            Architecture::Deep => Self::Deep(Learner::read_state(file, learning_rate, dropout)?),
+        })
+    }
+}
+
 /// Everything the loop carries from epoch to epoch.
 pub struct State {
     /// Network and optimiser after the last completed epoch.
-    pub learner: Learner,
+    pub learner: AnyLearner,
     /// The best weights so far (`None` before the first epoch).
-    pub best: Option<Cnn>,
+    pub best: Option<AnyNetwork>,
     /// 1-based epoch of `best` (0 before the first epoch).
     pub best_epoch: usize,
     /// Validation accuracy of `best`.
@@ -39,11 +114,12 @@ pub struct State {
 }
 
 impl State {
-    /// A fresh network, initialised from the config's seed.
-    pub fn fresh(config: &Config) -> Self {
+    /// A fresh `architecture` network, initialised from the config's seed.
+    pub fn fresh(config: &Config, architecture: Architecture) -> Self {
         Self {
-            learner: Learner::new(
-                Cnn::new(config.seed),
+            learner: AnyLearner::new(
+                architecture,
+                config.seed,
                 config.learning_rate as f32,
                 config.dropout as f32,
             ),
@@ -97,7 +173,12 @@ pub fn learning_rate(config: &Config, epoch: usize) -> f64 {
 fn to_unit_floats(data: &Dataset, indices: &[usize]) -> Vec<f32> {
     let mut out = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
     for &i in indices {
-        out.extend(data.image(i).iter().map(|&p| f32::from(p) / 255.0));
+        out.extend(
+            data.image(i)
+                .iter()
+                .copied()
+                .map(hdr_artifacts::pixel_to_unit),
+        );
     }
     out
 }
@@ -228,7 +309,7 @@ pub fn train(
         let improved = val_accuracy > state.best_val_accuracy
             || (val_accuracy == state.best_val_accuracy && val_loss < state.best_val_loss);
         if improved {
-            state.best = Some(state.learner.cnn().clone());
+            state.best = Some(state.learner.network());
             state.best_epoch = epoch + 1;
             state.best_val_accuracy = val_accuracy;
             state.best_val_loss = val_loss;
@@ -249,9 +330,9 @@ pub fn train(
             100.0 * state.best_val_accuracy
         ));
     }
-    let cnn = state.best.unwrap_or_else(|| state.learner.cnn().clone());
+    let network = state.best.unwrap_or_else(|| state.learner.network());
     Ok(Fitted {
-        cnn,
+        network,
         history: state.history,
         best_epoch: state.best_epoch,
         best_val_accuracy: state.best_val_accuracy,
@@ -259,7 +340,7 @@ pub fn train(
 }
 
 /// Mean loss and accuracy of the learner's network on a labelled set, dropout off.
-fn evaluate(learner: &Learner, images: &[f32], labels: &[u8]) -> (f64, f64) {
+fn evaluate(learner: &AnyLearner, images: &[f32], labels: &[u8]) -> (f64, f64) {
     let (mut loss_sum, mut correct) = (0.0, 0);
     for (chunk_images, chunk_labels) in images
         .chunks(EVAL_BATCH * IMAGE_PIXELS)

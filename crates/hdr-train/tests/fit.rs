@@ -4,25 +4,34 @@ mod common;
 
 use common::{history_without_timing, sample, small_config};
 use hdr_common::RunOptions;
-use hdr_model::Classifier;
+use hdr_model::{Classifier, ModelConfig};
 use hdr_train::{fit, validation_split, Config, Error, LrSchedule};
 
 const QUIET: RunOptions = RunOptions { quiet: true };
+const SEED: ModelConfig = ModelConfig {
+    architecture: hdr_model::Architecture::Seed,
+};
 
 #[test]
 fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
     let data = sample(300);
     let config = small_config(2);
-    let first = fit(&config, &data, &QUIET).unwrap();
-    let second = fit(&config, &data, &QUIET).unwrap();
-    assert_eq!(first.cnn.to_safetensors(), second.cnn.to_safetensors());
+    let first = fit(&config, &SEED, &data, &QUIET).unwrap();
+    let second = fit(&config, &SEED, &data, &QUIET).unwrap();
+    assert_eq!(
+        first.network.to_safetensors(),
+        second.network.to_safetensors()
+    );
     assert_eq!(
         history_without_timing(&first.history),
         history_without_timing(&second.history)
     );
 
-    let other = fit(&Config { seed: 7, ..config }, &data, &QUIET).unwrap();
-    assert_ne!(first.cnn.to_safetensors(), other.cnn.to_safetensors());
+    let other = fit(&Config { seed: 7, ..config }, &SEED, &data, &QUIET).unwrap();
+    assert_ne!(
+        first.network.to_safetensors(),
+        other.network.to_safetensors()
+    );
 }
 
 #[test]
@@ -34,7 +43,12 @@ fn same_weights_whatever_the_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap();
-        pool.install(|| fit(&config, &data, &QUIET).unwrap().cnn.to_safetensors())
+        pool.install(|| {
+            fit(&config, &SEED, &data, &QUIET)
+                .unwrap()
+                .network
+                .to_safetensors()
+        })
     };
     assert_eq!(on(1), on(2));
 }
@@ -49,7 +63,7 @@ fn training_learns_and_keeps_the_best_epoch() {
         lr_schedule: LrSchedule::Constant,
         ..Config::default()
     };
-    let fitted = fit(&config, &data, &QUIET).unwrap();
+    let fitted = fit(&config, &SEED, &data, &QUIET).unwrap();
     let history = &fitted.history;
     assert!(!history.is_empty() && history.len() <= 6);
     for (i, record) in history.iter().enumerate() {
@@ -79,7 +93,7 @@ fn training_learns_and_keeps_the_best_epoch() {
 
     // The returned network is the best epoch's, not the last one's.
     let (_, validation) = validation_split(&config, &data).unwrap();
-    let predictions = Classifier::new(fitted.cnn).predict(&validation.pixels);
+    let predictions = Classifier::new(fitted.network).predict(&validation.pixels);
     let correct = predictions
         .iter()
         .zip(&validation.labels)
@@ -122,7 +136,7 @@ fn absurd_learning_rate_is_reported_as_divergence_naming_the_key() {
         learning_rate: 1e6,
         ..small_config(3)
     };
-    let error = fit(&config, &data, &QUIET)
+    let error = fit(&config, &SEED, &data, &QUIET)
         .err()
         .expect("training must not succeed");
     assert!(matches!(error, Error::Diverged { .. }), "{error}");
@@ -141,13 +155,16 @@ fn invalid_config_and_tiny_data_are_errors() {
             batch_size: 0,
             ..Config::default()
         },
+        &SEED,
         &data,
         &QUIET,
     )
     .err()
     .unwrap();
     assert!(error.to_string().contains("train.batch_size"), "{error}");
-    let error = fit(&Config::default(), &sample(3), &QUIET).err().unwrap();
+    let error = fit(&Config::default(), &SEED, &sample(3), &QUIET)
+        .err()
+        .unwrap();
     assert!(
         error.to_string().contains("train.validation_fraction"),
         "{error}"

@@ -5,12 +5,17 @@ mod common;
 use std::path::Path;
 
 use common::{data_stage, history_without_timing, small_config};
+use hdr_artifacts::{read_card, read_history, HISTORY_HEADER};
 use hdr_common::RunOptions;
-use hdr_model::{Cnn, ModelCard};
-use hdr_train::{
-    read_history, run, run_interruptible, Config, Error, Paths, TrainOptions, HISTORY_HEADER,
-};
+use hdr_model::{Architecture, Cnn, Deep, ModelConfig};
+use hdr_train::{run, run_interruptible, Config, Error, Paths, TrainOptions};
 
+const SEED: ModelConfig = ModelConfig {
+    architecture: Architecture::Seed,
+};
+const DEEP: ModelConfig = ModelConfig {
+    architecture: Architecture::Deep,
+};
 const QUIET: TrainOptions = TrainOptions {
     run: RunOptions { quiet: true },
     resume: false,
@@ -31,7 +36,7 @@ fn run_writes_weights_card_and_history_and_is_reproducible() {
     let paths = Paths::under(&artifacts);
     let config = small_config(2);
 
-    let outputs = run(&config, &paths, &QUIET).unwrap();
+    let outputs = run(&config, &SEED, &paths, &QUIET).unwrap();
     assert_eq!(
         outputs.files,
         vec![
@@ -43,9 +48,11 @@ fn run_writes_weights_card_and_history_and_is_reproducible() {
     let weights = read(&paths.weights);
     Cnn::from_safetensors(&weights, &paths.weights).expect("weights load back");
 
-    let card: ModelCard = serde_json::from_slice(&read(&paths.card)).unwrap();
-    assert_eq!(card.architecture, ModelCard::architecture());
+    let card = read_card(&paths.card).unwrap();
+    assert_eq!(card.architecture_name, "seed");
+    assert_eq!(card.architecture, Architecture::Seed.describe());
     assert_eq!(card.parameters, Cnn::PARAMETERS);
+    assert_eq!(card.kernels, hdr_model::kernel_path());
     assert_eq!(card.train_config, serde_json::to_value(&config).unwrap());
     assert_eq!(
         card.data_sha256,
@@ -68,18 +75,48 @@ fn run_writes_weights_card_and_history_and_is_reproducible() {
 
     // Same seed, config and data: a bit-identical weights file.
     std::fs::remove_file(&paths.weights).unwrap();
-    run(&config, &paths, &QUIET).unwrap();
+    run(&config, &SEED, &paths, &QUIET).unwrap();
     assert_eq!(read(&paths.weights), weights);
 }
 
 #[test]
 fn resuming_after_an_interruption_matches_an_uninterrupted_run() {
+    resume_matches_an_uninterrupted_run(&SEED, 300);
+}
+
+#[test]
+fn resuming_a_deep_run_matches_an_uninterrupted_run() {
+    resume_matches_an_uninterrupted_run(&DEEP, 150);
+}
+
+#[test]
+fn the_deep_network_is_trained_saved_and_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let artifacts = data_stage(dir.path(), 300);
+    let artifacts = data_stage(dir.path(), 150);
+    let paths = Paths::under(&artifacts);
+    run(&small_config(1), &DEEP, &paths, &QUIET).unwrap();
+    let card = read_card(&paths.card).unwrap();
+    assert_eq!(card.architecture_name, "deep");
+    assert_eq!(card.architecture, Architecture::Deep.describe());
+    assert_eq!(card.parameters, Deep::PARAMETERS);
+    Deep::load(&paths.weights).expect("deep weights load back");
+    let e = Cnn::load(&paths.weights).err().unwrap().to_string();
+    assert!(e.contains("`deep`") && e.contains("`seed`"), "{e}");
+    // A seed checkpoint cannot continue as a deep run.
+    run(&small_config(2), &SEED, &paths, &QUIET).unwrap();
+    let message = run(&small_config(2), &DEEP, &paths, &RESUME)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("different `[model]`"), "{message}");
+}
+
+fn resume_matches_an_uninterrupted_run(model: &ModelConfig, rows: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = data_stage(dir.path(), rows);
     let paths = Paths::under(&artifacts);
     let config = small_config(3);
 
-    run(&config, &paths, &QUIET).unwrap();
+    run(&config, model, &paths, &QUIET).unwrap();
     let uninterrupted_weights = read(&paths.weights);
     let uninterrupted_history = read_history(&paths.history).unwrap();
     for path in [
@@ -92,8 +129,10 @@ fn resuming_after_an_interruption_matches_an_uninterrupted_run() {
     }
 
     // "Kill" the run after its first epoch: the checkpoint is there, no model.
-    let error = run_interruptible(&config, &paths, &QUIET, &mut |epochs_done| epochs_done == 1)
-        .unwrap_err();
+    let error = run_interruptible(&config, model, &paths, &QUIET, &mut |epochs_done| {
+        epochs_done == 1
+    })
+    .unwrap_err();
     assert!(
         matches!(error, Error::Interrupted { epochs_done: 1 }),
         "{error}"
@@ -101,7 +140,7 @@ fn resuming_after_an_interruption_matches_an_uninterrupted_run() {
     assert!(paths.checkpoint.exists());
     assert!(!paths.weights.exists() && !paths.card.exists() && !paths.history.exists());
 
-    run(&config, &paths, &RESUME).unwrap();
+    run(&config, model, &paths, &RESUME).unwrap();
     assert_eq!(
         read(&paths.weights),
         uninterrupted_weights,
@@ -115,7 +154,7 @@ fn resuming_after_an_interruption_matches_an_uninterrupted_run() {
 
     // Resuming a finished checkpoint rewrites the same model without training.
     std::fs::remove_file(&paths.weights).unwrap();
-    run(&config, &paths, &RESUME).unwrap();
+    run(&config, model, &paths, &RESUME).unwrap();
     assert_eq!(read(&paths.weights), uninterrupted_weights);
 }
 
@@ -124,7 +163,7 @@ fn an_interrupted_run_leaves_the_previous_model_intact() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = data_stage(dir.path(), 200);
     let paths = Paths::under(&artifacts);
-    run(&small_config(1), &paths, &QUIET).unwrap();
+    run(&small_config(1), &SEED, &paths, &QUIET).unwrap();
     let before = [
         read(&paths.weights),
         read(&paths.card),
@@ -135,7 +174,7 @@ fn an_interrupted_run_leaves_the_previous_model_intact() {
         seed: 9,
         ..small_config(3)
     };
-    run_interruptible(&other, &paths, &QUIET, &mut |_| true).unwrap_err();
+    run_interruptible(&other, &SEED, &paths, &QUIET, &mut |_| true).unwrap_err();
     assert_eq!(
         [
             read(&paths.weights),
@@ -153,28 +192,34 @@ fn resume_refuses_a_missing_checkpoint_or_one_from_another_config() {
     let paths = Paths::under(&artifacts);
     let config = small_config(2);
 
-    let message = run(&config, &paths, &RESUME).unwrap_err().to_string();
+    let message = run(&config, &SEED, &paths, &RESUME)
+        .unwrap_err()
+        .to_string();
     assert!(
-        message.contains("checkpoint.bin") && message.contains("no checkpoint"),
+        message.contains("checkpoint.safetensors") && message.contains("no checkpoint"),
         "{message}"
     );
 
-    run_interruptible(&config, &paths, &QUIET, &mut |_| true).unwrap_err();
+    run_interruptible(&config, &SEED, &paths, &QUIET, &mut |_| true).unwrap_err();
     let changed = Config {
         learning_rate: 0.001,
         ..config.clone()
     };
-    let message = run(&changed, &paths, &RESUME).unwrap_err().to_string();
+    let message = run(&changed, &SEED, &paths, &RESUME)
+        .unwrap_err()
+        .to_string();
     assert!(
-        message.contains("checkpoint.bin") && message.contains("different"),
+        message.contains("checkpoint.safetensors") && message.contains("different"),
         "{message}"
     );
     assert!(!paths.weights.exists());
 
     std::fs::write(&paths.checkpoint, b"HDRTRAIN\x01\x00").unwrap();
-    let message = run(&config, &paths, &RESUME).unwrap_err().to_string();
+    let message = run(&config, &SEED, &paths, &RESUME)
+        .unwrap_err()
+        .to_string();
     assert!(
-        message.contains("checkpoint.bin") && message.contains("truncated"),
+        message.contains("checkpoint.safetensors") && message.contains("truncated"),
         "{message}"
     );
 }
@@ -188,7 +233,7 @@ fn divergence_writes_no_model() {
         learning_rate: 1e6,
         ..small_config(3)
     };
-    let error = run(&config, &paths, &QUIET).unwrap_err();
+    let error = run(&config, &SEED, &paths, &QUIET).unwrap_err();
     assert!(matches!(error, Error::Diverged { .. }), "{error}");
     assert!(error.to_string().contains("train.learning_rate"), "{error}");
     assert!(!paths.weights.exists() && !paths.card.exists() && !paths.history.exists());
@@ -198,7 +243,7 @@ fn divergence_writes_no_model() {
 fn missing_or_corrupt_train_split_says_how_to_make_it() {
     let dir = tempfile::tempdir().unwrap();
     let paths = Paths::under(&dir.path().join("artifacts"));
-    let error = run(&Config::default(), &paths, &QUIET).unwrap_err();
+    let error = run(&Config::default(), &SEED, &paths, &QUIET).unwrap_err();
     assert!(matches!(error, Error::Missing(_)), "{error}");
     let message = error.to_string();
     assert!(
@@ -208,7 +253,7 @@ fn missing_or_corrupt_train_split_says_how_to_make_it() {
 
     std::fs::create_dir_all(paths.train_split.parent().unwrap()).unwrap();
     std::fs::write(&paths.train_split, b"not a parquet file").unwrap();
-    let message = run(&Config::default(), &paths, &QUIET)
+    let message = run(&Config::default(), &SEED, &paths, &QUIET)
         .unwrap_err()
         .to_string();
     assert!(
@@ -221,6 +266,7 @@ fn missing_or_corrupt_train_split_says_how_to_make_it() {
             epochs: 0,
             ..Config::default()
         },
+        &SEED,
         &paths,
         &QUIET,
     )

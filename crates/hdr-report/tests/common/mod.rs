@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use hdr_eval::{Averages, ClassMetrics, Metrics, SplitMetrics};
+use hdr_artifacts::{Averages, ClassMetrics, Dataset, Metrics, ModelCard, SplitMetrics};
 use hdr_report::Paths;
 
 /// Rows of the sample the fixture's data stage splits (20 % become the test split).
@@ -85,8 +85,8 @@ fn run_data_stage(artifacts: &Path) {
 }
 
 /// The fixture's test split, as the report reads it.
-pub fn test_split(paths: &Paths) -> hdr_data::Dataset {
-    hdr_data::read_split(&paths.test_split).unwrap()
+pub fn test_split(paths: &Paths) -> Dataset {
+    hdr_artifacts::read_split(&paths.test_split).unwrap()
 }
 
 /// sklearn-style metrics (zero_division = 0) of predictions with the true class's probability.
@@ -250,7 +250,7 @@ pub fn write_inputs(artifacts: &Path, model: Model) -> Paths {
     let test = split_metrics(&labels, &predicted, &p_true, 41_873.2);
 
     // The train split, scored by the same model, a little better.
-    let train_labels = hdr_data::read_split(&artifacts.join("data").join("train.parquet"))
+    let train_labels = hdr_artifacts::read_split(&hdr_artifacts::DataFiles::under(artifacts).train)
         .unwrap()
         .labels;
     let (train_predicted, train_probabilities) = match model {
@@ -293,7 +293,8 @@ pub fn write_inputs(artifacts: &Path, model: Model) -> Paths {
     std::fs::create_dir_all(paths.history.parent().unwrap()).unwrap();
     std::fs::write(&paths.history, history).unwrap();
 
-    let card = hdr_model::ModelCard {
+    let card = ModelCard {
+        architecture_name: "seed".into(),
         architecture: vec![
             "input: 1x28x28".into(),
             "conv1: Conv2D 1->32 3x3 valid -> 32x26x26".into(),
@@ -307,6 +308,7 @@ pub fn write_inputs(artifacts: &Path, model: Model) -> Paths {
             "dense: Dense 1600->10 softmax -> 10".into(),
         ],
         parameters: 34_826,
+        kernels: "portable".into(),
         train_config: serde_json::json!({
             "epochs": 10, "batch_size": 128, "learning_rate": 0.001, "seed": 42,
             "validation_fraction": 0.1, "dropout": 0.5, "augment": false, "patience": 3

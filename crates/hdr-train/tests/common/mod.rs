@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use hdr_data::{Dataset, IMAGE_PIXELS};
+use hdr_artifacts::{Dataset, IMAGE_PIXELS};
 
 /// The embedded sample CSV.
 pub fn sample_csv() -> PathBuf {

@@ -1,0 +1,207 @@
+//! Where each stage's files live under the artifacts directory.
+//!
+//! Every file name of the pipeline is written here once; stages build their
+//! paths with these types and never join names themselves.
+
+use std::path::{Path, PathBuf};
+
+/// File name of the trained weights inside the train stage's directory.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// File name of the model card inside the train stage's directory.
+pub const CARD_FILE: &str = "model.json";
+
+/// What the data stage writes: `artifacts/data/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFiles {
+    /// `artifacts/data/`.
+    pub dir: PathBuf,
+    /// `train.parquet`: the train split (`label`, `pixel0..pixel783`, all UInt8).
+    pub train: PathBuf,
+    /// `test.parquet`: the test split, same columns.
+    pub test: PathBuf,
+    /// `summary.json`: source, its hash, rows and class counts per split.
+    pub summary: PathBuf,
+}
+
+impl DataFiles {
+    /// The stage that writes these files, as `cargo xtask` names it.
+    pub const STAGE: &'static str = "data";
+
+    /// The data stage's files under an artifacts directory.
+    pub fn under(artifacts: &Path) -> Self {
+        let dir = artifacts.join("data");
+        Self {
+            train: dir.join("train.parquet"),
+            test: dir.join("test.parquet"),
+            summary: dir.join("summary.json"),
+            dir,
+        }
+    }
+}
+
+/// What the train stage writes: `artifacts/train/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainFiles {
+    /// `artifacts/train/`.
+    pub dir: PathBuf,
+    /// `model.safetensors`: the kept weights.
+    pub weights: PathBuf,
+    /// `model.json`: the [`crate::ModelCard`].
+    pub card: PathBuf,
+    /// `history.csv`: one [`crate::EpochRecord`] per epoch.
+    pub history: PathBuf,
+    /// `checkpoint.safetensors`: the last epoch's full state, for `--resume` (not a tracked output).
+    pub checkpoint: PathBuf,
+}
+
+impl TrainFiles {
+    /// The stage that writes these files, as `cargo xtask` names it.
+    pub const STAGE: &'static str = "train";
+
+    /// The train stage's files under an artifacts directory.
+    pub fn under(artifacts: &Path) -> Self {
+        let dir = artifacts.join("train");
+        Self {
+            weights: dir.join(WEIGHTS_FILE),
+            card: dir.join(CARD_FILE),
+            history: dir.join("history.csv"),
+            checkpoint: dir.join("checkpoint.safetensors"),
+            dir,
+        }
+    }
+}
+
+/// What the eval stage writes: `artifacts/eval/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalFiles {
+    /// `artifacts/eval/`.
+    pub dir: PathBuf,
+    /// `metrics.json`: the [`crate::Metrics`] of both splits.
+    pub metrics: PathBuf,
+    /// `confusion_train.csv`.
+    pub confusion_train: PathBuf,
+    /// `confusion_test.csv`.
+    pub confusion_test: PathBuf,
+    /// `predictions_test.csv` (`index,label,predicted,confidence,p0..p9`;
+    /// `index` is the 0-based row of test.parquet).
+    pub predictions_test: PathBuf,
+    /// `classification_report.txt`.
+    pub report_txt: PathBuf,
+}
+
+impl EvalFiles {
+    /// The stage that writes these files, as `cargo xtask` names it.
+    pub const STAGE: &'static str = "eval";
+
+    /// The eval stage's files under an artifacts directory.
+    pub fn under(artifacts: &Path) -> Self {
+        let dir = artifacts.join("eval");
+        Self {
+            metrics: dir.join("metrics.json"),
+            confusion_train: dir.join("confusion_train.csv"),
+            confusion_test: dir.join("confusion_test.csv"),
+            predictions_test: dir.join("predictions_test.csv"),
+            report_txt: dir.join("classification_report.txt"),
+            dir,
+        }
+    }
+}
+
+/// What the report stage writes: `artifacts/report/` (and its charts, named by the report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// `artifacts/report/`.
+    pub dir: PathBuf,
+    /// `report.html`: the self-contained page.
+    pub html: PathBuf,
+    /// `summary.md`: the headline numbers.
+    pub summary_md: PathBuf,
+}
+
+impl ReportFiles {
+    /// The stage that writes these files, as `cargo xtask` names it.
+    pub const STAGE: &'static str = "report";
+
+    /// The report stage's files under an artifacts directory.
+    pub fn under(artifacts: &Path) -> Self {
+        let dir = artifacts.join("report");
+        Self {
+            html: dir.join("report.html"),
+            summary_md: dir.join("summary.md"),
+            dir,
+        }
+    }
+}
+
+/// Every stage's files under one artifacts directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifacts {
+    /// What the data stage writes.
+    pub data: DataFiles,
+    /// What the train stage writes.
+    pub train: TrainFiles,
+    /// What the eval stage writes.
+    pub eval: EvalFiles,
+    /// What the report stage writes.
+    pub report: ReportFiles,
+}
+
+impl Artifacts {
+    /// Every stage's files under `artifacts`.
+    pub fn under(artifacts: &Path) -> Self {
+        Self {
+            data: DataFiles::under(artifacts),
+            train: TrainFiles::under(artifacts),
+            eval: EvalFiles::under(artifacts),
+            report: ReportFiles::under(artifacts),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_lives_under_its_stage_directory() {
+        let a = Artifacts::under(Path::new("artifacts"));
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(a.data.train, p("artifacts/data/train.parquet"));
+        assert_eq!(a.data.test, p("artifacts/data/test.parquet"));
+        assert_eq!(a.data.summary, p("artifacts/data/summary.json"));
+        assert_eq!(a.train.weights, p("artifacts/train/model.safetensors"));
+        assert_eq!(a.train.card, p("artifacts/train/model.json"));
+        assert_eq!(a.train.history, p("artifacts/train/history.csv"));
+        assert_eq!(
+            a.train.checkpoint,
+            p("artifacts/train/checkpoint.safetensors")
+        );
+        assert_eq!(a.eval.metrics, p("artifacts/eval/metrics.json"));
+        assert_eq!(
+            a.eval.confusion_train,
+            p("artifacts/eval/confusion_train.csv")
+        );
+        assert_eq!(
+            a.eval.confusion_test,
+            p("artifacts/eval/confusion_test.csv")
+        );
+        assert_eq!(
+            a.eval.predictions_test,
+            p("artifacts/eval/predictions_test.csv")
+        );
+        assert_eq!(
+            a.eval.report_txt,
+            p("artifacts/eval/classification_report.txt")
+        );
+        assert_eq!(a.report.html, p("artifacts/report/report.html"));
+        assert_eq!(a.report.summary_md, p("artifacts/report/summary.md"));
+        for (dir, stage) in [
+            (&a.data.dir, DataFiles::STAGE),
+            (&a.train.dir, TrainFiles::STAGE),
+            (&a.eval.dir, EvalFiles::STAGE),
+            (&a.report.dir, ReportFiles::STAGE),
+        ] {
+            assert_eq!(dir, &Path::new("artifacts").join(stage));
+        }
+    }
+}

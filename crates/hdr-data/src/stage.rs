@@ -1,0 +1,108 @@
+//! [`run`]: the data stage from source file to split files.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use hdr_artifacts::{encode_split, write_summary, DataSummary, SplitSummary};
+use hdr_common::{OutputSet, Progress, RunOptions};
+
+use crate::error::{fail, io_fail};
+use crate::{source, stratified_split, Config, Error};
+
+/// The files the data stage writes: `artifacts/data/{train,test}.parquet` and
+/// `summary.json`.
+pub type Paths = hdr_artifacts::DataFiles;
+
+/// What a data-stage run produced.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// The files written.
+    pub files: Vec<PathBuf>,
+    /// What summary.json says.
+    pub summary: DataSummary,
+}
+
+/// Runs the data stage: load `config.source`, validate, split, write `paths`.
+///
+/// Nothing under `paths` changes unless every file was written.
+pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs, Error> {
+    let started = Instant::now();
+    config.validate()?;
+    let progress = Progress::new(opts.quiet);
+    let spinner = progress.spinner(&format!("data: loading {}", config.source.display()));
+
+    let loaded = source::load_labelled_frame(&config.source)?;
+    let source_name = config.source.display().to_string();
+
+    spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
+    let split = stratified_split(&loaded.labels, config.test_fraction, config.seed);
+    let (train_rows, test_rows) = (&split.kept, &split.held_out);
+    for (name, rows) in [("train", train_rows), ("test", test_rows)] {
+        if rows.is_empty() {
+            return Err(fail(format!(
+                "{source_name}: the {name} split would be empty: {} rows with data.test_fraction = {} \
+                 leave no rows for it; use more data or change data.test_fraction",
+                loaded.labels.len(),
+                config.test_fraction
+            )));
+        }
+    }
+
+    spinner.set_message("data: writing parquet".to_string());
+    let mut outputs = OutputSet::new();
+    // Encode both splits at once: the parquet writer is only partly parallel.
+    let (train_bytes, test_bytes) = std::thread::scope(|scope| {
+        let train = scope.spawn(|| encode_split(&paths.train, &loaded.frame, train_rows));
+        let test = encode_split(&paths.test, &loaded.frame, test_rows);
+        (train.join(), test)
+    });
+    let train_bytes = train_bytes.map_err(|_| fail("the parquet encoding thread panicked"))??;
+    outputs
+        .write(&paths.train, &train_bytes)
+        .map_err(|e| io_fail(&paths.train, e))?;
+    outputs
+        .write(&paths.test, &test_bytes?)
+        .map_err(|e| io_fail(&paths.test, e))?;
+    drop(loaded.frame);
+
+    let summary = DataSummary {
+        source: source_name,
+        source_sha256: loaded.sha256,
+        source_rows: loaded.labels.len(),
+        test_fraction: config.test_fraction,
+        seed: config.seed,
+        train: SplitSummary::of(&loaded.labels, train_rows),
+        test: SplitSummary::of(&loaded.labels, test_rows),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    outputs
+        .write_with(&paths.summary, |w| write_summary(w, &summary))
+        .map_err(|e| io_fail(&paths.summary, e))?;
+    let files = outputs.commit().map_err(|e| {
+        fail(format!(
+            "could not move the data artifacts into {}: {e}",
+            paths.dir.display()
+        ))
+    })?;
+    spinner.finish_and_clear();
+    progress.line(format!(
+        "data: {} rows from {} -> train {} / test {} in {:.2}s",
+        summary.source_rows, summary.source, summary.train.rows, summary.test.rows, summary.seconds
+    ));
+    Ok(Outputs { files, summary })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn paths_live_under_artifacts_data() {
+        let paths = Paths::under(Path::new("artifacts"));
+        assert_eq!(paths.train, Path::new("artifacts/data/train.parquet"));
+        assert_eq!(paths.test, Path::new("artifacts/data/test.parquet"));
+        assert_eq!(paths.summary, Path::new("artifacts/data/summary.json"));
+    }
+}

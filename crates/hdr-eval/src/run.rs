@@ -1,0 +1,364 @@
+//! [`run`]: the stage on disk, from splits and weights to the scored files.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hdr_artifacts::{
+    read_split, require_artifact, write_confusion_csv, write_metrics, write_predictions, DataFiles,
+    Dataset, EvalFiles, Metrics, PredictedImage, SplitMetrics, TrainFiles, IMAGE_PIXELS,
+    NUM_CLASSES,
+};
+use hdr_common::{OutputSet, Progress, RunOptions};
+use hdr_model::{Classifier, Prediction};
+
+use crate::{classification_report, split_metrics, Config, Error};
+
+/// The evaluation stage's inputs and outputs.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Input: `artifacts/data/train.parquet`.
+    pub train_split: PathBuf,
+    /// Input: `artifacts/data/test.parquet`.
+    pub test_split: PathBuf,
+    /// Input: `artifacts/train/model.safetensors`.
+    pub weights: PathBuf,
+    /// `artifacts/eval/metrics.json`.
+    pub metrics: PathBuf,
+    /// `artifacts/eval/confusion_train.csv`.
+    pub confusion_train: PathBuf,
+    /// `artifacts/eval/confusion_test.csv`.
+    pub confusion_test: PathBuf,
+    /// `artifacts/eval/predictions_test.csv` (`index,label,predicted,confidence,p0..p9`;
+    /// `index` is the 0-based row of test.parquet).
+    pub predictions_test: PathBuf,
+    /// `artifacts/eval/classification_report.txt`.
+    pub report_txt: PathBuf,
+}
+
+impl Paths {
+    /// The evaluation stage's files under an artifacts directory.
+    pub fn under(artifacts: &Path) -> Self {
+        let data = DataFiles::under(artifacts);
+        let eval = EvalFiles::under(artifacts);
+        Self {
+            train_split: data.train,
+            test_split: data.test,
+            weights: TrainFiles::under(artifacts).weights,
+            metrics: eval.metrics,
+            confusion_train: eval.confusion_train,
+            confusion_test: eval.confusion_test,
+            predictions_test: eval.predictions_test,
+            report_txt: eval.report_txt,
+        }
+    }
+
+    /// Every input with the stage that produces it, in pipeline order.
+    pub fn inputs(&self) -> [(&Path, &'static str); 3] {
+        [
+            (&self.train_split, DataFiles::STAGE),
+            (&self.test_split, DataFiles::STAGE),
+            (&self.weights, TrainFiles::STAGE),
+        ]
+    }
+}
+
+/// What an evaluation run produced.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// The files written.
+    pub files: Vec<PathBuf>,
+    /// The metrics written to `metrics.json`.
+    pub metrics: Metrics,
+}
+
+/// Runs the evaluation stage: scores `paths.weights` on both splits and
+/// writes metrics, confusion matrices, test predictions and the text report,
+/// all or nothing.
+pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs, Error> {
+    config.validate()?;
+    for (path, stage) in paths.inputs() {
+        require_artifact(path, stage)?;
+    }
+    let classifier = Classifier::load(&paths.weights)
+        .map_err(|e| Error::Other(format!("loading the model: {e}")))?;
+    let progress = Progress::new(opts.quiet);
+
+    let train = score_split(
+        "train",
+        &paths.train_split,
+        &classifier,
+        config.batch_size,
+        &progress,
+    )?;
+    let test = score_split(
+        "test",
+        &paths.test_split,
+        &classifier,
+        config.batch_size,
+        &progress,
+    )?;
+    let metrics = Metrics {
+        train: train.metrics,
+        test: test.metrics,
+    };
+    if let Some(field) = first_non_finite(&metrics) {
+        return Err(Error::Other(format!(
+            "{field} is not a finite number; nothing written"
+        )));
+    }
+
+    let io_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |e: io::Error| Error::Other(format!("{path}: {e}"))
+    };
+    let predicted = test
+        .labels
+        .iter()
+        .zip(&test.predictions)
+        .map(|(&label, p)| PredictedImage {
+            label,
+            predicted: p.digit,
+            probabilities: p.probabilities,
+        });
+    let mut set = OutputSet::new();
+    set.write_with(&paths.metrics, |w| write_metrics(w, &metrics))
+        .map_err(io_error(&paths.metrics))?;
+    set.write_with(&paths.confusion_train, |w| {
+        write_confusion_csv(w, &metrics.train.confusion_matrix)
+    })
+    .map_err(io_error(&paths.confusion_train))?;
+    set.write_with(&paths.confusion_test, |w| {
+        write_confusion_csv(w, &metrics.test.confusion_matrix)
+    })
+    .map_err(io_error(&paths.confusion_test))?;
+    set.write_with(&paths.predictions_test, |w| write_predictions(w, predicted))
+        .map_err(io_error(&paths.predictions_test))?;
+    set.write(&paths.report_txt, report_text(&metrics).as_bytes())
+        .map_err(io_error(&paths.report_txt))?;
+    let files = set
+        .commit()
+        .map_err(|e| Error::Other(format!("{}: {e}", paths.metrics.display())))?;
+    Ok(Outputs { files, metrics })
+}
+
+/// One split's labels, the model's answers and their metrics.
+struct ScoredSplit {
+    labels: Vec<u8>,
+    predictions: Vec<Prediction>,
+    metrics: SplitMetrics,
+}
+
+/// Reads a split, predicts it in batches (timing only the predictions) and scores it.
+fn score_split(
+    name: &str,
+    path: &Path,
+    classifier: &Classifier,
+    batch_size: usize,
+    progress: &Progress,
+) -> Result<ScoredSplit, Error> {
+    let data = read_split(path)?;
+    check_split(&data, path)?;
+
+    let bar = progress.bar(data.len() as u64, name);
+    let mut predictions = Vec::with_capacity(data.len());
+    let started = Instant::now();
+    for chunk in data.pixels.chunks(batch_size.saturating_mul(IMAGE_PIXELS)) {
+        let batch = classifier.predict(chunk);
+        let expected = chunk.len() / IMAGE_PIXELS;
+        if batch.len() != expected {
+            return Err(Error::Other(format!(
+                "the model returned {} predictions for {expected} images",
+                batch.len()
+            )));
+        }
+        predictions.extend_from_slice(&batch);
+        bar.inc(expected as u64);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    for (index, p) in predictions.iter().enumerate() {
+        if usize::from(p.digit) >= NUM_CLASSES || p.probabilities.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Other(format!(
+                "{}: the model's output for row {index} (0-based) is not a valid probability vector \
+                 (non-finite or out-of-range values); the weights are likely diverged or corrupt",
+                path.display()
+            )));
+        }
+    }
+    let mut metrics = split_metrics(&data.labels, &predictions);
+    metrics.images_per_s = if seconds > 0.0 {
+        data.len() as f64 / seconds
+    } else {
+        0.0
+    };
+    progress.line(format!(
+        "eval {name}: accuracy {:.4}, log loss {:.4}, macro F1 {:.4} on {} images ({:.0} images/s)",
+        metrics.accuracy,
+        metrics.log_loss,
+        metrics.macro_avg.f1,
+        data.len(),
+        metrics.images_per_s
+    ));
+    Ok(ScoredSplit {
+        labels: data.labels,
+        predictions,
+        metrics,
+    })
+}
+
+/// Rejects a split that cannot be scored, naming the file.
+fn check_split(data: &Dataset, path: &Path) -> Result<(), Error> {
+    if data.is_empty() {
+        return Err(Error::Other(format!(
+            "{}: the split has no images; rerun `cargo xtask data` with more data",
+            path.display()
+        )));
+    }
+    if data.pixels.len() != data.len() * IMAGE_PIXELS {
+        return Err(Error::Other(format!(
+            "{}: {} pixels for {} images (expected {} per image)",
+            path.display(),
+            data.pixels.len(),
+            data.len(),
+            IMAGE_PIXELS
+        )));
+    }
+    if let Some((row, label)) = data
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| usize::from(l) >= NUM_CLASSES)
+    {
+        return Err(Error::Other(format!(
+            "{}: row {row} (0-based) has label {label}, expected 0 to {}",
+            path.display(),
+            NUM_CLASSES - 1
+        )));
+    }
+    Ok(())
+}
+
+/// The name of the first metric that is NaN or infinite, if any: such a value
+/// would become `null` in JSON.
+fn first_non_finite(metrics: &Metrics) -> Option<String> {
+    for (name, split) in [("train", &metrics.train), ("test", &metrics.test)] {
+        let mut values = vec![
+            ("accuracy".to_string(), split.accuracy),
+            ("log_loss".to_string(), split.log_loss),
+            ("images_per_s".to_string(), split.images_per_s),
+        ];
+        for (label, avg) in [("macro", &split.macro_avg), ("weighted", &split.weighted)] {
+            values.push((format!("{label}.precision"), avg.precision));
+            values.push((format!("{label}.recall"), avg.recall));
+            values.push((format!("{label}.f1"), avg.f1));
+        }
+        for row in &split.per_class {
+            values.push((format!("per_class[{}].precision", row.class), row.precision));
+            values.push((format!("per_class[{}].recall", row.class), row.recall));
+            values.push((format!("per_class[{}].f1", row.class), row.f1));
+        }
+        if let Some((field, _)) = values.into_iter().find(|(_, v)| !v.is_finite()) {
+            return Some(format!("{name}.{field}"));
+        }
+    }
+    None
+}
+
+/// `classification_report.txt`: both splits' reports, each under a title.
+fn report_text(metrics: &Metrics) -> String {
+    let mut text = String::new();
+    for (name, split) in [("train", &metrics.train), ("test", &metrics.test)] {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        let title = format!(
+            "Classification report: {name} split ({} images)",
+            split.support
+        );
+        text.push_str(&format!("{title}\n{}\n\n", "=".repeat(title.len())));
+        text.push_str(&classification_report(split));
+        text.push_str(&format!("\nlog loss: {:.4}\n", split.log_loss));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_hot(digit: u8, confidence: f32) -> Prediction {
+        let mut probabilities = [(1.0 - confidence) / 9.0; NUM_CLASSES];
+        probabilities[usize::from(digit)] = confidence;
+        Prediction {
+            digit,
+            probabilities,
+        }
+    }
+
+    fn sample_metrics() -> Metrics {
+        let labels = [0u8, 1, 2, 3, 3, 9];
+        let predictions: Vec<Prediction> = [0u8, 1, 2, 3, 5, 9]
+            .iter()
+            .map(|&d| one_hot(d, 0.8))
+            .collect();
+        let mut train = split_metrics(&labels, &predictions);
+        train.images_per_s = 1234.5;
+        let test = split_metrics(&labels[..4], &predictions[..4]);
+        Metrics { train, test }
+    }
+
+    #[test]
+    fn run_rejects_a_bad_config_before_touching_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = run(
+            &Config { batch_size: 0 },
+            &Paths::under(dir.path()),
+            &RunOptions { quiet: true },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, Error::Config(ref e) if e.key == "eval.batch_size"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn paths_read_the_splits_and_weights_of_earlier_stages() {
+        let a = Path::new("artifacts");
+        let paths = Paths::under(a);
+        assert_eq!(paths.train_split, DataFiles::under(a).train);
+        assert_eq!(paths.test_split, DataFiles::under(a).test);
+        assert_eq!(paths.weights, TrainFiles::under(a).weights);
+        assert_eq!(paths.metrics, EvalFiles::under(a).metrics);
+        let stages: Vec<&str> = paths.inputs().iter().map(|(_, s)| *s).collect();
+        assert_eq!(stages, ["data", "data", "train"]);
+    }
+
+    #[test]
+    fn non_finite_metrics_are_found_by_name() {
+        let mut metrics = sample_metrics();
+        assert_eq!(first_non_finite(&metrics), None);
+        metrics.test.per_class[4].recall = f64::NAN;
+        assert_eq!(
+            first_non_finite(&metrics).as_deref(),
+            Some("test.per_class[4].recall")
+        );
+    }
+
+    #[test]
+    fn report_text_titles_both_splits() {
+        let metrics = sample_metrics();
+        let text = report_text(&metrics);
+        let train_at = text
+            .find("Classification report: train split (6 images)")
+            .unwrap();
+        let test_at = text
+            .find("Classification report: test split (4 images)")
+            .unwrap();
+        assert!(train_at < test_at);
+        assert!(text.contains(&classification_report(&metrics.train)));
+        assert!(text.contains(&classification_report(&metrics.test)));
+    }
+}

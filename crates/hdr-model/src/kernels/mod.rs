@@ -1,0 +1,123 @@
+//! Plain-slice compute behind the layers, behind one dispatch point.
+//!
+//! [`Block`] picks the kernels of a fused conv + bias + ReLU + pool block by
+//! its geometry: the seed network's two blocks run kernels written for them
+//! (`seed`), any other geometry the generic im2col + GEMM ones (`generic`),
+//! which are also the reference the tuned ones are tested against. Within the
+//! tuned kernels, [`kernel_path`] says whether the AVX-512 or the portable
+//! build runs (by CPU features, or forced by `HDR_KERNELS=portable`).
+//!
+//! All kernels split a batch into chunks of a fixed number of samples and add
+//! per-chunk gradient sums in chunk order, so results are bit-identical
+//! whatever the number of threads; temporaries live in one scratch system
+//! (`scratch`).
+
+mod common;
+mod cpu;
+mod gemm;
+mod generic;
+mod scratch;
+mod seed;
+mod softmax;
+#[cfg(test)]
+mod test_data;
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+pub(crate) use cpu::tests::portable as force_portable;
+pub use cpu::{kernel_path, KERNELS_ENV};
+pub(crate) use generic::{
+    conv_backward, conv_forward, pool_backward_batch, pool_forward_batch, ConvGeom, PoolGeom,
+};
+pub(crate) use scratch::Buffer;
+pub(crate) use seed::SeedWeights;
+pub(crate) use softmax::{argmax, log_sum_exp, softmax_into};
+
+/// The kernels of one fused conv + bias + ReLU + max-pool block, chosen by
+/// geometry, holding the parameters in the form those kernels want.
+pub(crate) struct Block {
+    conv: ConvGeom,
+    pool: PoolGeom,
+    kernels: Kernels,
+}
+
+enum Kernels {
+    /// The seed's first block; its tuned backward has no input gradient, so
+    /// when one is wanted the generic backward runs with `weight_for_dx`.
+    Seed1 {
+        weights: seed::Conv1Weights,
+        weight_for_dx: Option<Vec<f32>>,
+    },
+    /// The seed's second block (transposed and Winograd kernels prepared).
+    Seed2(Box<seed::Conv2Weights>),
+    /// Any geometry: im2col + GEMM with the HWIO kernel.
+    Generic { weight: Vec<f32>, bias: Vec<f32> },
+}
+
+impl Block {
+    /// Prepares the block's kernels for the HWIO `weight` and `bias`;
+    /// `input_grad` says whether [`Block::backward`] will be asked for the input gradient.
+    pub(crate) fn new(
+        conv: ConvGeom,
+        pool: PoolGeom,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        input_grad: bool,
+    ) -> Self {
+        let kernels = if (conv, pool) == seed::BLOCK1 {
+            Kernels::Seed1 {
+                weight_for_dx: input_grad.then(|| weight.clone()),
+                weights: seed::Conv1Weights::new(weight, bias),
+            }
+        } else if (conv, pool) == seed::BLOCK2 {
+            Kernels::Seed2(Box::new(seed::Conv2Weights::new(weight, bias)))
+        } else {
+            Kernels::Generic { weight, bias }
+        };
+        Self {
+            conv,
+            pool,
+            kernels,
+        }
+    }
+
+    /// `pool(relu(conv(x)))` of the samples in `x` into `out`, with each
+    /// pooled value's window position in `argmax` (or `NO_ARGMAX` when the
+    /// ReLU cut it).
+    pub(crate) fn forward(&self, x: &[f32], out: &mut [f32], argmax: &mut [u8]) {
+        match &self.kernels {
+            Kernels::Seed1 { weights, .. } => seed::block1_forward(weights, x, out, argmax),
+            Kernels::Seed2(weights) => seed::block2_forward(weights, x, out, argmax),
+            Kernels::Generic { weight, bias } => {
+                generic::block_forward(&self.conv, &self.pool, x, weight, bias, out, argmax)
+            }
+        }
+    }
+
+    /// Kernel and bias gradients `(dW, dB)` from the gradient of the pooled
+    /// output; the input gradient is added into `dx` when given.
+    pub(crate) fn backward(
+        &self,
+        x: &[f32],
+        d_out: &[f32],
+        argmax: &[u8],
+        dx: Option<&mut [f32]>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let n = x.len() / self.conv.in_len();
+        let generic = |weight: &[f32], dx| {
+            generic::block_backward(&self.conv, &self.pool, x, n, weight, d_out, argmax, dx)
+        };
+        match (&self.kernels, dx) {
+            (Kernels::Seed1 { .. }, None) => seed::block1_backward(x, d_out, argmax),
+            (Kernels::Seed1 { weight_for_dx, .. }, Some(dx)) => generic(
+                weight_for_dx
+                    .as_deref()
+                    .expect("Block::new was told there would be no input gradient"),
+                Some(dx),
+            ),
+            (Kernels::Seed2(weights), dx) => seed::block2_backward(weights, x, d_out, argmax, dx),
+            (Kernels::Generic { weight, .. }, dx) => generic(weight, dx),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The tuned seed kernels, AVX-512 and portable, against the generic ones.
+
+use super::common::CHUNK;
+use super::cpu::tests::portable;
+use super::seed::{SeedWeights, BLOCK1, BLOCK2};
+use super::test_data::{assert_close, random};
+use super::{generic, Block};
+use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
+
+/// A batch that is not a multiple of the chunk size.
+const N: usize = 2 * CHUNK + 3;
+
+/// Forward and backward of one seed block on its tuned kernels and on the
+/// generic ones: the same pooled values, and the same gradients given the
+/// same argmax map.
+fn check_block(which: usize, input_grad: bool) {
+    let (cg, pg) = [BLOCK1, BLOCK2][which];
+    let x: Vec<f32> = random(N * cg.in_len(), 1).iter().map(|v| v.abs()).collect();
+    let weight: Vec<f32> = random(cg.weight_len(), 2).iter().map(|v| v * 0.3).collect();
+    let bias: Vec<f32> = random(cg.out_c, 3).iter().map(|v| v * 0.1).collect();
+    let d_out = random(N * pg.out_len(), 4);
+
+    let mut want = vec![0.0; N * pg.out_len()];
+    let mut want_arg = vec![0u8; N * pg.out_len()];
+    generic::block_forward(&cg, &pg, &x, &weight, &bias, &mut want, &mut want_arg);
+    let mut want_dx = vec![0.0; x.len()];
+    let (want_dw, want_db) = generic::block_backward(
+        &cg,
+        &pg,
+        &x,
+        N,
+        &weight,
+        &d_out,
+        &want_arg,
+        input_grad.then_some(&mut want_dx[..]),
+    );
+
+    let block = Block::new(cg, pg, weight.clone(), bias.clone(), input_grad);
+    assert!(!matches!(block.kernels, super::Kernels::Generic { .. }));
+    let mut got = vec![0.0; N * pg.out_len()];
+    let mut got_arg = vec![0u8; N * pg.out_len()];
+    block.forward(&x, &mut got, &mut got_arg);
+    assert_close(&format!("block {} values", which + 1), &got, &want, 1e-5);
+    let mut dx = vec![0.0; x.len()];
+    let (dw, db) = block.backward(&x, &d_out, &want_arg, input_grad.then_some(&mut dx[..]));
+    assert_close(&format!("block {} dW", which + 1), &dw, &want_dw, 1e-5);
+    assert_close(&format!("block {} dB", which + 1), &db, &want_db, 1e-5);
+    if input_grad {
+        assert_close(&format!("block {} dx", which + 1), &dx, &want_dx, 1e-5);
+    }
+}
+
+fn check_blocks() {
+    check_block(0, false);
+    check_block(0, true);
+    check_block(1, false);
+    check_block(1, true);
+}
+
+#[test]
+fn tuned_blocks_match_the_generic_kernels() {
+    check_blocks();
+}
+
+#[test]
+fn portable_tuned_blocks_match_the_generic_kernels() {
+    portable(check_blocks);
+}
+
+/// The fused seed inference against the generic blocks and a plain dense layer.
+fn check_inference() {
+    let (c1, p1) = BLOCK1;
+    let (c2, p2) = BLOCK2;
+    let params: [Vec<f32>; 6] = [
+        random(c1.weight_len(), 5).iter().map(|v| v * 0.5).collect(),
+        random(c1.out_c, 6).iter().map(|v| v * 0.1).collect(),
+        random(c2.weight_len(), 7).iter().map(|v| v * 0.1).collect(),
+        random(c2.out_c, 8).iter().map(|v| v * 0.1).collect(),
+        random(p2.out_len() * NUM_CLASSES, 9),
+        random(NUM_CLASSES, 10),
+    ];
+    let images: Vec<f32> = random(N * IMAGE_PIXELS, 11)
+        .iter()
+        .map(|v| (v + 1.0) / 2.0)
+        .collect();
+    let got = SeedWeights::new(params.clone()).logits(N, |i, dst| {
+        dst.copy_from_slice(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
+    });
+    let mut a1 = vec![0.0; N * p1.out_len()];
+    let mut arg1 = vec![0u8; a1.len()];
+    generic::block_forward(
+        &c1, &p1, &images, &params[0], &params[1], &mut a1, &mut arg1,
+    );
+    let mut a2 = vec![0.0; N * p2.out_len()];
+    let mut arg2 = vec![0u8; a2.len()];
+    generic::block_forward(&c2, &p2, &a1, &params[2], &params[3], &mut a2, &mut arg2);
+    let features = p2.out_len();
+    let mut want = vec![0.0; N * NUM_CLASSES];
+    for (i, row) in want.chunks_exact_mut(NUM_CLASSES).enumerate() {
+        for (j, l) in row.iter_mut().enumerate() {
+            let w = &params[4][j * features..(j + 1) * features];
+            let f = &a2[i * features..(i + 1) * features];
+            *l = params[5][j] + w.iter().zip(f).map(|(a, b)| a * b).sum::<f32>();
+        }
+    }
+    assert_close("inference logits", &got, &want, 1e-5);
+}
+
+#[test]
+fn seed_inference_matches_the_generic_kernels() {
+    check_inference();
+}
+
+#[test]
+fn portable_seed_inference_matches_the_generic_kernels() {
+    portable(check_inference);
+}
+
+#[test]
+fn tuned_results_do_not_depend_on_the_thread_count() {
+    let (cg, pg) = BLOCK2;
+    let x: Vec<f32> = random(N * cg.in_len(), 12)
+        .iter()
+        .map(|v| v.abs())
+        .collect();
+    let block = Block::new(
+        cg,
+        pg,
+        random(cg.weight_len(), 13),
+        random(cg.out_c, 14),
+        true,
+    );
+    let d_out = random(N * pg.out_len(), 15);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut out = vec![0.0; N * pg.out_len()];
+            let mut arg = vec![0u8; out.len()];
+            block.forward(&x, &mut out, &mut arg);
+            let mut dx = vec![0.0; x.len()];
+            let (dw, db) = block.backward(&x, &d_out, &arg, Some(&mut dx));
+            [out, dw, db, dx].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+        })
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}

@@ -1,0 +1,194 @@
+//! One runner at a time per project: commands that run stages or remove
+//! artifacts hold an exclusive OS advisory lock on `artifacts/.lock`.
+//!
+//! The operating system releases the lock when the process exits, however it
+//! exits (a crash or `kill -9` included), so a leftover file never blocks
+//! anyone; the file only says who holds the lock (pid, command, start time),
+//! written after taking it. Read-only commands (`status`, `predict`, `config`)
+//! never take it: every artifact and `pipeline.lock` is replaced by an atomic
+//! rename, so they see the old file or the new one, never half of one.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+/// The lock file's name inside the artifacts folder.
+pub const FILE_NAME: &str = ".lock";
+
+/// Held while a runner works on the artifacts; released on drop or exit.
+#[derive(Debug)]
+pub struct RunnerLock {
+    _file: File,
+}
+
+/// Who holds the lock, as written into the lock file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    /// Process id.
+    pub pid: u32,
+    /// The command line, e.g. `cargo xtask pipeline --set train.epochs=5`.
+    pub command: String,
+    /// When it took the lock, in seconds since the Unix epoch.
+    pub since_unix: u64,
+}
+
+impl Holder {
+    /// This process.
+    pub fn current() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        Self {
+            pid: std::process::id(),
+            command: format!("cargo xtask {}", args.join(" "))
+                .trim_end()
+                .to_string(),
+            since_unix: now_unix(),
+        }
+    }
+
+    /// "pid 1234 (`cargo xtask pipeline`), running since 2025-01-02 03:04:05 UTC (12 s ago)".
+    pub fn describe(&self) -> String {
+        let ago = now_unix().saturating_sub(self.since_unix);
+        format!(
+            "pid {} (`{}`), running since {} ({})",
+            self.pid,
+            self.command,
+            utc(self.since_unix),
+            duration(ago)
+        )
+    }
+}
+
+/// Takes the lock on `<artifacts>/.lock`, creating the folder if needed.
+/// When another process holds it: with `wait`, says so (unless `quiet`) and
+/// waits for it; without, fails at once naming the holder.
+pub fn acquire(artifacts: &Path, wait: bool, quiet: bool) -> Result<RunnerLock> {
+    std::fs::create_dir_all(artifacts)
+        .with_context(|| format!("cannot create {}", artifacts.display()))?;
+    let path = artifacts.join(FILE_NAME);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let holder = read_holder(&path);
+            let who = holder.map_or_else(
+                || "another run (it has not said who yet)".to_string(),
+                |h| h.describe(),
+            );
+            let folder = shown_folder(artifacts);
+            if !wait {
+                bail!("{folder} is in use by {who}; run again when it has finished, or leave out --no-wait to wait for it");
+            }
+            if !quiet {
+                eprintln!("waiting for {folder}: it is in use by {who} (Ctrl-C stops waiting; --no-wait fails at once)");
+            }
+            file.lock()
+                .with_context(|| format!("cannot lock {}", path.display()))?;
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    write_holder(&mut file, &Holder::current())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(RunnerLock { _file: file })
+}
+
+/// The holder recorded in the lock file, if it can be read.
+pub fn read_holder(path: &Path) -> Option<Holder> {
+    let mut text = String::new();
+    File::open(path).ok()?.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_holder(file: &mut File, holder: &Holder) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(holder).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&bytes)?;
+    file.flush()
+}
+
+/// `artifacts/` as the user knows it.
+fn shown_folder(artifacts: &Path) -> String {
+    let name = artifacts
+        .file_name()
+        .map_or_else(|| PathBuf::from(artifacts), PathBuf::from);
+    format!("{}/ ({})", name.display(), artifacts.display())
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn duration(seconds: u64) -> String {
+    match seconds {
+        0..=119 => format!("{seconds} s ago"),
+        120..=7199 => format!("{} min ago", seconds / 60),
+        _ => format!("{} h ago", seconds / 3600),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch.
+fn utc(unix: u64) -> String {
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates_are_civil() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_764_233_445), "2025-11-27 08:50:45 UTC");
+    }
+
+    #[test]
+    fn a_second_lock_fails_without_waiting_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = dir.path().join("artifacts");
+        let first = acquire(&artifacts, false, true).unwrap();
+        let holder = read_holder(&artifacts.join(FILE_NAME)).unwrap();
+        assert_eq!(holder.pid, std::process::id());
+        // A second open file description conflicts even within one process.
+        let err = acquire(&artifacts, false, true).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("--no-wait"), "{err}");
+        drop(first);
+        let again = acquire(&artifacts, false, true);
+        assert!(again.is_ok(), "released on drop");
+    }
+}
