@@ -30,18 +30,18 @@ pub struct ServeArgs {
 
 /// Serves until Ctrl-C or SIGTERM.
 pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
-    let train = hdr_train::Paths::under(&ctx.artifacts);
+    let artifacts = hdr_artifacts::Artifacts::under(&ctx.artifacts);
     // The pipeline's eval and data facts describe its own weights only.
     let own_weights = args.model.is_none();
-    let model = args.model.unwrap_or(train.weights);
+    let model = args.model.unwrap_or(artifacts.train.weights);
     let config = ServeConfig {
         card: CardSources {
-            model_card: Some(model.with_file_name(hdr_model::CARD_FILE)),
-            metrics: own_weights.then(|| hdr_eval::Paths::under(&ctx.artifacts).metrics),
-            data_summary: own_weights.then(|| hdr_data::Paths::under(&ctx.artifacts).summary),
+            model_card: Some(model.with_file_name(hdr_artifacts::CARD_FILE)),
+            metrics: own_weights.then_some(artifacts.eval.metrics),
+            data_summary: own_weights.then_some(artifacts.data.summary),
         },
         model,
-        report_dir: Some(hdr_report::Paths::under(&ctx.artifacts).dir),
+        report_dir: Some(artifacts.report.dir),
         limits: Limits::default(),
     };
     if !args.host.is_loopback() {

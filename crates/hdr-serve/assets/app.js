@@ -353,13 +353,15 @@
     const dl = $('card');
     dl.textContent = '';
     term(dl, 'test accuracy', card.test_accuracy == null ? 'not evaluated' : percent(card.test_accuracy));
+    term(dl, 'network', card.architecture_name == null ? null
+      : `${card.architecture_name}${card.kernels ? ` (trained on the ${card.kernels} kernels)` : ''}`);
     term(dl, 'parameters', card.parameters == null ? null : card.parameters.toLocaleString('en'));
     term(dl, 'architecture', card.architecture);
     if (card.data) {
-      const rows = [card.data.train_rows, card.data.test_rows];
-      const split = rows.every((r) => r != null) ? ` (${rows[0]} train, ${rows[1]} test rows)` : '';
-      term(dl, 'data', `${card.data.source ?? 'unknown source'}${split}`);
+      const split = ` (${card.data.train_rows} train, ${card.data.test_rows} test rows)`;
+      term(dl, 'data', `${card.data.source}${split}`);
     }
+    term(dl, 'data sha256', card.data_sha256 ? `${card.data_sha256.slice(0, 16)}…` : null);
     if (card.best_val_accuracy != null) {
       term(dl, 'validation accuracy',
         `${percent(card.best_val_accuracy)} (epoch ${card.best_epoch} of ${card.epochs_trained})`);

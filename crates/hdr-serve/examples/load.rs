@@ -97,10 +97,13 @@ fn main() {
     let local = match options.url {
         Some(_) => None,
         None => Some(
-            Server::bind(&ServeConfig::new(&options.model), "127.0.0.1:0".parse().unwrap())
-                .unwrap_or_else(|e| panic!("{e}"))
-                .spawn()
-                .unwrap_or_else(|e| panic!("{e}")),
+            Server::bind(
+                &ServeConfig::new(&options.model),
+                "127.0.0.1:0".parse().unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
         ),
     };
     let base = options
@@ -112,7 +115,11 @@ fn main() {
     println!(
         "POST {url}: {} byte image, {cores} CPU cores{}",
         body.len(),
-        if local.is_some() { ", server in this process" } else { "" }
+        if local.is_some() {
+            ", server in this process"
+        } else {
+            ""
+        }
     );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -131,7 +138,10 @@ fn main() {
         for _ in 0..1000 {
             times.push(predict(&client, &url, &body).await);
         }
-        println!("1 client, 1000 requests one after another: {}", summary(times));
+        println!(
+            "1 client, 1000 requests one after another: {}",
+            summary(times)
+        );
 
         let deadline = Instant::now() + Duration::from_secs_f64(options.seconds);
         let started = Instant::now();

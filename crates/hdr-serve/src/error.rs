@@ -1,33 +1,23 @@
 //! What can stop the server from starting or running.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+
+use hdr_artifacts::MissingArtifact;
+use hdr_recognize::RecognizeError;
 
 /// Everything that can go wrong starting, running or stopping the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The weights could not be loaded (a missing file says to run `cargo xtask train`).
+    /// The weights file does not exist (says to run `cargo xtask train`).
     #[error(transparent)]
-    Model(hdr_predict::PredictError),
-    /// A model card source (model.json, metrics.json, summary.json) exists but is not valid JSON.
-    #[error("{}: not valid JSON: {source}", path.display())]
-    Card {
-        /// The file.
-        path: PathBuf,
-        /// The parser's complaint.
-        source: serde_json::Error,
-    },
-    /// A model card source exists but cannot be read.
-    #[error("{}: cannot read: {source}", path.display())]
-    CardUnreadable {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The scratch folder for uploads could not be created.
-    #[error("cannot create a scratch folder for uploads: {0}")]
-    Scratch(std::io::Error),
+    MissingModel(#[from] MissingArtifact),
+    /// The weights could not be loaded.
+    #[error(transparent)]
+    Model(#[from] RecognizeError),
+    /// A model card source (model.json, metrics.json, summary.json) exists
+    /// but cannot be read or breaks its schema (the message names the file).
+    #[error("model card: {0}")]
+    Card(hdr_artifacts::Error),
     /// The address could not be bound (in use, not local, no permission).
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -13,9 +13,10 @@
 //! - `GET /api/model` — the model card; `GET /healthz`;
 //! - `GET /report/PATH` — files of the report folder, and nothing else.
 //!
-//! Images go through hdr-predict exactly as with `cargo xtask predict`: the
-//! same decoding limits, preprocessing and model, loaded once and shared by
-//! every request. Predictions run on the blocking pool, at most
+//! Images go through [`hdr_recognize::Recognizer`] exactly as with
+//! `cargo xtask predict`: the same decoding limits, preprocessing and model,
+//! loaded once and shared by every request, and the same JSON object
+//! ([`hdr_recognize::RecognitionJson`]). Predictions run on the blocking pool, at most
 //! [`Limits::max_running`] at once.
 //!
 //! ```no_run

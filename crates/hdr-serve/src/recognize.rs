@@ -1,20 +1,17 @@
-//! The one place where the server meets hdr-predict: image bytes in, the
-//! JSON object of `predict --json` out.
+//! Where the server meets hdr-recognize: image bytes in, the JSON object of
+//! `predict --json` out, and the HTTP status an image's error deserves.
 //!
-//! hdr-predict reads images from files, so each upload is written to a
-//! private scratch folder and handed to [`hdr_predict::predict_files`]: the
-//! very decoding limits, preprocessing and batching that `cargo xtask
-//! predict` uses. Its JSON comes from [`hdr_predict::format_json`]; the
-//! server only swaps the scratch file's name for the upload's (or drops it)
-//! and, on request, appends the probabilities and the 28x28 input.
+//! Uploads are decoded from memory by [`hdr_recognize::Recognizer`] within
+//! the same limits, with the same preprocessing and model as
+//! `cargo xtask predict`; the objects are [`RecognitionJson`]'s, the very
+//! ones `predict --json` prints.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
-use hdr_model::Classifier;
-use hdr_predict::{format_json, FileOutcome, ImagePrediction, PredictError};
+use hdr_recognize::{RecognitionJson, RecognizeError, Recognizer};
 
-use crate::ServeError;
+/// What errors call the body of `POST /api/predict`, which has no file name.
+const UPLOAD: &str = "upload";
 
 /// How a failed image should be answered over HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +20,6 @@ pub(crate) enum Failure {
     Unsupported,
     /// An image that cannot be decoded or holds no digit, or an empty body (422).
     Unprocessable,
-    /// The server's own fault, e.g. its scratch folder is not writable (500).
-    Internal,
 }
 
 /// One image's answer: `predict --json`'s object, and whether it is an error.
@@ -36,197 +31,87 @@ pub(crate) struct Answer {
     pub failure: Option<Failure>,
 }
 
-/// The model, loaded once, and the scratch folder uploads pass through.
-#[derive(Debug)]
-pub(crate) struct Recognizer {
-    classifier: Classifier,
-    scratch: tempfile::TempDir,
-    next_file: AtomicU64,
+/// Recognises one uploaded image; the object has no `file` member.
+pub(crate) fn recognize_one(recognizer: &Recognizer, bytes: &[u8], details: bool) -> Answer {
+    let result = recognizer.recognize_bytes(bytes, UPLOAD);
+    answer(None, &result, details)
 }
 
-/// Deletes the scratch files of one request when it ends, however it ends.
-struct ScratchFiles(Vec<PathBuf>);
+/// Recognises several named uploads at once (decoded in parallel, predicted
+/// in one pass); each object starts with `"file": name`.
+pub(crate) fn recognize_many<B: AsRef<[u8]> + Sync>(
+    recognizer: &Recognizer,
+    files: &[(String, B)],
+    details: bool,
+) -> Vec<Answer> {
+    let results = recognizer.recognize_encoded(files);
+    files
+        .iter()
+        .zip(&results)
+        .map(|((name, _), result)| answer(Some(name), result, details))
+        .collect()
+}
 
-impl Drop for ScratchFiles {
-    fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = std::fs::remove_file(path);
+fn answer(
+    name: Option<&str>,
+    result: &Result<hdr_recognize::Recognition, RecognizeError>,
+    details: bool,
+) -> Answer {
+    let reason;
+    let (outcome, failure) = match result {
+        Ok(recognition) => (Ok(recognition), None),
+        Err(e) => {
+            reason = e.reason();
+            (Err(reason.as_str()), Some(classify(e)))
         }
+    };
+    let mut json = RecognitionJson::new(outcome).with_details(details);
+    if let Some(name) = name {
+        json = json.with_file(name);
+    }
+    Answer {
+        json: json.to_line(),
+        failure,
     }
 }
 
-impl Recognizer {
-    /// Loads the weights (a missing file says to run `cargo xtask train`).
-    pub fn load(model: &Path) -> Result<Self, ServeError> {
-        let classifier = hdr_predict::load_model(model).map_err(ServeError::Model)?;
-        let scratch = tempfile::Builder::new()
-            .prefix("hdr-serve-")
-            .tempdir()
-            .map_err(ServeError::Scratch)?;
-        Ok(Self {
-            classifier,
-            scratch,
-            next_file: AtomicU64::new(0),
-        })
-    }
-
-    /// Recognises one image; the object has no `file` key.
-    pub fn recognize(&self, bytes: &[u8], details: bool) -> Answer {
-        let mut answers = self.run(&[(None, bytes)], details);
-        answers.pop().expect("one answer per image")
-    }
-
-    /// Recognises several images at once; each object starts with `"file": name`.
-    pub fn recognize_batch(&self, files: &[(String, &[u8])], details: bool) -> Vec<Answer> {
-        let named: Vec<(Option<&str>, &[u8])> = files
-            .iter()
-            .map(|(name, bytes)| (Some(name.as_str()), *bytes))
-            .collect();
-        self.run(&named, details)
-    }
-
-    fn run(&self, files: &[(Option<&str>, &[u8])], details: bool) -> Vec<Answer> {
-        let mut scratch = ScratchFiles(Vec::with_capacity(files.len()));
-        let mut written: Vec<Result<(), std::io::Error>> = Vec::with_capacity(files.len());
-        for (_, bytes) in files {
-            let n = self.next_file.fetch_add(1, Ordering::Relaxed);
-            let path = self.scratch.path().join(format!("upload-{n}"));
-            written.push(std::fs::write(&path, bytes));
-            scratch.0.push(path);
-        }
-        let outcomes = hdr_predict::predict_files(&self.classifier, &scratch.0, None);
-        outcomes
-            .iter()
-            .zip(files)
-            .zip(written)
-            .map(|((outcome, (name, _)), written)| match written {
-                Ok(()) => answer(outcome, *name, details),
-                Err(e) => Answer {
-                    json: error_object(*name, &format!("the server cannot store the upload: {e}")),
-                    failure: Some(Failure::Internal),
-                },
-            })
-            .collect()
-    }
-}
-
-/// `format_json`'s object for the scratch file, renamed to `name` (or unnamed),
-/// with the details appended when asked for.
-fn answer(outcome: &FileOutcome, name: Option<&str>, details: bool) -> Answer {
-    let line = format_json(outcome);
-    let scratch_name = outcome.file.to_string_lossy();
-    let json = rename(&line, &scratch_name, name);
-    match &outcome.result {
-        Ok(prediction) if details => Answer {
-            json: append_details(&json, prediction),
-            failure: None,
-        },
-        Ok(_) => Answer {
-            json,
-            failure: None,
-        },
-        Err(e) => Answer {
-            json,
-            failure: Some(classify(e)),
-        },
-    }
-}
-
-/// Replaces the leading `"file":"<scratch>"` member of `format_json`'s line
-/// with `"file":"<name>"`, or removes it when there is no name.
-fn rename(line: &str, scratch_name: &str, name: Option<&str>) -> String {
-    let prefix = format!("{{\"file\":{},", json_string(scratch_name));
-    let rest = line
-        .strip_prefix(&prefix)
-        .expect("format_json starts every object with the file");
-    match name {
-        Some(name) => format!("{{\"file\":{},{rest}", json_string(name)),
-        None => format!("{{{rest}"),
-    }
-}
-
-/// Appends `"probabilities":[p0..p9],"input":[784 grey levels]` to an object.
-fn append_details(json: &str, prediction: &ImagePrediction) -> String {
-    let body = json
-        .strip_suffix('}')
-        .expect("format_json writes one object");
-    let probabilities =
-        serde_json::to_string(&prediction.probabilities).expect("floats serialise");
-    let input = serde_json::to_string(&prediction.input).expect("bytes serialise");
-    format!("{body},\"probabilities\":{probabilities},\"input\":{input}}}")
-}
-
-/// `{"file":…,"error":…}` (or `{"error":…}`) for a failure outside hdr-predict.
-fn error_object(name: Option<&str>, message: &str) -> String {
-    let error = json_string(message);
-    match name {
-        Some(name) => format!("{{\"file\":{},\"error\":{error}}}", json_string(name)),
-        None => format!("{{\"error\":{error}}}"),
-    }
-}
-
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialise")
-}
-
-/// Which HTTP answer an image's error deserves. Anything about the image
-/// itself is the client's (422) unless the bytes are no image at all (415);
-/// only the server's own file handling is a 500.
-fn classify(error: &PredictError) -> Failure {
+/// Which HTTP answer an image's error deserves: bytes that are no image at
+/// all are 415, anything else about the image is 422.
+fn classify(error: &RecognizeError) -> Failure {
     match error {
-        PredictError::NotAnImage { .. } => Failure::Unsupported,
-        PredictError::Unreadable { .. }
-        | PredictError::SavePreprocessed { .. }
-        | PredictError::Write { .. }
-        | PredictError::MissingModel(_)
-        | PredictError::Model(_) => Failure::Internal,
+        RecognizeError::NotAnImage { .. } => Failure::Unsupported,
         _ => Failure::Unprocessable,
     }
+}
+
+/// Loads the weights once; a missing file says to run `cargo xtask train`.
+pub(crate) fn load(model: &Path) -> Result<Recognizer, crate::ServeError> {
+    hdr_artifacts::require_artifact(model, hdr_artifacts::TrainFiles::STAGE)?;
+    Ok(Recognizer::load(model)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
-    fn rename_swaps_or_drops_the_file_member() {
-        let line = r#"{"file":"/tmp/x/upload-3","digit":7,"confidence":0.9,"top3":[[7,0.9]]}"#;
+    fn errors_are_classified_and_do_not_repeat_the_name() {
+        let not_image = RecognizeError::NotAnImage {
+            path: PathBuf::from(UPLOAD),
+            detail: "the file holds text, not a PNG, JPEG or BMP image".into(),
+        };
+        let a = answer(None, &Err(not_image), false);
+        assert_eq!(a.failure, Some(Failure::Unsupported));
         assert_eq!(
-            rename(line, "/tmp/x/upload-3", None),
-            r#"{"digit":7,"confidence":0.9,"top3":[[7,0.9]]}"#
+            a.json,
+            r#"{"error":"not an image: the file holds text, not a PNG, JPEG or BMP image"}"#
         );
-        assert_eq!(
-            rename(line, "/tmp/x/upload-3", Some("my \"7\".png")),
-            r#"{"file":"my \"7\".png","digit":7,"confidence":0.9,"top3":[[7,0.9]]}"#
-        );
-    }
-
-    #[test]
-    fn details_are_appended_as_valid_json() {
-        let mut probabilities = [0.0f32; 10];
-        probabilities[3] = 1.0;
-        let prediction = ImagePrediction::new(
-            &hdr_model::Prediction {
-                digit: 3,
-                probabilities,
-            },
-            &[9; 784],
-        );
-        let json = append_details(r#"{"digit":3}"#, &prediction);
-        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(value["digit"], 3);
-        assert_eq!(value["probabilities"].as_array().unwrap().len(), 10);
-        assert_eq!(value["probabilities"][3], 1.0);
-        assert_eq!(value["input"].as_array().unwrap().len(), 784);
-        assert_eq!(value["input"][0], 9);
-    }
-
-    #[test]
-    fn error_objects_name_the_upload_when_there_is_one() {
-        assert_eq!(error_object(None, "full"), r#"{"error":"full"}"#);
-        assert_eq!(
-            error_object(Some("a.png"), "full"),
-            r#"{"file":"a.png","error":"full"}"#
-        );
+        let empty = RecognizeError::EmptyFile {
+            path: PathBuf::from("a.png"),
+        };
+        let a = answer(Some("a.png"), &Err(empty), true);
+        assert_eq!(a.failure, Some(Failure::Unprocessable));
+        assert_eq!(a.json, r#"{"file":"a.png","error":"empty file"}"#);
     }
 }

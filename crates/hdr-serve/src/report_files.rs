@@ -34,7 +34,10 @@ pub(crate) fn resolve(dir: Option<&Path>, request: &str) -> Result<PathBuf, Refu
         }
     }
     // `components()` skips `.` and repeated slashes; refuse them as written too.
-    if request.split('/').any(|part| part.is_empty() || part == ".") {
+    if request
+        .split('/')
+        .any(|part| part.is_empty() || part == ".")
+    {
         return Err(Refused::BadPath);
     }
     let file = root
@@ -110,10 +113,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(
-            resolve(Some(&report), "charts"),
-            Err(Refused::NotInReport)
-        );
+        assert_eq!(resolve(Some(&report), "charts"), Err(Refused::NotInReport));
         assert_eq!(
             resolve(Some(&report), "missing.html"),
             Err(Refused::NotInReport)

@@ -17,7 +17,9 @@ use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::assets;
-use crate::recognize::{Answer, Failure, Recognizer};
+use hdr_recognize::Recognizer;
+
+use crate::recognize::{self, Answer, Failure};
 use crate::report_files::{self, REPORT_PAGE};
 use crate::server::{Limits, ServeConfig};
 
@@ -35,7 +37,11 @@ pub(crate) struct App {
 }
 
 impl App {
-    pub(crate) fn new(recognizer: Recognizer, card: serde_json::Value, config: &ServeConfig) -> Self {
+    pub(crate) fn new(
+        recognizer: Recognizer,
+        card: serde_json::Value,
+        config: &ServeConfig,
+    ) -> Self {
         let limits = config.limits.clone();
         let running = limits.max_running.max(1);
         Self {
@@ -65,10 +71,22 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/predict/batch", post(predict_batch))
         .route_layer(middleware::from_fn_with_state(app.clone(), admit));
     Router::new()
-        .route("/", get(|| async { page(assets::INDEX_HTML, "text/html; charset=utf-8") }))
-        .route("/app.js", get(|| async { page(assets::APP_JS, "text/javascript; charset=utf-8") }))
-        .route("/app.css", get(|| async { page(assets::APP_CSS, "text/css; charset=utf-8") }))
-        .route("/healthz", get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#.into()) }))
+        .route(
+            "/",
+            get(|| async { page(assets::INDEX_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(assets::APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/app.css",
+            get(|| async { page(assets::APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/healthz",
+            get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#.into()) }),
+        )
         .route("/api/model", get(model_card))
         .route("/report", get(to_report_page))
         .route("/report/", get(to_report_page))
@@ -81,12 +99,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
 
 /// A JSON body with a status.
 fn json(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `{"error": message}` with a status.
@@ -123,7 +136,10 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
-            (header::CONTENT_SECURITY_POLICY, assets::CONTENT_SECURITY_POLICY),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                assets::CONTENT_SECURITY_POLICY,
+            ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
@@ -158,7 +174,6 @@ fn status_of(failure: Option<Failure>) -> StatusCode {
         None => StatusCode::OK,
         Some(Failure::Unsupported) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Some(Failure::Unprocessable) => StatusCode::UNPROCESSABLE_ENTITY,
-        Some(Failure::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -191,8 +206,11 @@ async fn predict(
         Ok(body) => body,
         Err(e) => return refused(e.status(), e.body_text()),
     };
-    match predict_in_turn(&app, move |r| r.recognize(&body, details)).await {
-        Ok(Answer { json: body, failure }) => json(status_of(failure), body),
+    match predict_in_turn(&app, move |r| recognize::recognize_one(r, &body, details)).await {
+        Ok(Answer {
+            json: body,
+            failure,
+        }) => json(status_of(failure), body),
         Err(response) => response,
     }
 }
@@ -241,14 +259,8 @@ async fn predict_batch(
             "no files in the multipart body: send each image as a part, e.g. curl -F file=@7.png",
         );
     }
-    let answers = predict_in_turn(&app, move |r| {
-        let named: Vec<(String, &[u8])> = files
-            .iter()
-            .map(|(name, bytes)| (name.clone(), bytes.as_ref()))
-            .collect();
-        r.recognize_batch(&named, details)
-    })
-    .await;
+    let answers =
+        predict_in_turn(&app, move |r| recognize::recognize_many(r, &files, details)).await;
     match answers {
         Ok(answers) => {
             let objects: Vec<String> = answers.into_iter().map(|a| a.json).collect();

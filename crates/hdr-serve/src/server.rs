@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::card::{self, CardSources};
-use crate::recognize::Recognizer;
+use crate::recognize;
 use crate::routes::{self, App};
 use crate::ServeError;
 
@@ -81,10 +81,10 @@ pub struct Server {
 impl Server {
     /// Loads the model and the model card and binds `addr` (port 0 picks a free port).
     pub fn bind(config: &ServeConfig, addr: SocketAddr) -> Result<Self, ServeError> {
-        let recognizer = Recognizer::load(&config.model)?;
+        let recognizer = recognize::load(&config.model)?;
         let card = card::build(&config.model, &config.card)?;
-        let listener =
-            std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| ServeError::Bind { addr, source })?;
         let addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;

@@ -89,7 +89,10 @@ fn each_image_format_gets_the_object_predict_json_prints() {
             }
         }
     }
-    assert!(correct * 10 >= total * 8, "{correct} of {total} digits right");
+    assert!(
+        correct * 10 >= total * 8,
+        "{correct} of {total} digits right"
+    );
     server.shutdown().unwrap();
 }
 
@@ -114,7 +117,7 @@ fn details_add_the_probabilities_and_the_image_the_model_saw() {
 
     let path = dir.path().join("3.png");
     std::fs::write(&path, &bytes).unwrap();
-    let seen = hdr_predict::prepare_file(&path).unwrap();
+    let seen = hdr_recognize::prepare_file(&path).unwrap();
     let input: Vec<u8> = value["input"]
         .as_array()
         .unwrap()
@@ -150,19 +153,41 @@ fn a_batch_answers_every_file_and_bad_files_do_not_stop_the_rest() {
     let server = start(&config());
     let sample = held_out();
     let form = multipart::Form::new()
-        .part("file", part("seven.png", photo(sample.image(0), ImageFormat::Png)))
+        .part(
+            "file",
+            part("seven.png", photo(sample.image(0), ImageFormat::Png)),
+        )
         .part("file", part("notes.png", b"shopping list: milk".to_vec()))
-        .part("file", part("scan.jpg", photo(sample.image(1), ImageFormat::Jpeg)))
+        .part(
+            "file",
+            part("scan.jpg", photo(sample.image(1), ImageFormat::Jpeg)),
+        )
         .part("file", part("empty.bmp", Vec::new()))
-        .part("file", part("cut.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()))
-        .part("file", part("old.bmp", photo(sample.image(2), ImageFormat::Bmp)));
+        .part(
+            "file",
+            part("cut.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()),
+        )
+        .part(
+            "file",
+            part("old.bmp", photo(sample.image(2), ImageFormat::Bmp)),
+        );
     let (status, value) = batch(&server, form, "?details=true");
     assert_eq!(status, 200, "{value}");
     let answers = value.as_array().unwrap();
-    let names: Vec<&str> = answers.iter().map(|a| a["file"].as_str().unwrap()).collect();
+    let names: Vec<&str> = answers
+        .iter()
+        .map(|a| a["file"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
-        ["seven.png", "notes.png", "scan.jpg", "empty.bmp", "cut.png", "old.bmp"]
+        [
+            "seven.png",
+            "notes.png",
+            "scan.jpg",
+            "empty.bmp",
+            "cut.png",
+            "old.bmp"
+        ]
     );
     for i in [0, 2, 5] {
         assert!(answers[i]["digit"].is_u64(), "{}", answers[i]);
@@ -172,14 +197,25 @@ fn a_batch_answers_every_file_and_bad_files_do_not_stop_the_rest() {
         let error = answers[i]["error"].as_str().unwrap();
         assert!(!error.contains("upload-"), "no scratch names: {error}");
     }
-    assert!(answers[1]["error"].as_str().unwrap().contains("not"), "{}", answers[1]);
-    assert!(answers[3]["error"].as_str().unwrap().contains("empty"), "{}", answers[3]);
+    assert!(
+        answers[1]["error"].as_str().unwrap().contains("not"),
+        "{}",
+        answers[1]
+    );
+    assert!(
+        answers[3]["error"].as_str().unwrap().contains("empty"),
+        "{}",
+        answers[3]
+    );
 
     // The same object as for a single image, with the file's name.
     let (_, single) = post(&server, "", photo(sample.image(0), ImageFormat::Png));
     let (_, plain) = batch(
         &server,
-        multipart::Form::new().part("file", part("seven.png", photo(sample.image(0), ImageFormat::Png))),
+        multipart::Form::new().part(
+            "file",
+            part("seven.png", photo(sample.image(0), ImageFormat::Png)),
+        ),
         "",
     );
     let mut expected = single.as_object().unwrap().clone();
@@ -201,7 +237,10 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
 
     let (status, value) = post(&server, "", b"this is not a picture of a digit\n".to_vec());
     assert_eq!(status, 415, "{value}");
-    assert!(value["error"].as_str().unwrap().contains("not an image"), "{value}");
+    assert!(
+        value["error"].as_str().unwrap().contains("not an image"),
+        "{value}"
+    );
     assert_still_answering(&server);
 
     let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
@@ -218,7 +257,10 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
     );
     let (status, value) = post(&server, "", blank);
     assert_eq!(status, 422, "blank page: {value}");
-    assert!(value["error"].as_str().unwrap().contains("no ink"), "{value}");
+    assert!(
+        value["error"].as_str().unwrap().contains("no ink"),
+        "{value}"
+    );
 
     let (status, value) = post(&server, "", Vec::new());
     assert_eq!(status, 422, "empty body: {value}");
@@ -228,7 +270,10 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
     let big = vec![0u8; 600 * 1024];
     let (status, value) = post(&server, "", big.clone());
     assert_eq!(status, 413, "{value}");
-    assert!(value["error"].as_str().unwrap().contains("limit"), "{value}");
+    assert!(
+        value["error"].as_str().unwrap().contains("limit"),
+        "{value}"
+    );
     let chunked = format!(
         "POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
         big.len()
@@ -238,14 +283,23 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
     assert_still_answering(&server);
 
     let form = (0..4).fold(multipart::Form::new(), |form, i| {
-        form.part("file", part(&format!("{i}.png"), photo(held_out().image(i), ImageFormat::Png)))
+        form.part(
+            "file",
+            part(
+                &format!("{i}.png"),
+                photo(held_out().image(i), ImageFormat::Png),
+            ),
+        )
     });
     let (status, value) = batch(&server, form, "");
     assert_eq!(status, 413, "too many files: {value}");
     // A form without parts is an incomplete multipart stream to the parser.
     let (status, value) = batch(&server, multipart::Form::new(), "");
     assert_eq!(status, 400, "no parts: {value}");
-    assert!(value["error"].as_str().unwrap().contains("multipart"), "{value}");
+    assert!(
+        value["error"].as_str().unwrap().contains("multipart"),
+        "{value}"
+    );
     let response = client()
         .post(format!("{}/api/predict/batch", server.url()))
         .body("not multipart")
@@ -260,7 +314,9 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
 
     // Garbage instead of HTTP, and a connection dropped mid-body.
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
-    stream.write_all(b"\x16\x03\x01 hello, TLS?\r\n\r\n").unwrap();
+    stream
+        .write_all(b"\x16\x03\x01 hello, TLS?\r\n\r\n")
+        .unwrap();
     drop(stream);
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
     stream
@@ -270,7 +326,10 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
 
     let (status, _) = raw_get(server.local_addr(), "/no/such/page");
     assert_eq!(status, 404);
-    let response = client().get(format!("{}/api/predict", server.url())).send().unwrap();
+    let response = client()
+        .get(format!("{}/api/predict", server.url()))
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 405);
     assert_still_answering(&server);
     server.shutdown().unwrap();
@@ -282,7 +341,11 @@ fn report_project() -> (tempfile::TempDir, ServeConfig) {
     let artifacts = dir.path().join("artifacts");
     let report = artifacts.join("report");
     std::fs::create_dir_all(report.join("charts")).unwrap();
-    std::fs::write(report.join("report.html"), "<html><h1>run report</h1></html>").unwrap();
+    std::fs::write(
+        report.join("report.html"),
+        "<html><h1>run report</h1></html>",
+    )
+    .unwrap();
     std::fs::write(report.join("charts").join("f1.png"), b"\x89PNG fake").unwrap();
     std::fs::write(artifacts.join("secret.txt"), SECRET).unwrap();
     std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
@@ -310,7 +373,10 @@ fn only_files_inside_the_report_folder_are_served() {
         .get(format!("{}/report/report.html", server.url()))
         .send()
         .unwrap();
-    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
     let (status, _) = raw_get(addr, "/report");
     assert_eq!(status, 303);
 
@@ -350,13 +416,9 @@ fn only_files_inside_the_report_folder_are_served() {
 fn the_model_card_describes_the_served_weights() {
     let (dir, mut config) = report_project();
     let card = dir.path().join("model.json");
-    std::fs::write(
-        &card,
-        r#"{"architecture":["conv1: Conv2D 1->32 3x3 valid -> 32x26x26"],"parameters":34826,"data_sha256":"ab","epochs_trained":4,"best_epoch":4,"best_val_accuracy":0.95,"train_config":{}}"#,
-    )
-    .unwrap();
+    common::write_model_card(&card);
     let metrics = dir.path().join("metrics.json");
-    std::fs::write(&metrics, r#"{"test":{"accuracy":0.9512}}"#).unwrap();
+    common::write_metrics(&metrics, 0.9512);
     config.card = CardSources {
         model_card: Some(card),
         metrics: Some(metrics),
@@ -369,11 +431,15 @@ fn the_model_card_describes_the_served_weights() {
         .unwrap()
         .json()
         .unwrap();
+    assert_eq!(card["architecture_name"], "seed");
     assert_eq!(card["parameters"], 34826);
     assert_eq!(card["test_accuracy"], 0.9512);
     assert_eq!(card["report"], "/report/report.html");
     assert!(card["trained_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(card["architecture"][0], "conv1: Conv2D 1->32 3x3 valid -> 32x26x26");
+    assert_eq!(
+        card["architecture"][0],
+        "conv1: Conv2D 1->32 3x3 valid -> 32x26x26"
+    );
 
     // Without a report folder the card has no link, and /report is 404.
     let server = start(&ServeConfig {
@@ -403,10 +469,16 @@ fn the_page_and_its_files_come_from_this_server() {
     let html = page.text().unwrap();
     for asset in ["/app.js", "/app.css"] {
         assert!(html.contains(asset), "{asset}");
-        let response = client().get(format!("{}{asset}", server.url())).send().unwrap();
+        let response = client()
+            .get(format!("{}{asset}", server.url()))
+            .send()
+            .unwrap();
         assert_eq!(response.status(), 200, "{asset}");
     }
-    assert!(!html.contains("http://") && !html.contains("https://"), "nothing from elsewhere");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing from elsewhere"
+    );
     let health: Value = client()
         .get(format!("{}/healthz", server.url()))
         .send()
@@ -458,7 +530,8 @@ fn requests_beyond_the_admitted_get_503_at_once() {
     let addr = server.local_addr();
     // The one admitted request: its body is still on its way.
     let mut slow = TcpStream::connect(addr).unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let image = photo(held_out().image(0), ImageFormat::Png);
     let head = format!(
         "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -471,7 +544,11 @@ fn requests_beyond_the_admitted_get_503_at_once() {
     // Wait until the server has admitted it: then the next request is refused.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let refused = loop {
-        let response = client().post(format!("{}/api/predict", server.url())).body(image.clone()).send().unwrap();
+        let response = client()
+            .post(format!("{}/api/predict", server.url()))
+            .body(image.clone())
+            .send()
+            .unwrap();
         if response.status() == 503 {
             break response;
         }

@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{held_out, photo, start, trained_model};
+use hdr_serve::ServeConfig;
 use headless_chrome::protocol::cdp::Input::{
     DispatchMouseEvent, DispatchMouseEventTypeOption, MouseButton,
 };
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::{Browser, LaunchOptions, Tab};
-use hdr_serve::ServeConfig;
 use image::ImageFormat;
 use serde_json::Value;
 
@@ -122,9 +122,12 @@ fn shown_digit(tab: &Tab) -> Option<u8> {
           return r.dataset.busy === '0' && r.dataset.version === document.getElementById('pad').dataset.version; })()",
         "the prediction of the drawing",
     );
-    eval(tab, "document.getElementById('result').dataset.digit ?? null")
-        .as_str()
-        .map(|d| d.parse().unwrap())
+    eval(
+        tab,
+        "document.getElementById('result').dataset.digit ?? null",
+    )
+    .as_str()
+    .map(|d| d.parse().unwrap())
 }
 
 fn mouse(tab: &Tab, kind: DispatchMouseEventTypeOption, x: f64, y: f64, pressed: bool) {
@@ -163,7 +166,13 @@ fn stroke(tab: &Tab, points: &[(f64, f64)]) {
         mouse(tab, DispatchMouseEventTypeOption::MouseMoved, x, y, true);
     }
     let (x, y) = points[points.len() - 1];
-    mouse(tab, DispatchMouseEventTypeOption::MouseReleased, x, y, false);
+    mouse(
+        tab,
+        DispatchMouseEventTypeOption::MouseReleased,
+        x,
+        y,
+        false,
+    );
 }
 
 /// Traces a 28x28 digit's ink as strokes: one stroke along each horizontal
@@ -211,9 +220,9 @@ fn screenshot(tab: &Tab, name: &str) -> PathBuf {
 /// Held-out digits, one per label in `labels`, that the model reads right
 /// and confidently from the sample's own 28x28 pixels.
 fn confident_digits(labels: &[u8]) -> Vec<usize> {
-    let classifier = hdr_predict::load_model(trained_model()).unwrap();
+    let recognizer = hdr_recognize::Recognizer::load(trained_model()).unwrap();
     let sample = held_out();
-    let predictions = classifier.predict(&sample.pixels);
+    let predictions = recognizer.classifier().predict(&sample.pixels);
     labels
         .iter()
         .map(|&label| {
@@ -242,9 +251,22 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report");
     std::fs::create_dir_all(&report).unwrap();
-    std::fs::write(report.join("report.html"), "<html><h1>run report</h1></html>").unwrap();
+    std::fs::write(
+        report.join("report.html"),
+        "<html><h1>run report</h1></html>",
+    )
+    .unwrap();
+    let card = dir.path().join("model.json");
+    common::write_model_card(&card);
+    let metrics = dir.path().join("metrics.json");
+    common::write_metrics(&metrics, 0.9512);
     let server = start(&ServeConfig {
         report_dir: Some(report),
+        card: hdr_serve::CardSources {
+            model_card: Some(card),
+            metrics: Some(metrics),
+            data_summary: None,
+        },
         ..ServeConfig::new(trained_model())
     });
 
@@ -261,6 +283,13 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
         "!document.getElementById('report-link').hidden",
         "the model card and its report link",
     );
+    let card = eval(&tab, "document.getElementById('card').textContent");
+    for shown in ["95.1%", "34,826", "seed", "conv1: Conv2D"] {
+        assert!(
+            card.as_str().unwrap().contains(shown),
+            "the card lacks {shown}: {card}"
+        );
+    }
 
     // The stroke width control, set the way a person would: the slider's value.
     eval(
@@ -279,10 +308,7 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
         "(() => { const p = document.getElementById('pad'); const b = p.getBoundingClientRect(); \
           return [b.left + p.clientLeft, b.top + p.clientTop, p.clientWidth]; })()",
     );
-    let origin = (
-        origin[0].as_f64().unwrap(),
-        origin[1].as_f64().unwrap(),
-    );
+    let origin = (origin[0].as_f64().unwrap(), origin[1].as_f64().unwrap());
 
     // Draw digits of several classes and read what the page shows.
     let labels = [0u8, 2, 3, 4, 7];
@@ -304,7 +330,10 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
             "(() => { const d = document.getElementById('seen').getContext('2d').getImageData(0, 0, 28, 28).data; \
               let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n; })()",
         );
-        assert!(seen_ink.as_u64().unwrap() > 20, "the 28x28 the model saw is shown");
+        assert!(
+            seen_ink.as_u64().unwrap() > 20,
+            "the 28x28 the model saw is shown"
+        );
         let bars = eval(&tab, "document.querySelectorAll('#bars li').length");
         assert_eq!(bars, 10);
     }
@@ -392,6 +421,9 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
         .unwrap()
         .wait_until_navigated()
         .unwrap();
-    assert_eq!(eval(&tab, "document.querySelector('h1').textContent"), "run report");
+    assert_eq!(
+        eval(&tab, "document.querySelector('h1').textContent"),
+        "run report"
+    );
     server.shutdown().unwrap();
 }

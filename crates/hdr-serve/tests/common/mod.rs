@@ -80,11 +80,16 @@ pub fn trained_model() -> &'static Path {
             patience: 0,
             ..hdr_train::Config::default()
         };
-        let fitted = hdr_train::fit(&config, &data, &RunOptions { quiet: true })
-            .expect("training on the sample works");
+        let fitted = hdr_train::fit(
+            &config,
+            &hdr_model::ModelConfig::default(),
+            &data,
+            &RunOptions { quiet: true },
+        )
+        .expect("training on the sample works");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.safetensors");
-        std::fs::write(&path, fitted.cnn.to_safetensors()).unwrap();
+        std::fs::write(&path, fitted.network.to_safetensors()).unwrap();
         (dir, path)
     });
     path
@@ -165,4 +170,58 @@ pub fn raw_get(addr: SocketAddr, path: &str) -> (u16, String) {
         &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
         b"",
     )
+}
+
+/// Writes a `model.json` as the train stage does, for the served weights.
+pub fn write_model_card(path: &Path) {
+    let card = hdr_artifacts::ModelCard {
+        architecture_name: "seed".into(),
+        architecture: vec!["conv1: Conv2D 1->32 3x3 valid -> 32x26x26".into()],
+        parameters: 34_826,
+        kernels: "portable".into(),
+        train_config: serde_json::json!({"epochs": 4}),
+        data_sha256: "ab".repeat(32),
+        epochs_trained: 4,
+        best_epoch: 4,
+        best_val_accuracy: 0.95,
+    };
+    let mut bytes = Vec::new();
+    hdr_artifacts::write_card(&mut bytes, &card).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Writes a `metrics.json` as the eval stage does, with this test accuracy.
+pub fn write_metrics(path: &Path, test_accuracy: f64) {
+    let averages = hdr_artifacts::Averages {
+        precision: 0.9,
+        recall: 0.9,
+        f1: 0.9,
+    };
+    let split = |accuracy| hdr_artifacts::SplitMetrics {
+        accuracy,
+        log_loss: 0.2,
+        macro_avg: averages,
+        weighted: averages,
+        per_class: (0..10)
+            .map(|class| hdr_artifacts::ClassMetrics {
+                class,
+                precision: 0.9,
+                recall: 0.9,
+                f1: 0.9,
+                support: 1,
+            })
+            .collect(),
+        confusion_matrix: (0..10)
+            .map(|row| (0..10).map(|col| u64::from(row == col)).collect())
+            .collect(),
+        support: 10,
+        images_per_s: 1000.0,
+    };
+    let metrics = hdr_artifacts::Metrics {
+        train: split(0.99),
+        test: split(test_accuracy),
+    };
+    let mut bytes = Vec::new();
+    hdr_artifacts::write_metrics(&mut bytes, &metrics).unwrap();
+    std::fs::write(path, bytes).unwrap();
 }
