@@ -256,6 +256,8 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
         "<html><h1>run report</h1></html>",
     )
     .unwrap();
+    // The weights first: eval's metrics count only when newer than them.
+    let model = trained_model();
     let card = dir.path().join("model.json");
     common::write_model_card(&card);
     let metrics = dir.path().join("metrics.json");
@@ -267,7 +269,7 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
             metrics: Some(metrics),
             data_summary: None,
         },
-        ..ServeConfig::new(trained_model())
+        ..ServeConfig::new(model)
     });
 
     let chromium = launch(&browser, &dir.path().join("profile"));
