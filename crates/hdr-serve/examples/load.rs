@@ -1,6 +1,8 @@
 //! Measures `POST /api/predict`: the round-trip time of one client sending
 //! one 280x280 PNG after another, then the predictions per second of many
-//! clients at once (each with its own keep-alive connection).
+//! clients at once (each with its own keep-alive connection). With a server
+//! started here, it first times the steps of one prediction in-process
+//! (decoding, preprocessing, the model), to show where a round trip goes.
 //!
 //! ```sh
 //! cargo run --release -p hdr-serve --example load                  # in-process server on artifacts/train/model.safetensors
@@ -74,6 +76,35 @@ fn summary(mut times: Vec<Duration>) -> String {
     )
 }
 
+/// Median times of the steps of one prediction, in-process, 300 times each.
+fn steps(model: &std::path::Path, body: &[u8]) -> String {
+    let recognizer = hdr_recognize::Recognizer::load(model).unwrap_or_else(|e| panic!("{e}"));
+    let name = std::path::Path::new("upload.png");
+    let median = |work: &dyn Fn()| {
+        let mut times: Vec<Duration> = (0..300)
+            .map(|_| {
+                let started = Instant::now();
+                work();
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        percentile(&times, 0.5)
+    };
+    let image = hdr_recognize::decode_bytes(body, name).unwrap();
+    let input = hdr_recognize::preprocess(&image).unwrap();
+    let decode = median(&|| drop(hdr_recognize::decode_bytes(body, name).unwrap()));
+    let preprocess = median(&|| {
+        std::hint::black_box(hdr_recognize::preprocess(&image).unwrap());
+    });
+    let model = median(&|| drop(recognizer.classifier().predict(&input)));
+    let all = median(&|| drop(recognizer.recognize_bytes(body, name).unwrap()));
+    format!(
+        "in-process medians: decode {decode:.2} ms, preprocess {preprocess:.2} ms, model {model:.2} ms; \
+         recognize_bytes (all three) {all:.2} ms"
+    )
+}
+
 async fn predict(client: &reqwest::Client, url: &str, body: &[u8]) -> Duration {
     let started = Instant::now();
     let response = client
@@ -106,6 +137,9 @@ fn main() {
             .unwrap_or_else(|e| panic!("{e}")),
         ),
     };
+    if local.is_some() {
+        println!("{}", steps(&options.model, &body));
+    }
     let base = options
         .url
         .clone()
