@@ -15,7 +15,6 @@
 //! 280x280).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::PathBuf;
@@ -93,12 +92,18 @@ fn steps(model: &std::path::Path, body: &[u8]) -> String {
     };
     let image = hdr_recognize::decode_bytes(body, name).unwrap();
     let input = hdr_recognize::preprocess(&image).unwrap();
-    let decode = median(&|| drop(hdr_recognize::decode_bytes(body, name).unwrap()));
+    let decode = median(&|| {
+        std::hint::black_box(hdr_recognize::decode_bytes(body, name).unwrap());
+    });
     let preprocess = median(&|| {
         std::hint::black_box(hdr_recognize::preprocess(&image).unwrap());
     });
-    let model = median(&|| drop(recognizer.classifier().predict(&input)));
-    let all = median(&|| drop(recognizer.recognize_bytes(body, name).unwrap()));
+    let model = median(&|| {
+        std::hint::black_box(recognizer.classifier().predict(&input));
+    });
+    let all = median(&|| {
+        std::hint::black_box(recognizer.recognize_bytes(body, name).unwrap());
+    });
     format!(
         "in-process medians: decode {decode:.2} ms, preprocess {preprocess:.2} ms, model {model:.2} ms; \
          recognize_bytes (all three) {all:.2} ms"

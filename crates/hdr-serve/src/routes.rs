@@ -163,10 +163,9 @@ struct PredictQuery {
     details: bool,
 }
 
-fn details(query: Result<Query<PredictQuery>, QueryRejection>) -> Result<bool, Response> {
-    query
-        .map(|Query(q)| q.details)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &e.body_text()))
+/// Whether details were asked for, or why the query is malformed.
+fn details(query: Result<Query<PredictQuery>, QueryRejection>) -> Result<bool, String> {
+    query.map(|Query(q)| q.details).map_err(|e| e.body_text())
 }
 
 fn status_of(failure: Option<Failure>) -> StatusCode {
@@ -200,7 +199,7 @@ async fn predict(
 ) -> Response {
     let details = match details(query) {
         Ok(details) => details,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
     let body = match body {
         Ok(body) => body,
@@ -223,7 +222,7 @@ async fn predict_batch(
 ) -> Response {
     let details = match details(query) {
         Ok(details) => details,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
     let mut multipart = match multipart {
         Ok(multipart) => multipart,
