@@ -10,6 +10,7 @@ mod interrupt;
 mod lock;
 mod predict;
 mod runner_lock;
+mod serve;
 mod stages;
 #[cfg(test)]
 mod stated_defaults;
@@ -33,6 +34,7 @@ Examples:
   cargo xtask pipeline --set train.epochs=5   one run with another value (counts as a config edit)
   cargo xtask config                          the configuration in force, and where each value comes from
   cargo xtask predict my-digit.png            recognise a digit with the trained model
+  cargo xtask serve                           draw digits in the browser and watch the model read them
   cargo xtask --quiet status || echo stale    scripts: exit 1 when any stage is stale
 
 Runs from any folder of the project: without --config it uses the pipeline.toml at
@@ -186,6 +188,17 @@ Examples:
     Bench(bench::BenchArgs),
     /// Write the trained network as an ONNX model (artifacts/export/model.onnx).
     Export(export::ExportArgs),
+    /// Serve a page to draw digits on and an HTTP API on the trained model.
+    #[command(after_help = "\
+Examples:
+  cargo xtask serve                                  http://127.0.0.1:8080/ on artifacts/train/model.safetensors
+  cargo xtask serve --port 0 --open                  a free port, and open the page in the desktop's browser
+  cargo xtask serve --model other.safetensors        other weights (no test accuracy or data on the card)
+  cargo xtask serve --host 0.0.0.0 --port 8000       reachable from other machines (it warns: no password)
+
+API: POST /api/predict (an image), POST /api/predict/batch (multipart), GET /api/model,
+GET /healthz; see the README.")]
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -315,6 +328,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Predict(args) => return predict::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args)?,
         Command::Export(args) => export::run(&ctx, args)?,
+        Command::Serve(args) => serve::run(&ctx, args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Every subcommand (the top level is `cargo-xtask.txt`).
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 12] = [
     "pipeline",
     "data",
     "train",
@@ -18,6 +18,7 @@ const SUBCOMMANDS: [&str; 11] = [
     "import-idx",
     "predict",
     "bench",
+    "serve",
 ];
 
 fn help(subcommand: Option<&str>) -> String {

@@ -43,29 +43,28 @@ fn header_limits() -> Limits {
 /// (averaging blocks of pixels, as an RGB float image), which is all
 /// preprocessing would use of them.
 pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
-    let file = || path.to_path_buf();
     let unreadable = |source| RecognizeError::Unreadable {
-        path: file(),
+        path: path.to_path_buf(),
         source,
     };
     let metadata = std::fs::metadata(path).map_err(unreadable)?;
     if metadata.is_dir() {
-        return Err(RecognizeError::Directory { path: file() });
-    }
-    if metadata.len() == 0 {
-        return Err(RecognizeError::EmptyFile { path: file() });
-    }
-    if metadata.len() > MAX_DECODED_BYTES {
-        return Err(RecognizeError::FileTooLarge {
-            path: file(),
-            bytes: metadata.len(),
+        return Err(RecognizeError::Directory {
+            path: path.to_path_buf(),
         });
     }
+    check_length(metadata.len(), path)?;
     let bytes = std::fs::read(path).map_err(unreadable)?;
-    if bytes.is_empty() {
-        return Err(RecognizeError::EmptyFile { path: file() });
-    }
+    decode_bytes(&bytes, path)
+}
 
+/// Decodes a PNG, JPEG or BMP image held in memory (an upload, say) exactly
+/// as [`load_image`] decodes a file: the same header check, decoder limits,
+/// orientation and early shrink. `name` is what errors call the bytes (the
+/// upload's file name, for one).
+pub fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, RecognizeError> {
+    check_length(bytes.len() as u64, name)?;
+    let file = || name.to_path_buf();
     let decode_error = |e: image::ImageError| RecognizeError::Decode {
         path: file(),
         detail: match &e {
@@ -75,9 +74,12 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
             _ => e.to_string(),
         },
     };
-    let mut reader = ImageReader::new(Cursor::new(bytes.as_slice()))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(unreadable)?;
+        .map_err(|source| RecognizeError::Unreadable {
+            path: file(),
+            source,
+        })?;
     let format = reader.format();
     if !matches!(
         format,
@@ -85,7 +87,7 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
     ) {
         return Err(RecognizeError::NotAnImage {
             path: file(),
-            detail: not_an_image(format, &bytes),
+            detail: not_an_image(format, bytes),
         });
     }
     reader.limits(header_limits());
@@ -100,7 +102,7 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
             decoded_bytes,
         });
     }
-    if format == Some(ImageFormat::Jpeg) && !jpeg_has_end(&bytes) {
+    if format == Some(ImageFormat::Jpeg) && !jpeg_has_end(bytes) {
         // The JPEG decoder fills a cut-off image with grey instead of failing.
         return Err(RecognizeError::Decode {
             path: file(),
@@ -116,10 +118,26 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    drop(bytes);
     let mut img = shrink_for_work(img);
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Refuses empty input and input larger than [`MAX_DECODED_BYTES`] before
+/// anything is read or decoded.
+fn check_length(len: u64, name: &Path) -> Result<(), RecognizeError> {
+    if len == 0 {
+        return Err(RecognizeError::EmptyFile {
+            path: name.to_path_buf(),
+        });
+    }
+    if len > MAX_DECODED_BYTES {
+        return Err(RecognizeError::FileTooLarge {
+            path: name.to_path_buf(),
+            bytes: len,
+        });
+    }
+    Ok(())
 }
 
 /// Why a file that is not a PNG, JPEG or BMP is refused.
@@ -258,5 +276,94 @@ mod tests {
         img.save_with_format(&named_jpg, ImageFormat::Bmp).unwrap();
         let loaded = load_image(&named_jpg).unwrap();
         assert_eq!((loaded.width(), loaded.height()), (40, 30));
+    }
+
+    /// A grey 8-bit PNG header declaring `width` x `height`, with one
+    /// compressed row of data: a few dozen bytes.
+    fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend((data.len() as u32).to_be_bytes());
+            out.extend(kind);
+            out.extend(data);
+            let mut crc = flate2::Crc::new();
+            crc.update(kind);
+            crc.update(data);
+            out.extend(crc.sum().to_be_bytes());
+        }
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut header = width.to_be_bytes().to_vec();
+        header.extend(height.to_be_bytes());
+        header.extend([8, 0, 0, 0, 0]);
+        chunk(&mut out, b"IHDR", &header);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut zlib, &vec![0u8; 1 + width as usize]).unwrap();
+        chunk(&mut out, b"IDAT", &zlib.finish().unwrap());
+        chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    #[test]
+    fn bytes_in_memory_declaring_a_huge_image_are_refused_from_the_header() {
+        let huge = png_declaring(50_000, 40_000);
+        assert!(huge.len() < 1_000);
+        let started = std::time::Instant::now();
+        match decode_bytes(&huge, Path::new("upload.png")) {
+            Err(RecognizeError::TooLarge {
+                path,
+                width,
+                height,
+                decoded_bytes,
+            }) => {
+                assert_eq!(path, Path::new("upload.png"));
+                assert_eq!(
+                    (width, height, decoded_bytes),
+                    (50_000, 40_000, 2_000_000_000)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Refused without decoding: far quicker than filling 2 GB would be.
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Just over the side limit, small in bytes: still refused.
+        assert!(matches!(
+            decode_bytes(&png_declaring(MAX_IMAGE_SIDE + 1, 1), Path::new("wide.png")),
+            Err(RecognizeError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn bytes_and_files_share_one_decoder() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image::GrayImage::from_fn(1500, 900, |x, y| {
+            image::Luma([if (700..800).contains(&x) && y > 100 {
+                10
+            } else {
+                240
+            }])
+        });
+        let path = dir.path().join("scan.png");
+        img.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let from_file = load_image(&path).unwrap();
+        let from_bytes = decode_bytes(&bytes, Path::new("scan.png")).unwrap();
+        // Both shrunk early to the working size, to the same pixels.
+        assert!(from_bytes.width() <= 1024, "{}", from_bytes.width());
+        assert_eq!(from_file, from_bytes);
+
+        let name = Path::new("nothing.png");
+        assert!(matches!(
+            decode_bytes(b"", name),
+            Err(RecognizeError::EmptyFile { .. })
+        ));
+        let err = decode_bytes(b"plain words\n", name).unwrap_err();
+        assert!(matches!(err, RecognizeError::NotAnImage { .. }), "{err}");
+        assert_eq!(
+            err.reason(),
+            "not an image: the file holds text, not a PNG, JPEG or BMP image"
+        );
+        assert!(matches!(
+            decode_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", name),
+            Err(RecognizeError::Decode { .. })
+        ));
     }
 }

@@ -1,6 +1,6 @@
 //! Everything that can go wrong recognising a digit; errors about a file name it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hdr_model::{ModelError, IMAGE_PIXELS};
 
@@ -107,6 +107,36 @@ pub enum RecognizeError {
     },
 }
 
+impl RecognizeError {
+    /// The file (or the name given to bytes in memory) the error is about.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Unreadable { path, .. }
+            | Self::Directory { path }
+            | Self::EmptyFile { path }
+            | Self::FileTooLarge { path, .. }
+            | Self::TooLarge { path, .. }
+            | Self::NotAnImage { path, .. }
+            | Self::Decode { path, .. }
+            | Self::NoDigit { path, .. } => Some(path),
+            Self::Model(_) | Self::Preprocess(_) | Self::WrongPixelCount { .. } => None,
+        }
+    }
+
+    /// The message without the leading `FILE: `, for output that names the
+    /// file already (a JSON object with a `file` member, say).
+    pub fn reason(&self) -> String {
+        let message = self.to_string();
+        match self.path() {
+            Some(path) => message
+                .strip_prefix(&format!("{}: ", path.display()))
+                .map(str::to_string)
+                .unwrap_or(message),
+            None => message,
+        }
+    }
+}
+
 /// Bytes as whole megabytes (10^6), rounded up so that a size just over a
 /// limit never reads as equal to it.
 fn megabytes(bytes: u64) -> u64 {
@@ -132,6 +162,22 @@ mod tests {
             len: 0,
         };
         assert!(batch.to_string().starts_with("image 3 of the batch: "));
+    }
+
+    #[test]
+    fn reasons_leave_the_file_out() {
+        let empty = RecognizeError::EmptyFile {
+            path: PathBuf::from("dir/a: b.png"),
+        };
+        assert_eq!(empty.to_string(), "dir/a: b.png: empty file");
+        assert_eq!(empty.reason(), "empty file");
+        assert_eq!(empty.path(), Some(Path::new("dir/a: b.png")));
+        let pixels = RecognizeError::WrongPixelCount {
+            index: None,
+            len: 1,
+        };
+        assert_eq!(pixels.reason(), pixels.to_string());
+        assert_eq!(pixels.path(), None);
     }
 
     #[test]

@@ -19,6 +19,10 @@
 //! let p = r.recognize_file(&photo)?;
 //! println!("{} ({:.1}%), then {:?}", p.digit, p.confidence * 100.0, &p.top3[1..]);
 //!
+//! // An image held in memory (an upload, say): the same limits and result as a file.
+//! let upload = std::fs::read(&photo)?;
+//! assert_eq!(r.recognize_bytes(&upload, "upload.png")?, p);
+//!
 //! // A raw MNIST-style digit: 784 grey levels, light ink on black.
 //! let pixels_28x28 = [0u8; 784];
 //! let q = r.recognize_pixels(&pixels_28x28)?;
@@ -42,27 +46,34 @@
 //! ink, the longer side scaled to 20 px with anti-aliasing, and pasted into
 //! 28x28 with the ink's centre of mass at the centre.
 //!
-//! Files are read within bounds ([`load_image`]): an image declaring more
+//! Files are read within bounds ([`load_image`]; [`decode_bytes`] and
+//! [`Recognizer::recognize_bytes`] do the same for images held in memory,
+//! such as uploads): an image declaring more
 //! than [`MAX_IMAGE_SIDE`] pixels on a side or more than
 //! [`MAX_DECODED_BYTES`] decoded is refused from its header before any
 //! pixel is decoded, and large images are shrunk as soon as they are
 //! decoded. Every bad input is a [`RecognizeError`], never a panic.
 //!
-//! This crate needs only the model and the `image` crate: no data frames, no
-//! plotting.
+//! [`RecognitionJson`] writes one recognition as the JSON object that
+//! `cargo xtask predict --json` prints and `cargo xtask serve` answers.
+//!
+//! This crate needs only the model, the `image` crate and serde: no data
+//! frames, no plotting.
 
 #![deny(missing_docs)]
 
 mod decode;
 mod error;
+mod json;
 pub mod preprocess;
 mod recognition;
 mod recognizer;
 
-pub use decode::{load_image, MAX_DECODED_BYTES, MAX_IMAGE_SIDE};
+pub use decode::{decode_bytes, load_image, MAX_DECODED_BYTES, MAX_IMAGE_SIDE};
 pub use error::RecognizeError;
 pub use hdr_model::{Classifier, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 pub use image;
+pub use json::RecognitionJson;
 pub use preprocess::{preprocess, PreprocessError};
 pub use recognition::Recognition;
 pub use recognizer::{prepare_file, Recognizer};

@@ -6,7 +6,7 @@ use hdr_model::{Classifier, IMAGE_PIXELS};
 use image::DynamicImage;
 use rayon::prelude::*;
 
-use crate::decode::load_image;
+use crate::decode::{decode_bytes, load_image};
 use crate::preprocess::preprocess;
 use crate::{Recognition, RecognizeError};
 
@@ -68,6 +68,18 @@ impl Recognizer {
         Ok(self.recognize_prepared(&inputs))
     }
 
+    /// Recognises the digit in a PNG, JPEG or BMP image held in memory (an
+    /// upload, say), decoded within the same limits as a file; `name` is what
+    /// errors call it.
+    pub fn recognize_bytes(
+        &self,
+        bytes: &[u8],
+        name: impl AsRef<Path>,
+    ) -> Result<Recognition, RecognizeError> {
+        let input = prepare_bytes(bytes, name.as_ref())?;
+        Ok(self.recognize_prepared(&[input]).remove(0))
+    }
+
     /// Recognises the digit in each image file, decoding them in parallel and
     /// predicting them in one pass; each file gets its own result, so one bad
     /// file does not stop the others.
@@ -75,10 +87,33 @@ impl Recognizer {
         &self,
         paths: &[P],
     ) -> Vec<Result<Recognition, RecognizeError>> {
-        let prepared: Vec<Result<[u8; IMAGE_PIXELS], RecognizeError>> = paths
-            .par_iter()
-            .map(|path| prepare_file(path.as_ref()))
-            .collect();
+        self.recognize_each(paths, |path| prepare_file(path.as_ref()))
+    }
+
+    /// Recognises the digit in each named image held in memory, as
+    /// [`recognize_files`](Self::recognize_files) does for files: decoded in
+    /// parallel, predicted in one pass, one result each.
+    pub fn recognize_encoded<N, B>(
+        &self,
+        images: &[(N, B)],
+    ) -> Vec<Result<Recognition, RecognizeError>>
+    where
+        N: AsRef<Path> + Sync,
+        B: AsRef<[u8]> + Sync,
+    {
+        self.recognize_each(images, |(name, bytes)| {
+            prepare_bytes(bytes.as_ref(), name.as_ref())
+        })
+    }
+
+    /// Prepares every item in parallel, then predicts the good ones in one pass.
+    fn recognize_each<T: Sync>(
+        &self,
+        items: &[T],
+        prepare: impl Fn(&T) -> Result<[u8; IMAGE_PIXELS], RecognizeError> + Sync + Send,
+    ) -> Vec<Result<Recognition, RecognizeError>> {
+        let prepared: Vec<Result<[u8; IMAGE_PIXELS], RecognizeError>> =
+            items.par_iter().map(prepare).collect();
         let inputs: Vec<[u8; IMAGE_PIXELS]> = prepared
             .iter()
             .filter_map(|p| p.as_ref().ok())
@@ -114,9 +149,19 @@ impl Recognizer {
 /// Reads one image file within the decoding limits and preprocesses it into
 /// the 28x28 input of the model.
 pub fn prepare_file(path: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
-    let image = load_image(path)?;
-    preprocess(&image).map_err(|source| RecognizeError::NoDigit {
-        path: path.to_path_buf(),
+    digit_input(&load_image(path)?, path)
+}
+
+/// Decodes one image held in memory within the decoding limits and
+/// preprocesses it into the 28x28 input of the model.
+fn prepare_bytes(bytes: &[u8], name: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
+    digit_input(&decode_bytes(bytes, name)?, name)
+}
+
+/// The model's input for a decoded image; errors name where it came from.
+fn digit_input(image: &DynamicImage, name: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
+    preprocess(image).map_err(|source| RecognizeError::NoDigit {
+        path: name.to_path_buf(),
         source,
     })
 }

@@ -59,6 +59,45 @@ fn every_bad_file_gets_its_own_message_and_good_files_are_still_recognised() {
 }
 
 #[test]
+fn bad_images_in_memory_are_refused_as_their_files_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let recognizer = recognizer(dir.path());
+    let bad = write_bad_files(dir.path());
+    let mut uploads = Vec::new();
+    for case in bad.iter().filter(|b| b.path.is_file()) {
+        let bytes = std::fs::read(&case.path).unwrap();
+        let from_file = recognizer.recognize_file(&case.path).unwrap_err();
+        let from_bytes = recognizer.recognize_bytes(&bytes, &case.path).unwrap_err();
+        assert_eq!(from_bytes.to_string(), from_file.to_string());
+        assert_eq!(
+            std::mem::discriminant(&from_bytes),
+            std::mem::discriminant(&from_file)
+        );
+        uploads.push((case.path.clone(), bytes));
+    }
+    let good = encoded(bar_image(64), ImageFormat::Png);
+    let good_file = dir.path().join("good.png");
+    std::fs::write(&good_file, &good).unwrap();
+    uploads.insert(2, (good_file.clone(), good.clone()));
+    let results = recognizer.recognize_encoded(&uploads);
+    assert_eq!(results.len(), uploads.len());
+    let expected = recognizer.recognize_file(&good_file).unwrap();
+    for ((name, _), result) in uploads.iter().zip(&results) {
+        match result {
+            Ok(r) => {
+                assert_eq!(*name, good_file);
+                assert_eq!(*r, expected);
+            }
+            Err(e) => assert_eq!(e.path(), Some(name.as_path())),
+        }
+    }
+    assert_eq!(
+        recognizer.recognize_bytes(&good, "good.png").unwrap(),
+        expected
+    );
+}
+
+#[test]
 fn declared_size_is_refused_from_the_header_with_typed_fields() {
     let dir = tempfile::tempdir().unwrap();
     let bad = write_bad_files(dir.path());

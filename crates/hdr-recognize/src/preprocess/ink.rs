@@ -37,11 +37,16 @@ fn border_indices(width: usize, height: usize) -> Vec<usize> {
 
 /// The paper's brightness under uneven light: a quadratic surface in x and y
 /// fitted to the border pixels, ignoring ink that touches the border.
+#[derive(Clone)]
 struct PaperModel {
     /// Coefficients of 1, u, v, u², v², uv with u, v in [-1, 1].
     coefficients: [f64; 6],
     width: usize,
-    height: usize,
+    /// u of each column, computed once: the surface is evaluated at every
+    /// pixel several times, and the divisions would dominate.
+    us: Vec<f64>,
+    /// v of each row.
+    vs: Vec<f64>,
     /// The paper's median brightness.
     level: f32,
     /// Robust standard deviation of the border around the surface.
@@ -50,8 +55,7 @@ struct PaperModel {
 
 impl PaperModel {
     fn terms(&self, x: usize, y: usize) -> [f64; 6] {
-        let u = 2.0 * x as f64 / (self.width.max(2) - 1) as f64 - 1.0;
-        let v = 2.0 * y as f64 / (self.height.max(2) - 1) as f64 - 1.0;
+        let (u, v) = (self.us[x], self.vs[y]);
         [1.0, u, v, u * u, v * v, u * v]
     }
 
@@ -74,10 +78,13 @@ impl PaperModel {
 
     fn fit(luma: &[f32], width: usize, height: usize, border: &[usize]) -> Self {
         let level = median(&mut border.iter().map(|&i| luma[i]).collect::<Vec<_>>());
+        // Each coordinate mapped onto [-1, 1].
+        let unit = |i: usize, side: usize| 2.0 * i as f64 / (side.max(2) - 1) as f64 - 1.0;
         let mut model = Self {
             coefficients: [f64::from(level), 0.0, 0.0, 0.0, 0.0, 0.0],
             width,
-            height,
+            us: (0..width).map(|x| unit(x, width)).collect(),
+            vs: (0..height).map(|y| unit(y, height)).collect(),
             level,
             noise: 0.0,
         };
@@ -109,7 +116,7 @@ impl PaperModel {
             };
             let candidate = Self {
                 coefficients,
-                ..model
+                ..model.clone()
             };
             let noise = candidate.spread(luma, border);
             if noise > model.noise {
