@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Every subcommand (the top level is `cargo-xtask.txt`).
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 13] = [
     "pipeline",
     "data",
     "train",
@@ -14,6 +14,8 @@ const SUBCOMMANDS: [&str; 11] = [
     "report",
     "status",
     "clean",
+    "runs",
+    "gc",
     "config",
     "import-idx",
     "predict",
