@@ -205,6 +205,9 @@ fn build_record(ctx: &Context, outcome: &Outcome, error: Option<&anyhow::Error>)
     let ok = error.is_none();
     let mut config = serde_json::to_value(&ctx.config).expect("configs serialise to JSON");
     config["data"]["source"] = serde_json::json!(ctx.display(&ctx.config.data.source));
+    if let Some(test) = &ctx.config.data.test_source {
+        config["data"]["test_source"] = serde_json::json!(ctx.display(test));
+    }
     let finished = |stage: Stage| ok || outcome.fingerprints.contains_key(stage.name());
     RunRecord {
         id: ctx.run_id.unwrap_or(0),

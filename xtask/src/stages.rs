@@ -105,6 +105,11 @@ impl Context {
             // checkout is not stale just because its absolute path changed.
             Stage::Data => serde_json::to_value(hdr_data::Config {
                 source: PathBuf::from(self.display(&c.data.source)),
+                test_source: c
+                    .data
+                    .test_source
+                    .as_ref()
+                    .map(|p| PathBuf::from(self.display(p))),
                 ..c.data.clone()
             }),
             // The `[model]` section shapes the train stage too: its keys are
@@ -135,7 +140,10 @@ impl Context {
                 .collect()
         };
         match stage {
-            Stage::Data => vec![(self.config.data.source.clone(), None)],
+            Stage::Data => std::iter::once(&self.config.data.source)
+                .chain(&self.config.data.test_source)
+                .map(|p| (p.clone(), None))
+                .collect(),
             Stage::Train => owned(&hdr_train::Paths::under(a).inputs()),
             Stage::Eval => owned(&hdr_eval::Paths::under(a).inputs()),
             Stage::Report => owned(&hdr_report::Paths::under(a).inputs()),

@@ -59,7 +59,7 @@ pub use runs::{
 };
 #[cfg(feature = "parquet")]
 pub use split_file::{encode_split, read_split, row_major_pixels, split_frame, SPLIT_COLUMNS};
-pub use summary::{read_summary, write_summary, DataSummary, SplitSummary};
+pub use summary::{read_summary, write_summary, DataSummary, SplitSummary, TestSource};
 
 /// Side of a square digit image, in pixels.
 pub const IMAGE_SIDE: usize = 28;

@@ -16,6 +16,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::inputs::Mistake;
+
+mod runs;
+pub use runs::runs;
 use crate::text::{CrispText, Faces};
 use crate::Error;
 
