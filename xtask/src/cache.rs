@@ -3,7 +3,9 @@
 //! of recomputed.
 //!
 //! - `objects/ab/cdef…`: one file per distinct content, named by its sha256
-//!   (identical outputs of different runs are stored once);
+//!   (identical outputs of different runs are stored once); gzip-compressed
+//!   as `cdef….gz` when that saves a tenth or more (the report's HTML and SVG,
+//!   the CSVs), as is otherwise (PNG, parquet);
 //! - `stages/<fingerprint>.json`: one [`Entry`] per stage fingerprint — the
 //!   lock entry the stage produced, whose `outs` map each output to its hash.
 //!
@@ -92,24 +94,30 @@ impl Cache {
     pub fn store(&self, entry: &Entry, root: &Path) -> Result<()> {
         for (rel, hash) in &entry.lock.outs {
             let object = self.object_path(hash);
-            if object.exists() {
+            if object.exists() || gz_path(&object).exists() {
                 continue;
             }
-            let dir = object.parent().expect("objects live in a folder");
-            std::fs::create_dir_all(dir)
+            let dir = object.parent().expect("objects live in a folder").to_path_buf();
+            std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
+            let bytes =
+                std::fs::read(root.join(rel)).with_context(|| format!("cannot read {rel}"))?;
+            let compressed = gzip(&bytes).with_context(|| format!("cannot compress {rel}"))?;
+            let (target, content) = if compressed.len() * 10 <= bytes.len() * 9 {
+                (gz_path(&object), compressed)
+            } else {
+                (object, bytes)
+            };
             let mut tmp = tempfile::Builder::new()
                 .prefix(".object.")
-                .tempfile_in(dir)
+                .tempfile_in(&dir)
                 .with_context(|| format!("cannot write in {}", dir.display()))?;
-            let mut source = std::fs::File::open(root.join(rel))
-                .with_context(|| format!("cannot read {rel}"))?;
-            io::copy(&mut source, tmp.as_file_mut())
+            tmp.write_all(&content)
                 .and_then(|_| tmp.as_file().sync_all())
                 .with_context(|| format!("cannot copy {rel} into {}", dir.display()))?;
-            tmp.persist(&object)
+            tmp.persist(&target)
                 .map_err(|e| e.error)
-                .with_context(|| format!("cannot write {}", object.display()))?;
+                .with_context(|| format!("cannot write {}", target.display()))?;
         }
         let path = self.entry_path(&fingerprint(&entry.stage, &entry.lock));
         hdr_common::write_json_atomic(&path, entry)
@@ -136,18 +144,31 @@ impl Cache {
     pub fn restore(&self, entry: &Entry, root: &Path) -> Result<OutputSet, Damage> {
         let mut set = OutputSet::new();
         for (rel, hash) in &entry.lock.outs {
-            let object = self.object_path(hash);
-            let mut source = std::fs::File::open(&object).map_err(|e| {
+            let mut object = self.object_path(hash);
+            let compressed = !object.exists() && gz_path(&object).exists();
+            if compressed {
+                object = gz_path(&object);
+            }
+            let file = std::fs::File::open(&object).map_err(|e| {
                 Damage(format!(
                     "{rel}'s copy {} cannot be read: {e}",
                     object.display()
                 ))
             })?;
+            let mut source: Box<dyn Read> = if compressed {
+                Box::new(flate2::read::GzDecoder::new(io::BufReader::new(file)))
+            } else {
+                Box::new(file)
+            };
             let target = set
                 .create(root.join(rel))
                 .map_err(|e| Damage(format!("cannot write {rel}: {e}")))?;
-            let actual = copy_hashing(&mut source, target)
-                .map_err(|e| Damage(format!("cannot restore {rel}: {e}")))?;
+            let actual = copy_hashing(&mut source, target).map_err(|e| {
+                Damage(format!(
+                    "{rel}'s copy {} cannot be read: {e}",
+                    object.display()
+                ))
+            })?;
             if actual != *hash {
                 return Err(Damage(format!(
                     "{rel}'s copy {} no longer matches its hash",
@@ -165,6 +186,13 @@ impl Cache {
             let object = self.object_path(hash);
             if hdr_common::sha256_file(&object).is_ok_and(|h| h != *hash) {
                 let _ = std::fs::remove_file(object);
+                continue;
+            }
+            let gz = gz_path(&object);
+            let sound = std::fs::File::open(&gz)
+                .and_then(|f| copy_hashing(&mut flate2::read::GzDecoder::new(f), &mut io::sink()));
+            if gz.exists() && !sound.is_ok_and(|h| h == *hash) {
+                let _ = std::fs::remove_file(gz);
             }
         }
     }
@@ -192,7 +220,11 @@ impl Cache {
                     .flatten();
                 match kept {
                     Some(entry) => {
-                        live.extend(entry.lock.outs.values().map(|h| self.object_path(h)));
+                        for hash in entry.lock.outs.values() {
+                            let object = self.object_path(hash);
+                            live.insert(gz_path(&object));
+                            live.insert(object);
+                        }
                     }
                     None => {
                         std::fs::remove_file(&path)
@@ -219,6 +251,21 @@ impl Cache {
         }
         Ok((removed, before.saturating_sub(dir_bytes(&self.dir))))
     }
+}
+
+/// Where the gzip-compressed copy of `object` lives.
+fn gz_path(object: &Path) -> PathBuf {
+    let mut name = object.as_os_str().to_owned();
+    name.push(".gz");
+    PathBuf::from(name)
+}
+
+/// `bytes` gzip-compressed, at the fastest level: the cache is written after
+/// every stage, and restores must stay quick.
+fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 /// Copies `source` into `target`, returning the sha256 of the bytes copied.
@@ -328,6 +375,7 @@ mod tests {
             assert_eq!(std::fs::read_to_string(root.join(rel)).unwrap(), text);
         }
 
+        // "alpha" is too short to gain from compression: stored as is.
         let object = cache.object_path(&hdr_common::sha256_bytes(b"alpha"));
         std::fs::write(&object, "alphA").unwrap();
         std::fs::write(root.join(files[0].0), "kept").unwrap();
@@ -345,6 +393,42 @@ mod tests {
         cache.discard(&fp, Some(&found));
         assert!(cache.lookup(&fp).unwrap().is_none());
         assert!(!object.exists());
+    }
+
+    #[test]
+    fn compressible_outputs_are_stored_compressed_and_checked_on_restore() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        let text = "0,0,0,0,0,0,0,0\n".repeat(1000);
+        std::fs::write(root.join("big.csv"), &text).unwrap();
+        let hash = hdr_common::sha256_bytes(text.as_bytes());
+        let cache = Cache::under(&root.join("artifacts"));
+        let entry = Entry {
+            stage: "eval".into(),
+            run: None,
+            lock: lock(&[("big.csv", &hash)]),
+        };
+        cache.store(&entry, root).unwrap();
+        let gz = gz_path(&cache.object_path(&hash));
+        assert!(gz.exists() && !cache.object_path(&hash).exists());
+        assert!(std::fs::metadata(&gz).unwrap().len() < text.len() as u64 / 10);
+        std::fs::write(root.join("big.csv"), "changed").unwrap();
+        cache.restore(&entry, root).unwrap().commit().unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("big.csv")).unwrap(), text);
+
+        // A compressed copy of other content is damage, and discarding removes it.
+        std::fs::write(&gz, gzip(b"other").unwrap()).unwrap();
+        let damage = cache.restore(&entry, root).unwrap_err();
+        assert!(
+            damage.0.contains("no longer matches its hash"),
+            "{}",
+            damage.0
+        );
+        std::fs::write(&gz, b"not gzip").unwrap();
+        let damage = cache.restore(&entry, root).unwrap_err();
+        assert!(damage.0.contains("cannot be read"), "{}", damage.0);
+        cache.discard(&fingerprint("eval", &entry.lock), Some(&entry));
+        assert!(!gz.exists());
     }
 
     #[test]

@@ -399,7 +399,10 @@ mod tests {
         let err = load_text("[data]\ntest_source = 3\n", &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("bad value for `data.test_source` = 3"), "{err}");
+        assert!(
+            err.contains("bad value for `data.test_source` = 3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use common::{text, Project};
 fn sample_rows(path: &std::path::Path, skip: usize, rows: usize) {
     let csv = std::fs::read_to_string(path.with_file_name("small.csv")).unwrap();
     let header = csv.lines().next().unwrap().to_string();
-    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
     let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
         std::fs::File::open(sample).unwrap(),
     ));
@@ -46,7 +47,10 @@ fn a_fixed_test_set_is_the_test_split_and_the_whole_source_trains() {
     assert_eq!(s["train"]["rows"], 300);
     assert_eq!(s["test"]["rows"], 120);
     assert_eq!(s["source_rows"], 300);
-    assert!(s["test_source"]["path"].as_str().unwrap().ends_with("test.csv"));
+    assert!(s["test_source"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("test.csv"));
     assert_eq!(s["test_source"]["sha256"].as_str().unwrap().len(), 64);
     assert_ne!(s["test_source"]["sha256"], s["source_sha256"]);
     let metrics: serde_json::Value = serde_json::from_str(

@@ -47,7 +47,10 @@ fn params_of(inputs: &Inputs) -> BTreeMap<String, Value> {
     );
     let summary = &inputs.data_summary;
     params.insert("data.seed".into(), Value::from(summary.seed));
-    params.insert("data.test_fraction".into(), Value::from(summary.test_fraction));
+    params.insert(
+        "data.test_fraction".into(),
+        Value::from(summary.test_fraction),
+    );
     params
 }
 
@@ -83,7 +86,10 @@ pub fn compare(inputs: &Inputs, runs: &[RunRecord]) -> Comparison {
         .map(|r| (*r).clone())
         .collect();
     let best = best_run(&others)
-        .filter(|b| b.metrics.is_some_and(|m| m.test_accuracy > this.test_accuracy))
+        .filter(|b| {
+            b.metrics
+                .is_some_and(|m| m.test_accuracy > this.test_accuracy)
+        })
         .cloned();
     let next_id = runs.iter().map(|r| r.id).max().unwrap_or(0) + 1;
     let this_x = recorded.unwrap_or(next_id);
@@ -166,7 +172,10 @@ mod tests {
             changes_from(&run(1, 0.3, 0.9), &params),
             "train.dropout 0.3 → 0.5"
         );
-        assert_eq!(changes_from(&run(2, 0.5, 0.9), &params), "the same settings");
+        assert_eq!(
+            changes_from(&run(2, 0.5, 0.9), &params),
+            "the same settings"
+        );
         assert!(same_settings(&run(2, 0.5, 0.9), &params));
         assert!(!same_settings(&run(1, 0.3, 0.9), &params));
     }

@@ -285,7 +285,11 @@ fn runs_section(c: &Comparison, chart: &str) -> String {
         );
     } else {
         html.push_str("<table class=\"grid\"><thead><tr><th scope=\"col\">metric</th>");
-        let _ = write!(html, "<th scope=\"col\" class=\"num\">{}</th>", escape(&this_name));
+        let _ = write!(
+            html,
+            "<th scope=\"col\" class=\"num\">{}</th>",
+            escape(&this_name)
+        );
         for (name, _) in &columns {
             let _ = write!(
                 html,
@@ -413,10 +417,7 @@ pub fn page(title: &str, inputs: &Inputs, charts: &[Rendered]) -> String {
     html.push_str("</tbody></table></section>\n");
 
     let comparison = crate::compare::compare(inputs, &inputs.runs);
-    html.push_str(&runs_section(
-        &comparison,
-        &chart(crate::CHART_RUNS),
-    ));
+    html.push_str(&runs_section(&comparison, &chart(crate::CHART_RUNS)));
 
     // Charts.
     html.push_str("<section id=\"charts\"><h2>Scores</h2>\n<div class=\"pair\">");

@@ -263,11 +263,7 @@ pub fn draw_charts(inputs: &Inputs) -> Result<Vec<charts::Rendered>, Error> {
     let m = &inputs.metrics;
     let comparison = compare(inputs, &inputs.runs);
     Ok(vec![
-        charts::runs(
-            CHART_RUNS,
-            &comparison.accuracy_by_run,
-            comparison.this_x,
-        )?,
+        charts::runs(CHART_RUNS, &comparison.accuracy_by_run, comparison.this_x)?,
         charts::scores(CHART_SCORES_TRAIN, "train", &m.train, charts::TRAIN_COLOUR)?,
         charts::scores(CHART_SCORES_TEST, "test", &m.test, charts::HELD_OUT_COLOUR)?,
         charts::confusion(CHART_CONFUSION_TRAIN, "train", &m.train.confusion_matrix)?,

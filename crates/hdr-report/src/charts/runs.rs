@@ -66,7 +66,10 @@ impl Chart for RunsChart<'_> {
         let (width, _) = root.dim_in_pixel();
         legend_row(
             root,
-            &[("recorded runs", TRAIN_COLOUR), ("this run", HELD_OUT_COLOUR)],
+            &[
+                ("recorded runs", TRAIN_COLOUR),
+                ("this run", HELD_OUT_COLOUR),
+            ],
             width as i32 - 24,
             20,
         )?;
