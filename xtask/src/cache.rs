@@ -97,7 +97,10 @@ impl Cache {
             if object.exists() || gz_path(&object).exists() {
                 continue;
             }
-            let dir = object.parent().expect("objects live in a folder").to_path_buf();
+            let dir = object
+                .parent()
+                .expect("objects live in a folder")
+                .to_path_buf();
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let bytes =

@@ -9,6 +9,7 @@ mod config;
 mod lock;
 mod predict;
 mod run;
+mod run_log;
 mod runner_lock;
 mod runs;
 mod stages;

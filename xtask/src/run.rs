@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use hdr_artifacts::{HeadlineMetrics, RunLog, RunRecord, RunStatus, StageOutcome};
+use hdr_artifacts::{HeadlineMetrics, RunRecord, RunStatus, StageOutcome};
 
 use crate::config::{self, Location};
 use crate::lock::LockFile;
+use crate::run_log::{self, read_log};
 use crate::stages::{Context, Done, Stage};
-use crate::{runner_lock, runs, StageArgs};
+use crate::{runner_lock, StageArgs};
 
 /// What the stages of one run did.
 #[derive(Debug, Default)]
@@ -25,30 +26,6 @@ impl Outcome {
     /// Whether any stage ran, was restored or failed (a run worth recording).
     fn changed_anything(&self) -> bool {
         self.stages.values().any(|s| *s != StageOutcome::UpToDate)
-    }
-
-    /// `restored: train; ran: eval, report`, leaving out stages up to date.
-    pub fn summary(stages: &BTreeMap<String, StageOutcome>) -> String {
-        let mut parts = Vec::new();
-        for outcome in [
-            StageOutcome::Restored,
-            StageOutcome::Ran,
-            StageOutcome::Failed,
-        ] {
-            let names: Vec<&str> = Stage::ALL
-                .iter()
-                .map(|s| s.name())
-                .filter(|name| stages.get(*name) == Some(&outcome))
-                .collect();
-            if !names.is_empty() {
-                parts.push(format!("{}: {}", outcome.label(), names.join(", ")));
-            }
-        }
-        if parts.is_empty() {
-            "up to date".to_string()
-        } else {
-            parts.join("; ")
-        }
     }
 }
 
@@ -147,21 +124,6 @@ fn run_stages_locked(
     Ok(())
 }
 
-/// Reads the run log, warning about each line that cannot be read.
-pub fn read_log(ctx: &Context) -> Result<RunLog> {
-    let path = hdr_artifacts::run_log_path(&ctx.artifacts);
-    let log = hdr_artifacts::read_runs(&path)?;
-    for skipped in &log.skipped {
-        ctx.warn(format!(
-            "{} line {}: not a run record, skipped ({})",
-            ctx.display(&path),
-            skipped.line,
-            skipped.reason
-        ));
-    }
-    Ok(log)
-}
-
 /// `cargo xtask pipeline` without a sweep: runs the stages, and records the
 /// run in `runs.jsonl` when a stage ran, was restored or failed.
 pub fn pipeline(ctx: &mut Context, stages: &[Stage], args: &StageArgs, wait: bool) -> Result<()> {
@@ -174,7 +136,7 @@ pub fn pipeline(ctx: &mut Context, stages: &[Stage], args: &StageArgs, wait: boo
     let (record, result) = one_run(ctx, stages, args);
     if let Some(record) = record {
         if !ctx.quiet {
-            eprintln!("{}", runs::headline(&record));
+            eprintln!("{}", run_log::headline(&record));
         }
     }
     result
@@ -345,7 +307,7 @@ pub fn sweep(
                     "test accuracy {:.2}%",
                     100.0 * m.test_accuracy
                 )),
-                Outcome::summary(&r.stages)
+                run_log::stage_summary(&r.stages)
             ),
             (None, Ok(())) => format!(
                 "{}  {shown}  up to date",
@@ -372,7 +334,7 @@ pub fn sweep(
             .filter(|r| ids.contains(&r.id))
             .collect();
         println!();
-        print!("{}", runs::table(&swept));
+        print!("{}", run_log::table(&swept));
     }
     if failed > 0 {
         bail!("{failed} of {} sweep runs failed", points.len());
@@ -407,20 +369,5 @@ mod tests {
         for bad in ["train.dropout", "dropout=0.3", "train.dropout=0.3,,0.5"] {
             assert!(SweepAxis::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn outcome_summaries_list_what_was_not_up_to_date() {
-        let stages = BTreeMap::from([
-            ("data".to_string(), StageOutcome::UpToDate),
-            ("train".to_string(), StageOutcome::Restored),
-            ("eval".to_string(), StageOutcome::Ran),
-            ("report".to_string(), StageOutcome::Ran),
-        ]);
-        assert_eq!(
-            Outcome::summary(&stages),
-            "restored: train; ran: eval, report"
-        );
-        assert_eq!(Outcome::summary(&BTreeMap::new()), "up to date");
     }
 }

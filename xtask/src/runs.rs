@@ -1,129 +1,16 @@
 //! `cargo xtask runs`: the run log as a table, one run in full, two runs
 //! compared, a run's outputs checked out again; and `cargo xtask gc`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use anyhow::{bail, Context as _, Result};
-use hdr_artifacts::{best_run, changed_params, RunLog, RunRecord};
+use hdr_artifacts::{changed_params, RunLog, RunRecord};
 
 use crate::cache::{self, human_bytes};
 use crate::lock::LockFile;
-use crate::run::{read_log, Outcome};
+use crate::run_log::{cell, read_log, stage_summary, table};
 use crate::runner_lock;
 use crate::stages::{Context, Stage};
-
-/// `run 7 recorded: test accuracy 98.65% (restored: train; ran: eval, report)`.
-pub fn headline(run: &RunRecord) -> String {
-    let result = match (&run.metrics, run.is_ok()) {
-        (_, false) => "failed".to_string(),
-        (Some(m), true) => format!("test accuracy {:.2}%", 100.0 * m.test_accuracy),
-        (None, true) => "no metrics".to_string(),
-    };
-    format!(
-        "run {} recorded: {result} ({})",
-        run.id,
-        Outcome::summary(&run.stages)
-    )
-}
-
-/// A config value as a table cell: strings without their quotes.
-fn cell(value: Option<&serde_json::Value>) -> String {
-    match value {
-        None => "-".to_string(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
-    }
-}
-
-/// The config keys whose values are not the same in every run.
-fn varying_keys(runs: &[RunRecord]) -> Vec<String> {
-    let params: Vec<BTreeMap<String, serde_json::Value>> =
-        runs.iter().map(RunRecord::params).collect();
-    let keys: BTreeSet<&String> = params.iter().flat_map(|p| p.keys()).collect();
-    keys.into_iter()
-        .filter(|key| {
-            let first = params.first().and_then(|p| p.get(*key));
-            params.iter().any(|p| p.get(*key) != first)
-        })
-        .cloned()
-        .collect()
-}
-
-/// The runs as a table: id (the best marked `*`), time, the config keys that
-/// differ between them, the headline metrics, training seconds and what the
-/// stages did.
-pub fn table(runs: &[RunRecord]) -> String {
-    if runs.is_empty() {
-        return "no runs recorded yet: `cargo xtask pipeline` records one\n".to_string();
-    }
-    let keys = varying_keys(runs);
-    let best = best_run(runs).map(|r| r.id);
-    let mut header: Vec<String> = vec!["run".into(), "time (UTC)".into(), "status".into()];
-    header.extend(keys.iter().cloned());
-    header.extend(
-        [
-            "test acc",
-            "macro F1",
-            "log loss",
-            "train acc",
-            "train s",
-            "stages",
-        ]
-        .map(String::from),
-    );
-    let mut rows = vec![header];
-    for run in runs {
-        let marker = if Some(run.id) == best { "*" } else { " " };
-        let mut row = vec![
-            format!("{marker}{}", run.id),
-            run.time.replace('T', " ").trim_end_matches('Z').to_string(),
-            if run.is_ok() { "ok" } else { "failed" }.to_string(),
-        ];
-        let params = run.params();
-        row.extend(keys.iter().map(|k| cell(params.get(k))));
-        match &run.metrics {
-            Some(m) if run.is_ok() => row.extend([
-                format!("{:.2}%", 100.0 * m.test_accuracy),
-                format!("{:.4}", m.test_macro_f1),
-                format!("{:.4}", m.test_log_loss),
-                format!("{:.2}%", 100.0 * m.train_accuracy),
-            ]),
-            _ => row.extend(std::iter::repeat_n("-".to_string(), 4)),
-        }
-        row.push(
-            run.train_seconds
-                .filter(|_| run.is_ok())
-                .map_or("-".to_string(), |s| format!("{s:.1}")),
-        );
-        row.push(Outcome::summary(&run.stages));
-        rows.push(row);
-    }
-    let columns = rows[0].len();
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(c, (text, w))| {
-                if c == columns - 1 {
-                    text.clone()
-                } else {
-                    format!("{text:<w$}")
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    if let Some(best) = best {
-        out.push_str(&format!("* best test accuracy: run {best}\n"));
-    }
-    out
-}
 
 /// The run with id `id`, or an error listing the ids there are.
 fn find(log: &RunLog, id: u64) -> Result<&RunRecord> {
@@ -169,7 +56,7 @@ pub fn show(ctx: &Context, id: u64, json: bool) -> Result<()> {
     if let Some(seconds) = run.train_seconds {
         println!("  training        {seconds:.1} s");
     }
-    println!("  stages          {}", Outcome::summary(&run.stages));
+    println!("  stages          {}", stage_summary(&run.stages));
     if let Some(kernels) = &run.kernels {
         println!("  kernels         {kernels}");
     }
@@ -326,54 +213,4 @@ pub fn cache_line(ctx: &Context) -> String {
         human_bytes(bytes),
         ctx.display(cache.dir())
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use hdr_artifacts::{HeadlineMetrics, RunStatus, StageOutcome};
-
-    fn run(id: u64, dropout: f64, accuracy: Option<f64>) -> RunRecord {
-        RunRecord {
-            id,
-            time: format!("2026-01-02T10:00:0{id}Z"),
-            status: if accuracy.is_some() {
-                RunStatus::Ok
-            } else {
-                RunStatus::Failed
-            },
-            error: None,
-            config: serde_json::json!({"train": {"dropout": dropout, "seed": 42},
-                                       "report": {"title": "t"}}),
-            data_sha256: None,
-            code: BTreeMap::new(),
-            kernels: None,
-            metrics: accuracy.map(|a| HeadlineMetrics {
-                test_accuracy: a,
-                test_macro_f1: a,
-                test_log_loss: 0.05,
-                train_accuracy: 0.99,
-            }),
-            train_seconds: Some(12.0),
-            stages: BTreeMap::from([("train".to_string(), StageOutcome::Ran)]),
-            fingerprints: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn the_table_shows_varying_keys_and_marks_the_best_run() {
-        let text = table(&[
-            run(1, 0.3, Some(0.97)),
-            run(2, 0.5, Some(0.981)),
-            run(3, 0.7, None),
-        ]);
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].contains("train.dropout"), "{text}");
-        assert!(!lines[0].contains("train.seed"), "{text}");
-        assert!(lines[2].starts_with("*2 "), "{text}");
-        assert!(lines[2].contains("98.10%"), "{text}");
-        assert!(lines[3].contains("failed"), "{text}");
-        assert_eq!(lines[4], "* best test accuracy: run 2");
-        assert!(table(&[]).contains("no runs"));
-    }
 }
