@@ -6,12 +6,14 @@ mod cache;
 #[cfg(test)]
 mod code_version;
 mod config;
+mod export;
+mod interrupt;
 mod lock;
 mod predict;
 mod run;
 mod run_log;
 mod runner_lock;
-mod runs;
+mod serve;
 mod stages;
 #[cfg(test)]
 mod stated_defaults;
@@ -24,6 +26,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Loaded, Location};
+use crate::interrupt::Interruption;
 use crate::lock::LockFile;
 use crate::stages::{Context, Stage};
 
@@ -36,6 +39,7 @@ Examples:
   cargo xtask runs                            every recorded run, what differs between them, the best marked
   cargo xtask pipeline --sweep train.dropout=0.3,0.5   one run per value, then their table
   cargo xtask predict my-digit.png            recognise a digit with the trained model
+  cargo xtask serve                           draw digits in the browser and watch the model read them
   cargo xtask --quiet status || echo stale    scripts: exit 1 when any stage is stale
 
 Runs from any folder of the project: without --config it uses the pipeline.toml at
@@ -231,6 +235,19 @@ Examples:
   cargo xtask bench                 everything, side by side with the Python peers when installed
   cargo xtask bench --only train    training and inference throughput only")]
     Bench(bench::BenchArgs),
+    /// Write the trained network as an ONNX model (artifacts/export/model.onnx).
+    Export(export::ExportArgs),
+    /// Serve a page to draw digits on and an HTTP API on the trained model.
+    #[command(after_help = "\
+Examples:
+  cargo xtask serve                                  http://127.0.0.1:8080/ on artifacts/train/model.safetensors
+  cargo xtask serve --port 0 --open                  a free port, and open the page in the desktop's browser
+  cargo xtask serve --model other.safetensors        other weights (no test accuracy or data on the card)
+  cargo xtask serve --host 0.0.0.0 --port 8000       reachable from other machines (it warns: no password)
+
+API: POST /api/predict (an image), POST /api/predict/batch (multipart), GET /api/model,
+GET /healthz; see the README.")]
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,8 +275,18 @@ enum RunsAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let resume = resume_command(&cli.global);
+    let pipeline = matches!(cli.command, Command::Pipeline { .. })
+        .then(|| same_globals(&cli.global, &["pipeline"]));
     match run(cli) {
         Ok(code) => code,
+        Err(err) if err.is::<Interruption>() => {
+            let stopped = err.downcast_ref::<Interruption>().expect("checked above");
+            for line in stopped.explain(&resume, pipeline.as_deref()) {
+                eprintln!("{line}");
+            }
+            ExitCode::from(interrupt::EXIT_STATUS)
+        }
         Err(err) => {
             for line in error_lines(&err) {
                 eprintln!("{line}");
@@ -267,6 +294,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask` with the global options that shape the configuration
+/// (`--config`, every `--set`) as given, then `command`, quoted for a shell.
+fn same_globals(global: &GlobalArgs, command: &[&str]) -> String {
+    let mut words = vec!["cargo".to_string(), "xtask".to_string()];
+    if let Some(config) = &global.config {
+        words.push("--config".to_string());
+        words.push(config.display().to_string());
+    }
+    for assignment in &global.overrides {
+        words.push("--set".to_string());
+        words.push(assignment.clone());
+    }
+    words.extend(command.iter().map(|w| w.to_string()));
+    interrupt::shell_line(&words)
+}
+
+/// The command that continues an interrupted training with the same
+/// configuration (the checkpoint only resumes the run it was made by).
+fn resume_command(global: &GlobalArgs) -> String {
+    same_globals(global, &["train", "--resume"])
 }
 
 /// "error: X" then one "caused by: Y" per cause, leaving out a cause whose
@@ -367,6 +416,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Predict(args) => return predict::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args)?,
+        Command::Export(args) => export::run(&ctx, args)?,
+        Command::Serve(args) => serve::run(&ctx, args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use hdr_artifacts::{HeadlineMetrics, RunRecord, RunStatus, StageOutcome};
 
 use crate::config::{self, Location};
+use crate::interrupt::{self, Interruption};
 use crate::lock::LockFile;
 use crate::run_log::{self, read_log};
 use crate::stages::{Context, Done, Stage};
@@ -35,9 +36,25 @@ pub fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs, wait: bool)
     let _held = if args.dry_run {
         None
     } else {
-        Some(runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?)
+        Some(take_runner_lock(ctx, wait)?)
     };
     run_stages_locked(ctx, stages, args, &mut Outcome::default())
+}
+
+/// Takes the project's runner lock, then clears temporaries left by a run
+/// that was killed outright and installs the Ctrl-C / SIGTERM handler.
+fn take_runner_lock(ctx: &Context, wait: bool) -> Result<runner_lock::RunnerLock> {
+    let held = runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?;
+    // Holding the lock, no other run writes here: temporaries are
+    // leftovers of a run that was killed outright.
+    hdr_common::remove_stale_temporaries(&ctx.artifacts).with_context(|| {
+        format!(
+            "cannot remove leftover temporary files under {}",
+            ctx.display(&ctx.artifacts)
+        )
+    })?;
+    interrupt::install_handler().context("cannot install the Ctrl-C handler")?;
+    Ok(held)
 }
 
 /// [`run_stages`] for a caller that holds the runner lock, filling `outcome` as it goes.
@@ -55,6 +72,9 @@ fn run_stages_locked(
     let lock_path = ctx.lock_path();
     let mut will_run: Vec<Stage> = Vec::new();
     for &stage in stages {
+        if hdr_common::stop_requested() {
+            return Err(Interruption::Before { next: stage }.into());
+        }
         let lock = LockFile::read(&lock_path)?;
         let upstream: Vec<Stage> = if args.dry_run {
             will_run.clone()
@@ -130,7 +150,7 @@ pub fn pipeline(ctx: &mut Context, stages: &[Stage], args: &StageArgs, wait: boo
     if args.dry_run {
         return run_stages(ctx, stages, args, wait);
     }
-    let _held = runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?;
+    let _held = take_runner_lock(ctx, wait)?;
     let log = read_log(ctx)?;
     ctx.run_id = Some(log.next_id());
     let (record, result) = one_run(ctx, stages, args);
@@ -283,7 +303,7 @@ pub fn sweep(
         }
         return Ok(());
     }
-    let _held = runner_lock::acquire(&base.artifacts, wait, base.quiet)?;
+    let _held = take_runner_lock(base, wait)?;
     say(format!("sweep: {} runs", points.len()));
     let mut ids = Vec::new();
     let mut failed = 0;
@@ -297,6 +317,11 @@ pub fn sweep(
         };
         let started = Instant::now();
         let (record, result) = one_run(&ctx, stages, args);
+        // Ctrl-C ends the sweep: the run it stopped is recorded as failed,
+        // and the runner reports the interruption.
+        if hdr_common::stop_requested() {
+            return result.and(Err(Interruption::Before { next: stages[0] }.into()));
+        }
         let seconds = started.elapsed().as_secs_f64();
         let shown = point.join(" ");
         let line = match (&record, &result) {

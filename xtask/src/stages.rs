@@ -8,6 +8,7 @@ use hdr_common::RunOptions;
 
 use crate::cache::{self, Cache};
 use crate::config::PipelineConfig;
+use crate::interrupt::Interruption;
 use crate::lock::{LockFile, StageLock};
 
 include!(concat!(env!("OUT_DIR"), "/code_hashes.rs"));
@@ -157,17 +158,34 @@ impl Context {
             quiet: self.quiet || self.terse,
         };
         let c = &self.config;
+        // A stage stopped by a signal becomes an `Interruption`, which the
+        // runner reports apart from errors.
+        let stopped = |epochs_done| anyhow::Error::new(Interruption::During { stage, epochs_done });
         let files = match stage {
-            Stage::Data => hdr_data::run(&c.data, &hdr_data::Paths::under(a), &run)?.files,
+            Stage::Data => match hdr_data::run(&c.data, &hdr_data::Paths::under(a), &run) {
+                Err(hdr_data::Error::Interrupted(_)) => return Err(stopped(None)),
+                result => result?.files,
+            },
             Stage::Train => {
                 let opts = hdr_train::TrainOptions {
                     run,
                     resume: self.resume,
                 };
-                hdr_train::run(&c.train, &c.model, &hdr_train::Paths::under(a), &opts)?.files
+                match hdr_train::run(&c.train, &c.model, &hdr_train::Paths::under(a), &opts) {
+                    Err(hdr_train::Error::Interrupted { epochs_done }) => {
+                        return Err(stopped(Some(epochs_done)))
+                    }
+                    result => result?.files,
+                }
             }
-            Stage::Eval => hdr_eval::run(&c.eval, &hdr_eval::Paths::under(a), &run)?.files,
-            Stage::Report => hdr_report::run(&c.report, &hdr_report::Paths::under(a), &run)?.files,
+            Stage::Eval => match hdr_eval::run(&c.eval, &hdr_eval::Paths::under(a), &run) {
+                Err(hdr_eval::Error::Interrupted(_)) => return Err(stopped(None)),
+                result => result?.files,
+            },
+            Stage::Report => match hdr_report::run(&c.report, &hdr_report::Paths::under(a), &run) {
+                Err(hdr_report::Error::Interrupted(_)) => return Err(stopped(None)),
+                result => result?.files,
+            },
         };
         Ok(files)
     }
@@ -281,9 +299,12 @@ impl Context {
             }
         }
         announce();
-        let files = self
-            .execute(stage)
-            .with_context(|| format!("stage `{}` failed", stage.name()))?;
+        let files = match self.execute(stage) {
+            Ok(files) => files,
+            // A stage stopped by a signal returns an [`Interruption`] and records nothing.
+            Err(e) if e.is::<Interruption>() => return Err(e),
+            Err(e) => return Err(e.context(format!("stage `{}` failed", stage.name()))),
+        };
         let mut outs = BTreeMap::new();
         for file in files {
             let hash = hdr_common::sha256_file(&file).with_context(|| {

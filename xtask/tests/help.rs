@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Every subcommand (the top level is `cargo-xtask.txt`).
-const SUBCOMMANDS: [&str; 13] = [
+const SUBCOMMANDS: [&str; 15] = [
     "pipeline",
     "data",
     "train",
@@ -20,6 +20,8 @@ const SUBCOMMANDS: [&str; 13] = [
     "import-idx",
     "predict",
     "bench",
+    "serve",
+    "export",
 ];
 
 fn help(subcommand: Option<&str>) -> String {

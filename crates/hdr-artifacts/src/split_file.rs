@@ -173,8 +173,16 @@ fn push_uleb128(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
+/// Pixel columns [`read_split`] decodes at a time (784 = 14 x 56): one band's
+/// columns are all it holds beside the row-major pixels it returns, so reading
+/// a split costs little more memory than its 784 bytes per image.
+const READ_BAND: usize = 56;
+
 /// Reads a split file (train.parquet or test.parquet), checking its columns,
 /// their types and the labels; errors say how to rebuild it.
+///
+/// The pixels are decoded a band of columns at a time and interleaved into
+/// rows as they come, so the whole file is never held as columns.
 pub fn read_split(path: &Path) -> Result<Dataset, Error> {
     require_artifact(path, DataFiles::STAGE)?;
     let broken = |why: String| {
@@ -183,41 +191,71 @@ pub fn read_split(path: &Path) -> Result<Dataset, Error> {
             format!("not a valid data split ({why}); run `cargo xtask data` to rebuild it"),
         )
     };
-    let file = File::open(path).map_err(|e| broken(e.to_string()))?;
-    let frame = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| broken(e.to_string()))?;
-    let columns = frame.columns();
-    if columns.len() != SPLIT_COLUMNS {
+    let open = || {
+        File::open(path)
+            .map(ParquetReader::new)
+            .map_err(|e| broken(e.to_string()))
+    };
+    let mut reader = open()?;
+    let metadata = reader
+        .get_metadata()
+        .map_err(|e| broken(e.to_string()))?
+        .clone();
+    let schema = reader.schema().map_err(|e| broken(e.to_string()))?;
+    if schema.len() != SPLIT_COLUMNS {
         return Err(broken(format!(
             "{} columns, expected `label` and 784 pixel columns",
-            columns.len()
+            schema.len()
         )));
     }
-    for (position, column) in columns.iter().enumerate() {
-        let expected = if position == 0 {
+    let expected_name = |position: usize| {
+        if position == 0 {
             "label".to_string()
         } else {
             format!("pixel{}", position - 1)
-        };
-        if column.name().as_str() != expected {
-            return Err(broken(format!(
-                "column {} is `{}`, expected `{expected}`",
-                position + 1,
-                column.name()
-            )));
         }
-        if column.dtype() != &DataType::UInt8 {
+    };
+    for (position, name) in schema.iter_names().enumerate() {
+        let expected = expected_name(position);
+        if name.as_str() != expected {
             return Err(broken(format!(
-                "column `{expected}` has type {}, expected UInt8",
-                column.dtype()
+                "column {} is `{name}`, expected `{expected}`",
+                position + 1
             )));
-        }
-        if column.null_count() > 0 {
-            return Err(broken(format!("column `{expected}` has empty cells")));
         }
     }
-    let labels = column_bytes(&columns[0]).map_err(|e| broken(e.to_string()))?;
+    let rows = metadata.num_rows;
+    // Columns `first..first + count`, checked for their type and for gaps.
+    let read_columns = |first: usize, count: usize| -> Result<DataFrame, Error> {
+        let mut reader = open()?;
+        reader.set_metadata(metadata.clone());
+        let frame = reader
+            .with_projection(Some((first..first + count).collect()))
+            .finish()
+            .map_err(|e| broken(e.to_string()))?;
+        for (offset, column) in frame.columns().iter().enumerate() {
+            let expected = expected_name(first + offset);
+            if column.dtype() != &DataType::UInt8 {
+                return Err(broken(format!(
+                    "column `{expected}` has type {}, expected UInt8",
+                    column.dtype()
+                )));
+            }
+            if column.null_count() > 0 {
+                return Err(broken(format!("column `{expected}` has empty cells")));
+            }
+            if column.len() != rows {
+                return Err(broken(format!(
+                    "column `{expected}` has {} rows, the file says {rows}",
+                    column.len()
+                )));
+            }
+        }
+        Ok(frame)
+    };
+
+    let labels =
+        column_bytes(&read_columns(0, 1)?.columns()[0]).map_err(|e| broken(e.to_string()))?;
     if let Some(row) = labels.iter().position(|&l| usize::from(l) >= NUM_CLASSES) {
         return Err(broken(format!(
             "row {} has label {}, outside 0..=9",
@@ -225,7 +263,23 @@ pub fn read_split(path: &Path) -> Result<Dataset, Error> {
             labels[row]
         )));
     }
-    let pixels = row_major_pixels(&frame, 1).map_err(|e| broken(e.to_string()))?;
+    let mut pixels = vec![0u8; rows * IMAGE_PIXELS];
+    for first in (0..IMAGE_PIXELS).step_by(READ_BAND) {
+        let count = READ_BAND.min(IMAGE_PIXELS - first);
+        let frame = read_columns(1 + first, count)?;
+        let chunked: Vec<_> = frame
+            .columns()
+            .iter()
+            .map(|c| c.u8().map(|ca| ca.rechunk()))
+            .collect::<PolarsResult<_>>()
+            .map_err(|e| broken(e.to_string()))?;
+        let columns: Vec<&[u8]> = chunked
+            .iter()
+            .map(|ca| ca.cont_slice())
+            .collect::<PolarsResult<_>>()
+            .map_err(|e| broken(e.to_string()))?;
+        fill_columns(&mut pixels, IMAGE_PIXELS, first, &columns);
+    }
     Ok(Dataset { labels, pixels })
 }
 
@@ -264,8 +318,15 @@ pub fn row_major_pixels(frame: &DataFrame, first: usize) -> PolarsResult<Vec<u8>
 fn rows_from_columns(columns: &[&[u8]], rows: usize) -> Vec<u8> {
     let width = columns.len();
     let mut out = vec![0u8; rows * width];
+    fill_columns(&mut out, width, 0, columns);
+    out
+}
+
+/// Writes `columns` into the row-major `out` (`width` values per row) as its
+/// columns `first..first + columns.len()`.
+fn fill_columns(out: &mut [u8], width: usize, first: usize, columns: &[&[u8]]) {
     if width == 0 {
-        return out;
+        return;
     }
     out.par_chunks_mut(ROW_BLOCK * width)
         .enumerate()
@@ -274,11 +335,10 @@ fn rows_from_columns(columns: &[&[u8]], rows: usize) -> Vec<u8> {
             let block_rows = chunk.len() / width;
             for (c, column) in columns.iter().enumerate() {
                 for (r, &value) in column[first_row..first_row + block_rows].iter().enumerate() {
-                    chunk[r * width + c] = value;
+                    chunk[r * width + first + c] = value;
                 }
             }
         });
-    out
 }
 
 /// Splits row-major `pixels` (784 per row) into 784 column vectors.
@@ -410,6 +470,66 @@ mod tests {
             push_uleb128(&mut out, value);
             assert_eq!(out, expected, "{value}");
         }
+    }
+
+    #[test]
+    fn foreign_split_files_are_read_or_refused_by_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.parquet");
+        let data = sample(300);
+        let write = |frame: &mut DataFrame| {
+            let file = File::create(&path).unwrap();
+            ParquetWriter::new(file)
+                .with_row_group_size(Some(64))
+                .finish(frame)
+                .unwrap();
+        };
+        // Polars' own writer, in several row groups: every band comes back whole.
+        let frame = split_frame(&data).unwrap();
+        write(&mut frame.clone());
+        assert_eq!(read_split(&path).unwrap(), data);
+
+        let refused = |frame: &mut DataFrame| {
+            write(frame);
+            let err = read_split(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("train.parquet") && err.contains("cargo xtask data"),
+                "{err}"
+            );
+            err
+        };
+        let mut renamed = frame.clone();
+        renamed.rename("pixel5", "p5".into()).unwrap();
+        let err = refused(&mut renamed);
+        assert!(err.contains("column 7 is `p5`, expected `pixel5`"), "{err}");
+
+        let mut wide = frame.clone();
+        let widened = wide
+            .column("pixel700")
+            .unwrap()
+            .cast(&DataType::Int32)
+            .unwrap();
+        wide.with_column(widened).unwrap();
+        let err = refused(&mut wide);
+        assert!(
+            err.contains("column `pixel700` has type i32, expected UInt8"),
+            "{err}"
+        );
+
+        let mut gaps = frame.clone();
+        let cells: Vec<Option<u8>> = (0..300).map(|r| (r != 299).then_some(1)).collect();
+        gaps.with_column(Column::new("pixel783".into(), cells))
+            .unwrap();
+        let err = refused(&mut gaps);
+        assert!(err.contains("column `pixel783` has empty cells"), "{err}");
+
+        let mut narrow = frame.clone();
+        narrow.drop_in_place("pixel783").unwrap();
+        let err = refused(&mut narrow);
+        assert!(
+            err.contains("784 columns, expected `label` and 784 pixel columns"),
+            "{err}"
+        );
     }
 
     #[test]

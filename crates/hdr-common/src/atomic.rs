@@ -1,9 +1,22 @@
 //! All-or-nothing artifact writes.
 //!
-//! A stage writes each of its outputs to a temporary file beside the final
-//! path and renames them all into place only once every one is complete. On an
-//! error (or a panic, or Ctrl-C before the commit) the temporaries are removed
-//! and the previous artifacts stay exactly as they were.
+//! A stage writes each of its outputs to a hidden temporary file beside the
+//! final path (`.NAME.XXXXXX.tmp`) and renames them all into place only once
+//! every one is complete. Until [`OutputSet::commit`] nothing at the final
+//! paths changes.
+//!
+//! The temporaries are removed when the set is dropped without a commit: when
+//! the stage returns an error, when a panic unwinds through it, and when the
+//! stage stops at a safe point after Ctrl-C or SIGTERM (see
+//! [`crate::check_stop`]; the runner's signal handler makes those signals
+//! stop the stage instead of killing the process). A process killed outright
+//! (SIGKILL, a second Ctrl-C, a crash or an abort) runs no destructor and can
+//! leave temporaries behind; the previous artifacts are still untouched, and
+//! [`remove_stale_temporaries`] removes the leftovers.
+//!
+//! The renames in [`OutputSet::commit`] are atomic one by one, not as a set: a
+//! process killed between two of them leaves some new files beside old ones,
+//! which the runner's lock file (hashes of every output) reports as modified.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -72,7 +85,8 @@ impl OutputSet {
     }
 
     /// Flushes every temporary file to disk and renames each into place.
-    /// Returns the final paths, in creation order.
+    /// Returns the final paths, in creation order. On an error the files not
+    /// yet renamed are removed.
     pub fn commit(self) -> io::Result<Vec<PathBuf>> {
         for (tmp, _) in &self.pending {
             // tempfile creates files readable by their owner only; artifacts are
@@ -92,6 +106,39 @@ impl OutputSet {
         }
         Ok(done)
     }
+}
+
+/// Whether `name` is one of [`OutputSet`]'s temporary files: `.NAME.XXXXXX.tmp`.
+fn is_temporary_name(name: &str) -> bool {
+    name.len() > ".x..tmp".len()
+        && name.starts_with('.')
+        && name.ends_with(".tmp")
+        && name[1..name.len() - ".tmp".len()].contains('.')
+}
+
+/// Removes [`OutputSet`] temporaries left under `dir` (recursively) by a
+/// process that was killed before it could clean up; returns how many.
+///
+/// Only call it while no other process writes under `dir` (the runner does so
+/// holding its lock): a live writer's temporaries would be removed too.
+pub fn remove_stale_temporaries(dir: &Path) -> io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            removed += remove_stale_temporaries(&entry.path())?;
+        } else if kind.is_file() && entry.file_name().to_str().is_some_and(is_temporary_name) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Writes one JSON file atomically (pretty-printed, trailing newline).
@@ -143,5 +190,39 @@ mod tests {
         assert_eq!(std::fs::read(&a).unwrap(), b"old");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temporary file removed");
+    }
+
+    #[test]
+    fn stale_temporaries_are_found_by_their_name_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let train = dir.path().join("train");
+        std::fs::create_dir_all(&train).unwrap();
+        // What a killed process leaves: the set's temporaries, never dropped.
+        let mut set = OutputSet::new();
+        set.write(train.join("model.json"), b"{}").unwrap();
+        set.write(dir.path().join("pipeline.lock"), b"{}").unwrap();
+        std::mem::forget(set);
+        for keep in [".lock", ".gitkeep", "model.tmp", "a.tmp.json", ".tmp"] {
+            std::fs::write(train.join(keep), b"kept").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(&train)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".gitkeep", ".lock", ".tmp", "a.tmp.json", "model.tmp"]
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only train/ is left at the top"
+        );
+        assert_eq!(
+            remove_stale_temporaries(&dir.path().join("none")).unwrap(),
+            0
+        );
     }
 }

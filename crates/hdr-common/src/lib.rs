@@ -1,7 +1,8 @@
 //! Small pieces every hdr stage shares: all-or-nothing writes of a stage's
 //! files ([`OutputSet`]), SHA-256 hashing, progress bars that honour
-//! `--quiet`, the options every stage run takes and the configuration error
-//! that names its key.
+//! `--quiet`, stopping at a safe point on Ctrl-C ([`check_stop`]), the
+//! options every stage run takes and the configuration error that names its
+//! key.
 //!
 //! What the stages' files are called and hold is not here but in
 //! `hdr-artifacts`, the artifact contract.
@@ -10,10 +11,12 @@
 
 mod atomic;
 mod hash;
+mod interrupt;
 mod progress;
 
-pub use atomic::{write_json_atomic, OutputSet};
+pub use atomic::{remove_stale_temporaries, write_json_atomic, OutputSet};
 pub use hash::{sha256_bytes, sha256_file};
+pub use interrupt::{check_stop, request_stop, stop_flag, stop_requested, Interrupted};
 pub use progress::Progress;
 
 /// Options every stage's `run` takes, set by the runner's command line.

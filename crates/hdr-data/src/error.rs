@@ -14,6 +14,9 @@ pub enum Error {
     /// Anything else, with a message naming the file and position.
     #[error("{0}")]
     Other(String),
+    /// A stop was requested (Ctrl-C, SIGTERM); nothing was written.
+    #[error(transparent)]
+    Interrupted(#[from] hdr_common::Interrupted),
 }
 
 /// Shorthand for [`Error::Other`].

@@ -24,7 +24,10 @@ pub struct Outputs {
 
 /// Runs the data stage: load `config.source`, validate, split, write `paths`.
 ///
-/// Nothing under `paths` changes unless every file was written.
+/// Nothing under `paths` changes unless every file was written. When a stop is
+/// requested ([`hdr_common::check_stop`]) it returns [`Error::Interrupted`]
+/// at the next step (after loading, splitting and encoding, and before the
+/// files are moved into place), leaving no temporary file.
 pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs, Error> {
     let started = Instant::now();
     config.validate()?;
@@ -48,6 +51,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         }
         None => None,
     };
+    hdr_common::check_stop()?;
 
     spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
     let split = match &test_loaded {
@@ -85,6 +89,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         ));
     }
 
+    hdr_common::check_stop()?;
     spinner.set_message("data: writing parquet".to_string());
     let mut outputs = OutputSet::new();
     // Encode both splits at once: the parquet writer is only partly parallel.
@@ -94,6 +99,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         (train.join(), test)
     });
     let train_bytes = train_bytes.map_err(|_| fail("the parquet encoding thread panicked"))??;
+    hdr_common::check_stop()?;
     outputs
         .write(&paths.train, &train_bytes)
         .map_err(|e| io_fail(&paths.train, e))?;
@@ -123,6 +129,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     outputs
         .write_with(&paths.summary, |w| write_summary(w, &summary))
         .map_err(|e| io_fail(&paths.summary, e))?;
+    hdr_common::check_stop()?;
     let files = outputs.commit().map_err(|e| {
         fail(format!(
             "could not move the data artifacts into {}: {e}",

@@ -12,6 +12,9 @@ pub enum Error {
     /// Anything else, with a message naming the file.
     #[error("{0}")]
     Other(String),
+    /// A stop was requested (Ctrl-C, SIGTERM); nothing was written.
+    #[error(transparent)]
+    Interrupted(#[from] hdr_common::Interrupted),
 }
 
 impl From<hdr_artifacts::Error> for Error {

@@ -74,7 +74,9 @@ pub struct Outputs {
 
 /// Runs the evaluation stage: scores `paths.weights` on both splits and
 /// writes metrics, confusion matrices, test predictions and the text report,
-/// all or nothing.
+/// all or nothing. A requested stop ([`hdr_common::check_stop`]) is noticed
+/// between batches and before the files are moved into place, and returns
+/// [`Error::Interrupted`] with nothing written.
 pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs, Error> {
     config.validate()?;
     for (path, stage) in paths.inputs() {
@@ -136,6 +138,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         .map_err(io_error(&paths.predictions_test))?;
     set.write(&paths.report_txt, report_text(&metrics).as_bytes())
         .map_err(io_error(&paths.report_txt))?;
+    hdr_common::check_stop()?;
     let files = set
         .commit()
         .map_err(|e| Error::Other(format!("{}: {e}", paths.metrics.display())))?;
@@ -164,6 +167,10 @@ fn score_split(
     let mut predictions = Vec::with_capacity(data.len());
     let started = Instant::now();
     for chunk in data.pixels.chunks(batch_size.saturating_mul(IMAGE_PIXELS)) {
+        if let Err(stop) = hdr_common::check_stop() {
+            bar.finish_and_clear();
+            return Err(stop.into());
+        }
         let batch = classifier.predict(chunk);
         let expected = chunk.len() / IMAGE_PIXELS;
         if batch.len() != expected {

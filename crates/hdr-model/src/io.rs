@@ -16,7 +16,11 @@ use crate::networks::{
     for_each_mut, params, with_network, AnyNetwork, Architecture, Cnn, Deep, Network,
 };
 
-/// The `format` metadata entry of a weights file.
+/// The metadata key of the layout note. Not `format`: Hugging Face tools read
+/// that key as the framework of the tensors (`pt`, `tf`, ...).
+const LAYOUT_KEY: &str = "hdr_layout";
+
+/// The layout note of a weights file.
 const LAYOUT_NOTE: &str =
     "hdr-model v1: NHWC activations; conv kernels [kh, kw, in, out] (Keras HWIO); \
 dense.weight [out, in] with inputs in Keras flatten order (row, column, channel); f32";
@@ -303,7 +307,7 @@ fn weights_bytes<N: Network>(net: &N) -> Vec<u8> {
     let mut file = TensorFile::new();
     file.push_weights(net, "");
     file.set_metadata(ARCHITECTURE_KEY, N::ARCHITECTURE.name());
-    file.set_metadata("format", LAYOUT_NOTE);
+    file.set_metadata(LAYOUT_KEY, LAYOUT_NOTE);
     file.to_bytes()
 }
 
@@ -401,7 +405,7 @@ mod tests {
         let net = Cnn::new(3);
         let mut file = TensorFile::new();
         file.push_weights(&net, "");
-        file.set_metadata("format", LAYOUT_NOTE);
+        file.set_metadata(LAYOUT_KEY, LAYOUT_NOTE);
         let data: Vec<(String, Vec<usize>, Vec<u8>)> = params(&net)
             .into_iter()
             .map(|p| {
@@ -418,7 +422,7 @@ mod tests {
             })
             .collect();
         let meta = Some(std::collections::HashMap::from([(
-            "format".to_string(),
+            LAYOUT_KEY.to_string(),
             LAYOUT_NOTE.to_string(),
         )]));
         let theirs = ::safetensors::tensor::serialize(views, &meta).unwrap();

@@ -154,7 +154,9 @@ fn metadata_documents_the_layout() {
     let bytes = Cnn::new(6).to_safetensors();
     let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
     let meta: HashMap<String, String> = meta.metadata().clone().unwrap();
-    assert!(meta["format"].contains("HWIO"), "{meta:?}");
+    assert!(meta["hdr_layout"].contains("HWIO"), "{meta:?}");
+    // `format` is the key Hugging Face tools read as the tensors' framework.
+    assert!(!meta.contains_key("format"), "{meta:?}");
     assert_eq!(meta["architecture"], "seed");
     let bytes = Deep::new(6).to_safetensors();
     let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use hdr_artifacts::IMAGE_PIXELS;
 use hdr_data::LabelColumn;
-use hdr_model::Classifier;
+use hdr_recognize::Recognizer;
 
 use crate::PredictError;
 
@@ -42,7 +42,7 @@ fn submission(digits: &[u8], out: &mut impl Write) -> std::io::Result<()> {
 /// without a `label` column) and writes a Kaggle submission to `out`
 /// atomically; with labels, the outcome carries the accuracy.
 pub fn predict_csv(
-    classifier: &Classifier,
+    recognizer: &Recognizer,
     csv: &Path,
     out: &Path,
 ) -> Result<CsvOutcome, PredictError> {
@@ -56,8 +56,9 @@ pub fn predict_csv(
     }
 
     let inference_start = Instant::now();
-    let digits: Vec<u8> = classifier
-        .predict(&images.pixels)
+    let rows_of_pixels: Vec<&[u8]> = images.pixels.chunks_exact(IMAGE_PIXELS).collect();
+    let digits: Vec<u8> = recognizer
+        .recognize_batch(&rows_of_pixels)?
         .iter()
         .map(|p| p.digit)
         .collect();

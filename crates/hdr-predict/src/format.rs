@@ -1,6 +1,6 @@
 //! One line of output per file, for people (text) or programs (JSON lines).
 
-use serde::Serialize;
+use hdr_recognize::RecognitionJson;
 
 use crate::images::FileOutcome;
 
@@ -35,42 +35,20 @@ pub fn format_text(outcome: &FileOutcome) -> String {
     }
 }
 
-/// Probabilities rounded to 4 decimals so the JSON stays readable.
-fn round4(p: f32) -> f32 {
-    (p * 10_000.0).round() / 10_000.0
-}
-
-#[derive(Serialize)]
-struct JsonPrediction<'a> {
-    file: &'a str,
-    digit: u8,
-    confidence: f32,
-    top3: Vec<(u8, f32)>,
-}
-
-#[derive(Serialize)]
-struct JsonError<'a> {
-    file: &'a str,
-    error: String,
-}
-
 /// One JSON object on one line: `{"file":…,"digit":…,"confidence":…,"top3":[[d,p],…]}`,
-/// or `{"file":…,"error":"…"}`.
+/// or `{"file":…,"error":"…"}` — [`RecognitionJson`]'s object, which
+/// `cargo xtask serve` answers too.
 pub fn format_json(outcome: &FileOutcome) -> String {
     let file = outcome.file.to_string_lossy();
-    let json = match &outcome.result {
-        Ok(p) => serde_json::to_string(&JsonPrediction {
-            file: &file,
-            digit: p.digit,
-            confidence: round4(p.confidence),
-            top3: p.top3.iter().map(|&(d, q)| (d, round4(q))).collect(),
-        }),
-        Err(e) => serde_json::to_string(&JsonError {
-            file: &file,
-            error: reason(outcome, e),
-        }),
+    let error;
+    let result = match &outcome.result {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            error = reason(outcome, e);
+            Err(error.as_str())
+        }
     };
-    json.expect("plain structs serialise")
+    RecognitionJson::new(result).with_file(&file).to_line()
 }
 
 #[cfg(test)]
@@ -78,7 +56,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::{ImagePrediction, PredictError, PreprocessError};
+    use crate::{PredictError, Recognition, RecognizeError};
+    use hdr_recognize::PreprocessError;
 
     fn seven() -> FileOutcome {
         let mut probabilities = [0.0f32; 10];
@@ -86,23 +65,25 @@ mod tests {
         probabilities[1] = 0.011;
         probabilities[9] = 0.004;
         probabilities[3] = 0.003;
-        let p = hdr_model::Prediction {
-            digit: 7,
-            probabilities,
-        };
         FileOutcome {
             file: PathBuf::from("digit.png"),
-            result: Ok(ImagePrediction::new(&p, &[0; 784])),
+            result: Ok(Recognition {
+                digit: 7,
+                confidence: 0.982,
+                top3: [(7, 0.982), (1, 0.011), (9, 0.004)],
+                probabilities,
+                input: [0; 784],
+            }),
         }
     }
 
     fn blank() -> FileOutcome {
         let file = PathBuf::from("dir/blank \"1\".png");
         FileOutcome {
-            result: Err(PredictError::NoInk {
+            result: Err(PredictError::Recognize(RecognizeError::NoDigit {
                 path: file.clone(),
                 source: PreprocessError::NoInk,
-            }),
+            })),
             file,
         }
     }

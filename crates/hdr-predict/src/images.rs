@@ -1,55 +1,13 @@
-//! Reading people's image files, predicting them in one batch, and saving
-//! what the model saw.
+//! Predicting people's image files in one batch, and saving what the model saw.
 
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use hdr_model::{Classifier, Prediction, NUM_CLASSES};
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
-use rayon::prelude::*;
+use hdr_recognize::{Recognition, Recognizer, IMAGE_SIDE};
+use image::ImageFormat;
 
-use crate::preprocess::{preprocess, CANVAS_PIXELS, CANVAS_SIDE};
 use crate::PredictError;
-
-/// What the model says about one image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImagePrediction {
-    /// The most probable digit.
-    pub digit: u8,
-    /// Its probability, in [0, 1].
-    pub confidence: f32,
-    /// The three most probable digits with their probabilities, most probable first.
-    pub top3: Vec<(u8, f32)>,
-    /// The probability of every digit 0..=9.
-    pub probabilities: [f32; NUM_CLASSES],
-    /// The 28x28 image the model saw (row-major, 0 = background).
-    pub input: Vec<u8>,
-}
-
-impl ImagePrediction {
-    /// Builds the answer for one image from the classifier's prediction.
-    pub fn new(prediction: &Prediction, input: &[u8]) -> Self {
-        let mut order: Vec<u8> = (0..NUM_CLASSES as u8).collect();
-        // Most probable first; equal probabilities in digit order.
-        order.sort_by(|&a, &b| {
-            prediction.probabilities[b as usize]
-                .total_cmp(&prediction.probabilities[a as usize])
-                .then(a.cmp(&b))
-        });
-        Self {
-            digit: prediction.digit,
-            confidence: prediction.confidence(),
-            top3: order
-                .iter()
-                .take(3)
-                .map(|&d| (d, prediction.probabilities[d as usize]))
-                .collect(),
-            probabilities: prediction.probabilities,
-            input: input.to_vec(),
-        }
-    }
-}
 
 /// One input file and what became of it.
 #[derive(Debug)]
@@ -57,63 +15,7 @@ pub struct FileOutcome {
     /// The file as given.
     pub file: PathBuf,
     /// The prediction, or why this file could not be predicted.
-    pub result: Result<ImagePrediction, PredictError>,
-}
-
-/// Reads and decodes a PNG, JPEG or BMP file (format from its contents, not
-/// its name), turned upright when a photo's EXIF orientation says so.
-pub fn load_image(path: &Path) -> Result<DynamicImage, PredictError> {
-    let bytes = std::fs::read(path).map_err(|source| PredictError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if bytes.is_empty() {
-        return Err(PredictError::EmptyFile {
-            path: path.to_path_buf(),
-        });
-    }
-    let decode_error = |e: image::ImageError| PredictError::Decode {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|source| PredictError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    match reader.format() {
-        Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp) => {}
-        Some(other) => {
-            return Err(PredictError::NotAnImage {
-                path: path.to_path_buf(),
-                detail: format!("{other:?} images are not supported; use PNG, JPEG or BMP"),
-            })
-        }
-        None => {
-            return Err(PredictError::NotAnImage {
-                path: path.to_path_buf(),
-                detail: "the contents are not PNG, JPEG or BMP".to_string(),
-            })
-        }
-    }
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
-    // A phone photo held sideways is stored sideways with an EXIF note.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    img.apply_orientation(orientation);
-    Ok(img)
-}
-
-/// Reads one image file and preprocesses it into the 28x28 input of the model.
-pub fn prepare_file(path: &Path) -> Result<[u8; CANVAS_PIXELS], PredictError> {
-    let img = load_image(path)?;
-    preprocess(&img).map_err(|source| PredictError::NoInk {
-        path: path.to_path_buf(),
-        source,
-    })
+    pub result: Result<Recognition, PredictError>,
 }
 
 /// Where each file's preprocessed image goes: `DIR/<stem>.png`, with `-2`,
@@ -140,8 +42,8 @@ fn preprocessed_targets(dir: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn save_png(target: &Path, pixels: &[u8]) -> std::io::Result<()> {
-    let img = image::GrayImage::from_raw(CANVAS_SIDE as u32, CANVAS_SIDE as u32, pixels.to_vec())
-        .expect("a canvas holds 28x28 pixels");
+    let img = image::GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, pixels.to_vec())
+        .expect("a model input holds 28x28 pixels");
     let mut bytes = Vec::new();
     img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
         .map_err(std::io::Error::other)?;
@@ -155,54 +57,34 @@ fn save_png(target: &Path, pixels: &[u8]) -> std::io::Result<()> {
 /// `save_preprocessed`, the 28x28 image the model saw is written as
 /// `DIR/<stem>.png`.
 pub fn predict_files(
-    classifier: &Classifier,
+    recognizer: &Recognizer,
     files: &[PathBuf],
     save_preprocessed: Option<&Path>,
 ) -> Vec<FileOutcome> {
-    let mut prepared: Vec<Result<[u8; CANVAS_PIXELS], PredictError>> =
-        files.par_iter().map(|file| prepare_file(file)).collect();
-
-    if let Some(dir) = save_preprocessed {
-        for ((entry, file), target) in prepared
-            .iter_mut()
-            .zip(files)
-            .zip(preprocessed_targets(dir, files))
-        {
-            if let Ok(pixels) = entry {
-                if let Err(source) = save_png(&target, pixels) {
-                    *entry = Err(PredictError::SavePreprocessed {
-                        path: file.clone(),
-                        target,
-                        source,
-                    });
-                }
-            }
-        }
-    }
-
-    let batch: Vec<u8> = prepared
-        .iter()
-        .filter_map(|p| p.as_ref().ok())
-        .flatten()
-        .copied()
-        .collect();
-    let mut predictions = if batch.is_empty() {
-        Vec::new()
-    } else {
-        classifier.predict(&batch)
-    }
-    .into_iter();
+    let results = recognizer.recognize_files(files);
+    let targets = save_preprocessed.map(|dir| preprocessed_targets(dir, files));
     files
         .iter()
-        .zip(prepared)
-        .map(|(file, entry)| FileOutcome {
-            file: file.clone(),
-            result: entry.map(|pixels| {
-                let prediction = predictions
-                    .next()
-                    .expect("one prediction per prepared image");
-                ImagePrediction::new(&prediction, &pixels)
-            }),
+        .zip(results)
+        .enumerate()
+        .map(|(i, (file, result))| {
+            let result = result.map_err(PredictError::from).and_then(|p| {
+                let Some(target) = targets.as_ref().map(|t| &t[i]) else {
+                    return Ok(p);
+                };
+                match save_png(target, &p.input) {
+                    Ok(()) => Ok(p),
+                    Err(source) => Err(PredictError::SavePreprocessed {
+                        path: file.clone(),
+                        target: target.clone(),
+                        source,
+                    }),
+                }
+            });
+            FileOutcome {
+                file: file.clone(),
+                result,
+            }
         })
         .collect()
 }
@@ -227,69 +109,5 @@ mod tests {
                 PathBuf::from("out/3.png")
             ]
         );
-    }
-
-    #[test]
-    fn top3_is_sorted_by_probability() {
-        let mut probabilities = [0.0f32; NUM_CLASSES];
-        probabilities[7] = 0.9;
-        probabilities[1] = 0.06;
-        probabilities[9] = 0.03;
-        probabilities[4] = 0.01;
-        let p = ImagePrediction::new(
-            &Prediction {
-                digit: 7,
-                probabilities,
-            },
-            &[0; CANVAS_PIXELS],
-        );
-        assert_eq!(p.top3, vec![(7, 0.9), (1, 0.06), (9, 0.03)]);
-        assert_eq!(p.confidence, 0.9);
-    }
-
-    #[test]
-    fn empty_and_non_image_files_get_their_own_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let empty = dir.path().join("empty.png");
-        std::fs::write(&empty, b"").unwrap();
-        let text = dir.path().join("notes.png");
-        std::fs::write(&text, b"this is not a picture of a digit\n").unwrap();
-        let truncated = dir.path().join("cut.png");
-        std::fs::write(&truncated, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
-        let missing = dir.path().join("missing.png");
-
-        assert!(matches!(
-            load_image(&empty),
-            Err(PredictError::EmptyFile { .. })
-        ));
-        let err = load_image(&text).unwrap_err();
-        assert!(matches!(err, PredictError::NotAnImage { .. }), "{err}");
-        assert!(
-            err.to_string().starts_with(&text.display().to_string()),
-            "{err}"
-        );
-        assert!(matches!(
-            load_image(&truncated),
-            Err(PredictError::Decode { .. })
-        ));
-        assert!(matches!(
-            load_image(&missing),
-            Err(PredictError::Unreadable { .. })
-        ));
-        assert!(matches!(
-            load_image(dir.path()),
-            Err(PredictError::Unreadable { .. })
-        ));
-    }
-
-    #[test]
-    fn images_decode_whatever_their_extension() {
-        let dir = tempfile::tempdir().unwrap();
-        let img =
-            image::GrayImage::from_fn(40, 30, |x, _| image::Luma([if x > 20 { 0 } else { 255 }]));
-        let named_jpg = dir.path().join("actually-a-bmp.jpg");
-        img.save_with_format(&named_jpg, ImageFormat::Bmp).unwrap();
-        let loaded = load_image(&named_jpg).unwrap();
-        assert_eq!((loaded.width(), loaded.height()), (40, 30));
     }
 }

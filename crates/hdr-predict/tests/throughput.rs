@@ -3,12 +3,13 @@
 //!
 //! `cargo test -p hdr-predict --release --test throughput -- --ignored --nocapture`
 
+#[path = "../../hdr-recognize/tests/common/mod.rs"]
 mod common;
 
 use std::fmt::Write as _;
 
 use hdr_model::{Classifier, Cnn};
-use hdr_predict::predict_csv;
+use hdr_predict::{predict_csv, Recognizer};
 
 #[test]
 #[ignore = "timing: run in release with --ignored --nocapture"]
@@ -28,10 +29,10 @@ fn kaggle_sized_csv_throughput() {
     std::fs::write(&csv, text).unwrap();
 
     // Speed does not depend on the weights' values.
-    let classifier = Classifier::new(Cnn::new(7));
+    let recognizer = Recognizer::from_classifier(Classifier::new(Cnn::new(7)));
     let out = dir.path().join("submission.csv");
     for run in 1..=3 {
-        let outcome = predict_csv(&classifier, &csv, &out).unwrap();
+        let outcome = predict_csv(&recognizer, &csv, &out).unwrap();
         eprintln!(
             "run {run}: {} rows in {:.3} s ({:.3} s inference, {:.0} rows/s overall)",
             outcome.rows,

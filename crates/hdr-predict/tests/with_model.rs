@@ -3,6 +3,7 @@
 //! digits photographed in different styles, image files from disk, and
 //! Kaggle CSVs.
 
+#[path = "../../hdr-recognize/tests/common/mod.rs"]
 mod common;
 
 use std::fmt::Write as _;
@@ -13,16 +14,17 @@ use common::{load_sample, round_trip, Sample, Style, PIXELS};
 use hdr_common::RunOptions;
 use hdr_model::Classifier;
 use hdr_predict::{
-    format_json, format_text, predict_csv, predict_files, preprocess, PredictError,
+    format_json, format_text, predict_csv, predict_files, PredictError, RecognizeError, Recognizer,
     SUBMISSION_HEADER,
 };
+use hdr_recognize::preprocess;
 use image::{DynamicImage, ImageFormat};
 
 const TRAIN: std::ops::Range<usize> = 0..3000;
 const HELD_OUT: std::ops::Range<usize> = 9700..10000;
 
 struct Fixture {
-    classifier: Classifier,
+    recognizer: Recognizer,
     held_out: Sample,
 }
 
@@ -56,14 +58,14 @@ fn fixture() -> &'static Fixture {
             fitted.best_val_accuracy * 100.0
         );
         Fixture {
-            classifier: Classifier::new(fitted.network),
+            recognizer: Recognizer::from_classifier(Classifier::new(fitted.network)),
             held_out: sample.slice(HELD_OUT),
         }
     })
 }
 
-fn accuracy(classifier: &Classifier, pixels: &[u8], labels: &[u8]) -> f64 {
-    let predictions = classifier.predict(pixels);
+fn accuracy(recognizer: &Recognizer, pixels: &[u8], labels: &[u8]) -> f64 {
+    let predictions = recognizer.classifier().predict(pixels);
     let correct = predictions
         .iter()
         .zip(labels)
@@ -75,10 +77,10 @@ fn accuracy(classifier: &Classifier, pixels: &[u8], labels: &[u8]) -> f64 {
 #[test]
 fn styles_are_recognised_like_originals_by_the_cnn() {
     let Fixture {
-        classifier,
+        recognizer,
         held_out,
     } = fixture();
-    let original = accuracy(classifier, &held_out.pixels, &held_out.labels);
+    let original = accuracy(recognizer, &held_out.pixels, &held_out.labels);
     eprintln!("CNN accuracy on {} held-out digits:", held_out.len());
     eprintln!("  {:<32} {:.1}%", "28x28 originals", original * 100.0);
     assert!(
@@ -94,7 +96,7 @@ fn styles_are_recognised_like_originals_by_the_cnn() {
                 preprocess(&render(i)).unwrap_or_else(|e| panic!("{name}: digit {i}: {e}"));
             pixels.extend_from_slice(&canvas);
         }
-        let styled = accuracy(classifier, &pixels, &held_out.labels);
+        let styled = accuracy(recognizer, &pixels, &held_out.labels);
         eprintln!("  {:<32} {:.1}%", name, styled * 100.0);
         if styled < original - 0.03 {
             failures.push(format!(
@@ -128,7 +130,7 @@ fn write_styled(dir: &Path, name: &str, style: Style, i: usize, format: ImageFor
 #[test]
 fn image_files_are_predicted_and_bad_files_get_their_own_errors() {
     let Fixture {
-        classifier,
+        recognizer,
         held_out,
     } = fixture();
     let dir = tempfile::tempdir().unwrap();
@@ -164,7 +166,7 @@ fn image_files_are_predicted_and_bad_files_get_their_own_errors() {
     labels.extend([None, None, None, None]);
 
     let saved = dir.path().join("seen");
-    let outcomes = predict_files(classifier, &files, Some(&saved));
+    let outcomes = predict_files(recognizer, &files, Some(&saved));
     assert_eq!(outcomes.len(), files.len());
 
     let mut correct = 0;
@@ -206,14 +208,17 @@ fn image_files_are_predicted_and_bad_files_get_their_own_errors() {
                 assert!(text_line.contains(": error: "), "{text_line}");
                 assert!(!seen.exists(), "nothing saved for a failed file");
                 let file = &outcome.file;
+                let PredictError::Recognize(e) = e else {
+                    panic!("{}: unexpected error {e:?}", file.display());
+                };
                 let expected = if *file == empty {
-                    matches!(e, PredictError::EmptyFile { .. })
+                    matches!(e, RecognizeError::EmptyFile { .. })
                 } else if *file == text {
-                    matches!(e, PredictError::NotAnImage { .. })
+                    matches!(e, RecognizeError::NotAnImage { .. })
                 } else if *file == blank {
-                    matches!(e, PredictError::NoInk { .. })
+                    matches!(e, RecognizeError::NoDigit { .. })
                 } else {
-                    matches!(e, PredictError::Unreadable { .. })
+                    matches!(e, RecognizeError::Unreadable { .. })
                 };
                 assert!(expected, "{}: unexpected error {e:?}", file.display());
             }
@@ -251,12 +256,13 @@ fn kaggle_csv(path: &Path, rows: std::ops::Range<usize>, with_label: bool) {
 #[test]
 fn csv_submission_is_kaggle_format_byte_for_byte() {
     let Fixture {
-        classifier,
+        recognizer,
         held_out,
     } = fixture();
     let dir = tempfile::tempdir().unwrap();
     let rows = 10..15;
-    let predicted: Vec<u8> = classifier
+    let predicted: Vec<u8> = recognizer
+        .classifier()
         .predict(&held_out.pixels[rows.start * PIXELS..rows.end * PIXELS])
         .iter()
         .map(|p| p.digit)
@@ -270,7 +276,7 @@ fn csv_submission_is_kaggle_format_byte_for_byte() {
     let unlabelled = dir.path().join("test.csv");
     kaggle_csv(&unlabelled, rows.clone(), false);
     let out = dir.path().join("submission.csv");
-    let outcome = predict_csv(classifier, &unlabelled, &out).unwrap();
+    let outcome = predict_csv(recognizer, &unlabelled, &out).unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), expected);
     assert_eq!((outcome.rows, outcome.accuracy), (5, None));
     assert!(outcome.seconds >= outcome.inference_seconds);
@@ -278,7 +284,7 @@ fn csv_submission_is_kaggle_format_byte_for_byte() {
     let labelled = dir.path().join("labelled.csv");
     kaggle_csv(&labelled, rows.clone(), true);
     let out_labelled = dir.path().join("sub/labelled-submission.csv");
-    let outcome = predict_csv(classifier, &labelled, &out_labelled).unwrap();
+    let outcome = predict_csv(recognizer, &labelled, &out_labelled).unwrap();
     assert_eq!(std::fs::read_to_string(&out_labelled).unwrap(), expected);
     let correct = predicted
         .iter()
@@ -291,7 +297,7 @@ fn csv_submission_is_kaggle_format_byte_for_byte() {
 
 #[test]
 fn bad_csv_is_an_error_and_leaves_no_output() {
-    let Fixture { classifier, .. } = fixture();
+    let Fixture { recognizer, .. } = fixture();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("bad.csv");
     kaggle_csv(&csv, 0..3, false);
@@ -299,12 +305,12 @@ fn bad_csv_is_an_error_and_leaves_no_output() {
     text = text.replacen("\n0,", "\n999,", 1);
     std::fs::write(&csv, text).unwrap();
     let out = dir.path().join("submission.csv");
-    let err = predict_csv(classifier, &csv, &out).unwrap_err();
+    let err = predict_csv(recognizer, &csv, &out).unwrap_err();
     assert!(matches!(err, PredictError::Csv(_)), "{err:?}");
     assert!(err.to_string().contains("bad.csv"), "{err}");
     assert!(!out.exists());
 
-    let missing = predict_csv(classifier, &dir.path().join("nope.csv"), &out).unwrap_err();
+    let missing = predict_csv(recognizer, &dir.path().join("nope.csv"), &out).unwrap_err();
     assert!(missing.to_string().contains("nope.csv"), "{missing}");
     assert!(!out.exists());
 }

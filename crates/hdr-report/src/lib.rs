@@ -215,6 +215,9 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// A stop was requested (Ctrl-C, SIGTERM); nothing was written.
+    #[error(transparent)]
+    Interrupted(#[from] hdr_common::Interrupted),
 }
 
 impl From<hdr_artifacts::Error> for Error {
@@ -258,24 +261,50 @@ pub fn load_inputs(config: &Config, paths: &Paths) -> Result<Inputs, Error> {
     })
 }
 
-/// Draws every chart, in page order.
+/// Draws every chart, in page order; a requested stop
+/// ([`hdr_common::check_stop`]) is noticed before each chart.
 pub fn draw_charts(inputs: &Inputs) -> Result<Vec<charts::Rendered>, Error> {
     let m = &inputs.metrics;
     let comparison = compare(inputs, &inputs.runs);
+    let check_stop = || hdr_common::check_stop().map_err(Error::from);
     Ok(vec![
-        charts::runs(CHART_RUNS, &comparison.accuracy_by_run, comparison.this_x)?,
-        charts::scores(CHART_SCORES_TRAIN, "train", &m.train, charts::TRAIN_COLOUR)?,
-        charts::scores(CHART_SCORES_TEST, "test", &m.test, charts::HELD_OUT_COLOUR)?,
-        charts::confusion(CHART_CONFUSION_TRAIN, "train", &m.train.confusion_matrix)?,
-        charts::confusion(CHART_CONFUSION_TEST, "test", &m.test.confusion_matrix)?,
-        charts::curves(CHART_CURVES, &inputs.history, inputs.card.best_epoch)?,
-        charts::class_f1(CHART_CLASS_F1, &m.train, &m.test)?,
-        charts::mistakes(
-            CHART_MISTAKES,
-            &inputs.mistakes,
-            inputs.total_mistakes,
-            m.test.support,
-        )?,
+        {
+            check_stop()?;
+            charts::runs(CHART_RUNS, &comparison.accuracy_by_run, comparison.this_x)?
+        },
+        {
+            check_stop()?;
+            charts::scores(CHART_SCORES_TRAIN, "train", &m.train, charts::TRAIN_COLOUR)?
+        },
+        {
+            check_stop()?;
+            charts::scores(CHART_SCORES_TEST, "test", &m.test, charts::HELD_OUT_COLOUR)?
+        },
+        {
+            check_stop()?;
+            charts::confusion(CHART_CONFUSION_TRAIN, "train", &m.train.confusion_matrix)?
+        },
+        {
+            check_stop()?;
+            charts::confusion(CHART_CONFUSION_TEST, "test", &m.test.confusion_matrix)?
+        },
+        {
+            check_stop()?;
+            charts::curves(CHART_CURVES, &inputs.history, inputs.card.best_epoch)?
+        },
+        {
+            check_stop()?;
+            charts::class_f1(CHART_CLASS_F1, &m.train, &m.test)?
+        },
+        {
+            check_stop()?;
+            charts::mistakes(
+                CHART_MISTAKES,
+                &inputs.mistakes,
+                inputs.total_mistakes,
+                m.test.support,
+            )?
+        },
     ])
 }
 
@@ -305,6 +334,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         .map_err(io(&paths.html))?;
     set.write(&paths.summary_md, summary.as_bytes())
         .map_err(io(&paths.summary_md))?;
+    hdr_common::check_stop()?;
     let files = set.commit().map_err(io(&paths.dir))?;
     progress.line(format!(
         "report: wrote {} files to {}",

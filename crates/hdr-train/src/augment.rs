@@ -8,11 +8,13 @@
 //! on; ±10° (the usual MNIST setting) with half the images left as they are
 //! fits them and generalises better on the embedded sample.
 //!
+//! Images are augmented a batch at a time, from their grey levels straight
+//! into the batch's floats, so no augmented copy of the training set is kept.
 //! Each image's warp is drawn from its own RNG keyed by (seed, epoch, image
-//! index), so the augmented epoch is the same whatever the number of threads
-//! and whatever order rayon visits the images in.
+//! index), so the augmented images are the same whatever the batch they are
+//! in, the number of threads and the order rayon visits them in.
 
-use hdr_artifacts::{IMAGE_PIXELS, IMAGE_SIDE};
+use hdr_artifacts::{pixels_to_unit, IMAGE_PIXELS, IMAGE_SIDE};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -121,23 +123,35 @@ pub fn warp(source: &[f32], target: &mut [f32], affine: Affine) {
     }
 }
 
-/// Fills `target` with the augmented training images of `epoch`: image `i`
-/// of `images` (784 floats each) warped by [`Affine::for_image`]`(seed, epoch, i)`.
-/// Runs on all cores; the result does not depend on the number of threads.
-pub fn augment_epoch(images: &[f32], target: &mut [f32], seed: u64, epoch: usize) {
-    assert_eq!(images.len(), target.len());
+/// Writes training image `index` (`pixels`, its 784 grey levels) into
+/// `target` as the network sees it in `epoch`: scaled with
+/// [`hdr_artifacts::pixel_to_unit`], then warped by [`Affine::for_image`]`(seed, epoch, index)`
+/// unless that is the identity.
+pub fn augment_image(pixels: &[u8], target: &mut [f32], seed: u64, epoch: usize, index: usize) {
+    let affine = Affine::for_image(seed, epoch, index);
+    if affine == Affine::IDENTITY {
+        pixels_to_unit(pixels, target); // what the identity warp gives, exactly
+    } else {
+        let mut source = [0.0f32; IMAGE_PIXELS];
+        pixels_to_unit(pixels, &mut source);
+        warp(&source, target, affine);
+    }
+}
+
+/// Fills `target` (784 floats per image, in order) with a batch of training
+/// images as the network sees them in `epoch`: each `(index, pixels)` through
+/// [`augment_image`]. Runs on all cores; the result does not depend on the
+/// number of threads.
+pub fn augment_batch(images: &[(usize, &[u8])], target: &mut [f32], seed: u64, epoch: usize) {
+    assert_eq!(
+        images.len() * IMAGE_PIXELS,
+        target.len(),
+        "784 floats per image"
+    );
     target
         .par_chunks_mut(IMAGE_PIXELS)
-        .zip(images.par_chunks(IMAGE_PIXELS))
-        .enumerate()
-        .for_each(|(index, (out, image))| {
-            let affine = Affine::for_image(seed, epoch, index);
-            if affine == Affine::IDENTITY {
-                out.copy_from_slice(image); // what the identity warp gives, exactly
-            } else {
-                warp(image, out, affine);
-            }
-        });
+        .zip(images.par_iter())
+        .for_each(|(out, &(index, pixels))| augment_image(pixels, out, seed, epoch, index));
 }
 
 #[cfg(test)]
@@ -274,21 +288,42 @@ mod tests {
     }
 
     #[test]
-    fn augmenting_an_epoch_does_not_depend_on_thread_count() {
-        let images: Vec<f32> = (0..IMAGE_PIXELS * 64)
-            .map(|i| ((i * 13) % 256) as f32 / 255.0)
+    fn augmenting_a_batch_does_not_depend_on_thread_count_or_batching() {
+        let pixels: Vec<u8> = (0..IMAGE_PIXELS * 64)
+            .map(|i| ((i * 13) % 256) as u8)
             .collect();
+        let images: Vec<(usize, &[u8])> = pixels.chunks(IMAGE_PIXELS).enumerate().collect();
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let mut out = vec![0.0; images.len()];
-            pool.install(|| augment_epoch(&images, &mut out, 5, 2));
+            let mut out = vec![0.0; pixels.len()];
+            pool.install(|| augment_batch(&images, &mut out, 5, 2));
             out
         };
         let one = run(1);
         assert_eq!(one, run(3));
-        assert_ne!(one, images, "augmentation changed the images");
+        let mut halves = vec![0.0; pixels.len()];
+        let (first, second) = halves.split_at_mut(32 * IMAGE_PIXELS);
+        augment_batch(&images[..32], first, 5, 2);
+        augment_batch(&images[32..], second, 5, 2);
+        assert_eq!(one, halves, "an image comes out the same in any batch");
+        let scaled: Vec<f32> = pixels
+            .iter()
+            .map(|&p| hdr_artifacts::pixel_to_unit(p))
+            .collect();
+        assert_ne!(one, scaled, "augmentation changed the images");
+        // Images left as they are come out exactly scaled; warped ones as
+        // `warp` of the scaled image.
+        for (index, out) in one.chunks(IMAGE_PIXELS).enumerate() {
+            let source = &scaled[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS];
+            let mut expected = source.to_vec();
+            let affine = Affine::for_image(5, 2, index);
+            if affine != Affine::IDENTITY {
+                warp(source, &mut expected, affine);
+            }
+            assert_eq!(out, &expected[..], "image {index}");
+        }
     }
 }

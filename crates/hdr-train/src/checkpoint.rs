@@ -21,8 +21,11 @@ use hdr_model::{AnyNetwork, Architecture, Cnn, Deep, ModelError, TensorFile};
 use crate::trainer::{AnyLearner, State};
 use crate::{Config, EpochRecord, Error};
 
-/// The `format` metadata entry.
-const FORMAT: &str = "hdr-train checkpoint v2";
+/// The metadata key naming the file's format (not `format`, which Hugging
+/// Face tools read as the tensors' framework).
+const FORMAT_KEY: &str = "hdr_format";
+/// The format entry.
+const FORMAT: &str = "hdr-train checkpoint v3";
 /// Prefix of the best weights' tensors.
 const BEST: &str = "best.";
 /// Columns of the `history` tensor.
@@ -54,7 +57,7 @@ fn to_bytes(fingerprint: &[u8; 32], state: &State) -> Vec<u8> {
         })
         .collect();
     file.push_f64("history", &[state.history.len(), HISTORY_COLUMNS], &history);
-    file.set_metadata("format", FORMAT);
+    file.set_metadata(FORMAT_KEY, FORMAT);
     file.set_metadata("fingerprint", hex(fingerprint));
     file.set_metadata("epochs_done", state.epochs_done().to_string());
     file.set_metadata("best_epoch", state.best_epoch.to_string());
@@ -73,9 +76,9 @@ fn from_bytes(
 ) -> Result<State, Error> {
     let model_error = |e: ModelError| Error::Other(e.to_string());
     let mut file = TensorFile::from_bytes(bytes, path).map_err(model_error)?;
-    if file.metadata("format") != Some(FORMAT) {
+    if file.metadata(FORMAT_KEY) != Some(FORMAT) {
         return Err(Error::Other(format!(
-            "{}: not an hdr-train checkpoint (metadata `format` is not `{FORMAT}`)",
+            "{}: not an hdr-train checkpoint (metadata `{FORMAT_KEY}` is not `{FORMAT}`)",
             path.display()
         )));
     }

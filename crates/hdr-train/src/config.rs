@@ -46,7 +46,7 @@ pub struct Config {
     /// 16,000 dense weights.
     pub dropout: f64,
     /// Random shifts (±10%), rotations (±10°) and scaling (±10%) of half the
-    /// training images each epoch (see [`crate::augment_epoch`]). Default on:
+    /// training images each epoch (see [`crate::augment_batch`]). Default on:
     /// it is worth about a point of test accuracy on the sample.
     pub augment: bool,
     /// Stop after this many epochs without a better validation accuracy (0 =

@@ -28,8 +28,15 @@ pub enum Error {
         /// The learning rate of that epoch.
         learning_rate: f64,
     },
-    /// Training was stopped (by [`crate::run_interruptible`]'s callback) after a checkpoint.
-    #[error("training interrupted after epoch {epochs_done}; the checkpoint is saved, continue with `--resume`")]
+    /// Training was stopped (a requested stop, or [`crate::run_interruptible`]'s
+    /// callback); the checkpoint holds the `epochs_done` finished epochs, and no
+    /// model was written.
+    #[error("{}", if *epochs_done == 0 {
+        "training interrupted before its first epoch finished; no model was written".to_string()
+    } else {
+        format!("training interrupted after epoch {epochs_done}; no model was written, and the \
+                 checkpoint of that epoch is saved: continue with `--resume`")
+    })]
     Interrupted {
         /// Epochs completed and saved in the checkpoint.
         epochs_done: usize,

@@ -4,10 +4,12 @@
 //! [`run`] reads the data stage's `train.parquet`, holds out a stratified
 //! validation share, trains with [`hdr_model::Learner`] (Adam) on a fresh
 //! seeded shuffle every epoch, optionally augmenting half the images with a
-//! random affine warp ([`augment_epoch`]), keeps the weights of the best
+//! random affine warp ([`augment_batch`]), keeps the weights of the best
 //! validation epoch, and writes `model.safetensors`, `model.json` and
 //! `history.csv` together, only at the end ([`Paths`]; the file formats are
 //! [`hdr_artifacts`]'). [`fit`] does the same in memory and writes nothing.
+//! The images stay as the split's bytes throughout; each batch is scaled (and
+//! augmented) into floats only when it is trained or validated on.
 //!
 //! Reproducibility: every random draw (initial weights, hold-out, shuffle,
 //! augmentation, dropout) comes from a seed derived from `train.seed` and what
@@ -28,7 +30,8 @@ mod seeds;
 mod trainer;
 
 pub use augment::{
-    augment_epoch, warp, Affine, MAX_ROTATION, MAX_SHIFT_FRACTION, MAX_ZOOM, WARP_PROBABILITY,
+    augment_batch, augment_image, warp, Affine, MAX_ROTATION, MAX_SHIFT_FRACTION, MAX_ZOOM,
+    WARP_PROBABILITY,
 };
 pub use config::{Config, LrSchedule};
 pub use error::Error;

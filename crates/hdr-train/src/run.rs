@@ -64,18 +64,23 @@ pub struct Outputs {
 /// Runs the training stage: read the train split, fit, write weights, card and history.
 ///
 /// After every epoch the state is saved atomically to `paths.checkpoint`, so
-/// an interrupted run (Ctrl-C, kill) loses at most one epoch and leaves the
-/// previous model untouched; `opts.resume` continues from it. The checkpoint
-/// is kept after a successful run: resuming from a finished checkpoint
-/// rewrites the same artifacts without retraining (e.g. after they were
-/// deleted, or if the final write failed).
+/// an interrupted run loses at most the epoch in progress and leaves the
+/// previous model untouched; `opts.resume` continues from it. A stop
+/// requested through [`hdr_common::stop_requested`] (the runner's Ctrl-C and
+/// SIGTERM handler) is noticed between batches and before the final write,
+/// and returns [`Error::Interrupted`] with the epochs the checkpoint holds. The
+/// checkpoint is kept after a successful run: resuming from a finished
+/// checkpoint rewrites the same artifacts without retraining (e.g. after they
+/// were deleted, or if the final write failed).
 pub fn run(
     config: &Config,
     model: &ModelConfig,
     paths: &Paths,
     opts: &TrainOptions,
 ) -> Result<Outputs, Error> {
-    run_interruptible(config, model, paths, opts, &mut |_| false)
+    run_interruptible(config, model, paths, opts, &mut |_| {
+        hdr_common::stop_requested()
+    })
 }
 
 /// Like [`run`], but calls `interrupt(epochs_done)` after each epoch's checkpoint
@@ -100,6 +105,7 @@ pub fn run_interruptible(
     let data = read_split(&paths.train_split).map_err(|e| unreadable(&e))?;
     let data_sha256 = hdr_common::sha256_file(&paths.train_split).map_err(|e| unreadable(&e))?;
     let fingerprint = fingerprint(config, model, &data_sha256);
+    let stopped = |epochs_done| Error::Interrupted { epochs_done };
 
     let state = if opts.resume {
         let state = checkpoint::load(config, &paths.checkpoint, &fingerprint)?;
@@ -113,6 +119,9 @@ pub fn run_interruptible(
     } else {
         State::fresh(config, model.architecture)
     };
+    if hdr_common::stop_requested() {
+        return Err(stopped(state.epochs_done()));
+    }
 
     let fitted = trainer::train(config, &data, progress, state, &mut |state| {
         checkpoint::save(&paths.checkpoint, &fingerprint, state)?;
@@ -148,6 +157,9 @@ pub fn run_interruptible(
     outputs
         .write_with(&paths.history, |w| write_history(w, &fitted.history))
         .map_err(|e| write_error(&paths.history, e))?;
+    if hdr_common::stop_requested() {
+        return Err(stopped(fitted.history.len()));
+    }
     let files = outputs
         .commit()
         .map_err(|e| write_error(&paths.weights, e))?;

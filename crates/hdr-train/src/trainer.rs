@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::augment::augment_epoch;
+use crate::augment::augment_batch;
 use crate::holdout::{stratified, Holdout};
 use crate::seeds::{derive_seed, Stream};
 use crate::{Config, EpochRecord, Error, Fitted};
@@ -169,18 +169,12 @@ pub fn learning_rate(config: &Config, epoch: usize) -> f64 {
     }
 }
 
-/// Pixels 0..=255 as floats 0..=1, the network's input scale.
-fn to_unit_floats(data: &Dataset, indices: &[usize]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
-    for &i in indices {
-        out.extend(
-            data.image(i)
-                .iter()
-                .copied()
-                .map(hdr_artifacts::pixel_to_unit),
-        );
+/// The images at `rows` of `data` as the network's input (784 floats each,
+/// scaled with [`hdr_artifacts::pixels_to_unit`]), written into `out`.
+fn scale_rows(data: &Dataset, rows: &[usize], out: &mut [f32]) {
+    for (slot, &row) in out.chunks_exact_mut(IMAGE_PIXELS).zip(rows) {
+        hdr_artifacts::pixels_to_unit(data.image(row), slot);
     }
-    out
 }
 
 /// Holds out validation images, returning the split or an error about size.
@@ -204,7 +198,9 @@ pub fn hold_out(config: &Config, data: &Dataset) -> Result<Holdout, Error> {
 }
 
 /// Trains from `state` until the epoch budget, early stopping, or `after_epoch`
-/// asks for an interruption (then returns `Error::Interrupted`).
+/// asks for an interruption (then returns `Error::Interrupted`). A stop
+/// requested through [`hdr_common::stop_requested`] ends it before the next
+/// batch with `Error::Interrupted` too, dropping the unfinished epoch.
 pub fn train(
     config: &Config,
     data: &Dataset,
@@ -214,18 +210,14 @@ pub fn train(
 ) -> Result<Fitted, Error> {
     config.validate()?;
     let split = hold_out(config, data)?;
-    let train_images = to_unit_floats(data, &split.train);
+    // Pixels stay as the dataset's bytes; each batch is scaled (and
+    // augmented) into `batch_images` when it is used.
     let train_labels: Vec<u8> = split.train.iter().map(|&i| data.labels[i]).collect();
-    let val_images = to_unit_floats(data, &split.validation);
     let val_labels: Vec<u8> = split.validation.iter().map(|&i| data.labels[i]).collect();
     let n = train_labels.len();
-    let mut augmented = if config.augment {
-        vec![0.0f32; train_images.len()]
-    } else {
-        Vec::new()
-    };
     let mut batch_images = vec![0.0f32; config.batch_size.min(n) * IMAGE_PIXELS];
     let mut batch_labels = Vec::with_capacity(config.batch_size);
+    let mut batch_pixels: Vec<(usize, &[u8])> = Vec::with_capacity(config.batch_size);
 
     while !state.finished(config) {
         let epoch = state.epochs_done(); // 0-based index of the epoch about to run
@@ -233,12 +225,6 @@ pub fn train(
         let lr = learning_rate(config, epoch);
         state.learner.set_learning_rate(lr as f32);
 
-        let images: &[f32] = if config.augment {
-            augment_epoch(&train_images, &mut augmented, config.seed, epoch);
-            &augmented
-        } else {
-            &train_images
-        };
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
             config.seed,
@@ -250,19 +236,34 @@ pub fn train(
         let bar = progress.bar(n as u64, &format!("epoch {}/{}", epoch + 1, config.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (batch, chunk) in order.chunks(config.batch_size).enumerate() {
+            if hdr_common::stop_requested() {
+                // The epoch in progress is dropped; the last finished one is
+                // what the checkpoint holds.
+                bar.finish_and_clear();
+                return Err(Error::Interrupted {
+                    epochs_done: state.epochs_done(),
+                });
+            }
             batch_labels.clear();
-            for (slot, &i) in chunk.iter().enumerate() {
-                batch_images[slot * IMAGE_PIXELS..(slot + 1) * IMAGE_PIXELS]
-                    .copy_from_slice(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]);
+            batch_pixels.clear();
+            for &i in chunk {
+                batch_pixels.push((i, data.image(split.train[i])));
                 batch_labels.push(train_labels[i]);
+            }
+            let images = &mut batch_images[..chunk.len() * IMAGE_PIXELS];
+            if config.augment {
+                augment_batch(&batch_pixels, images, config.seed, epoch);
+            } else {
+                for (slot, (_, pixels)) in images.chunks_exact_mut(IMAGE_PIXELS).zip(&batch_pixels)
+                {
+                    hdr_artifacts::pixels_to_unit(pixels, slot);
+                }
             }
             let dropout_seed =
                 derive_seed(config.seed, Stream::Dropout, epoch as u64, batch as u64);
-            let step = state.learner.train_step(
-                &batch_images[..chunk.len() * IMAGE_PIXELS],
-                &batch_labels,
-                dropout_seed,
-            );
+            let step = state
+                .learner
+                .train_step(images, &batch_labels, dropout_seed);
             let mean = step.loss_sum / chunk.len() as f64;
             if !mean.is_finite() || mean > DIVERGED_LOSS {
                 bar.finish_and_clear();
@@ -286,7 +287,8 @@ pub fn train(
         let train_seconds = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
 
-        let (val_loss, val_accuracy) = evaluate(&state.learner, &val_images, &val_labels);
+        let (val_loss, val_accuracy) =
+            evaluate(&state.learner, data, &split.validation, &val_labels);
         if !val_loss.is_finite() {
             return Err(Error::Diverged {
                 epoch: epoch + 1,
@@ -339,13 +341,14 @@ pub fn train(
     })
 }
 
-/// Mean loss and accuracy of the learner's network on a labelled set, dropout off.
-fn evaluate(learner: &AnyLearner, images: &[f32], labels: &[u8]) -> (f64, f64) {
+/// Mean loss and accuracy of the learner's network on the images at `rows`
+/// of `data` (whose labels are `labels`), dropout off, scaled a batch at a time.
+fn evaluate(learner: &AnyLearner, data: &Dataset, rows: &[usize], labels: &[u8]) -> (f64, f64) {
     let (mut loss_sum, mut correct) = (0.0, 0);
-    for (chunk_images, chunk_labels) in images
-        .chunks(EVAL_BATCH * IMAGE_PIXELS)
-        .zip(labels.chunks(EVAL_BATCH))
-    {
+    let mut images = vec![0.0f32; EVAL_BATCH.min(rows.len()) * IMAGE_PIXELS];
+    for (chunk_rows, chunk_labels) in rows.chunks(EVAL_BATCH).zip(labels.chunks(EVAL_BATCH)) {
+        let chunk_images = &mut images[..chunk_rows.len() * IMAGE_PIXELS];
+        scale_rows(data, chunk_rows, chunk_images);
         let out = learner.evaluate(chunk_images, chunk_labels);
         loss_sum += out.loss_sum;
         correct += out.correct;

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{load_sample, nearest_label, Style};
-use hdr_predict::preprocess;
+use hdr_recognize::preprocess;
 use image::DynamicImage;
 
 const TRAIN: std::ops::Range<usize> = 0..3000;

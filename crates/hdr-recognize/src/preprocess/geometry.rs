@@ -1,0 +1,238 @@
+//! Geometry on float planes: bounding box, crop, padding, stroke width,
+//! dilation and separable area resampling.
+
+use super::Plane;
+
+/// The smallest rectangle holding every non-zero value: (x0, y0, x1, y1), exclusive ends.
+pub(super) fn bounding_box(plane: &Plane) -> Option<(usize, usize, usize, usize)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for y in 0..plane.height {
+        for x in 0..plane.width {
+            if plane.at(x, y) > 0.0 {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x + 1);
+                y1 = y1.max(y + 1);
+            }
+        }
+    }
+    (x0 != usize::MAX).then_some((x0, y0, x1, y1))
+}
+
+pub(super) fn crop(plane: &Plane, (x0, y0, x1, y1): (usize, usize, usize, usize)) -> Plane {
+    let width = x1 - x0;
+    let height = y1 - y0;
+    let mut values = Vec::with_capacity(width * height);
+    for y in y0..y1 {
+        values.extend_from_slice(&plane.values[y * plane.width + x0..y * plane.width + x1]);
+    }
+    Plane {
+        width,
+        height,
+        values,
+    }
+}
+
+/// Mean stroke width of the ink in pixels, from area and outline length
+/// (for a stroke of width w and length L: 2·area/outline = 2wL/(2L+2w) ≈ w).
+pub(super) fn stroke_width(plane: &Plane) -> f32 {
+    let inside = |x: usize, y: usize| plane.at(x, y) >= 0.5;
+    let (mut area, mut outline) = (0usize, 0usize);
+    for y in 0..plane.height {
+        for x in 0..plane.width {
+            if !inside(x, y) {
+                continue;
+            }
+            area += 1;
+            outline += usize::from(x == 0 || !inside(x - 1, y));
+            outline += usize::from(x + 1 == plane.width || !inside(x + 1, y));
+            outline += usize::from(y == 0 || !inside(x, y - 1));
+            outline += usize::from(y + 1 == plane.height || !inside(x, y + 1));
+        }
+    }
+    if outline == 0 {
+        0.0
+    } else {
+        2.0 * area as f32 / outline as f32
+    }
+}
+
+/// Grey dilation by a (2r+1)x(2r+1) square, done as two 1-D running maxima.
+pub(super) fn dilate(plane: &Plane, radius: usize) -> Plane {
+    let (width, height) = (plane.width, plane.height);
+    let mut rows = vec![0.0f32; width * height];
+    for y in 0..height {
+        sliding_max(
+            &plane.values[y * width..(y + 1) * width],
+            radius,
+            &mut rows[y * width..(y + 1) * width],
+        );
+    }
+    let mut values = vec![0.0f32; width * height];
+    let mut column = vec![0.0f32; height];
+    let mut column_max = vec![0.0f32; height];
+    for x in 0..width {
+        for (y, c) in column.iter_mut().enumerate() {
+            *c = rows[y * width + x];
+        }
+        sliding_max(&column, radius, &mut column_max);
+        for (y, &m) in column_max.iter().enumerate() {
+            values[y * width + x] = m;
+        }
+    }
+    Plane {
+        width,
+        height,
+        values,
+    }
+}
+
+/// `out[i]` = max of `input[i - radius ..= i + radius]` (clipped), in O(n)
+/// with a monotonic queue of candidate indices.
+fn sliding_max(input: &[f32], radius: usize, out: &mut [f32]) {
+    let mut queue = std::collections::VecDeque::new();
+    let n = input.len();
+    for end in 0..n + radius {
+        if end < n {
+            while queue
+                .back()
+                .is_some_and(|&j: &usize| input[j] <= input[end])
+            {
+                queue.pop_back();
+            }
+            queue.push_back(end);
+        }
+        if end >= radius {
+            let centre = end - radius;
+            while queue.front().is_some_and(|&j| j + radius < centre) {
+                queue.pop_front();
+            }
+            out[centre] = input[*queue.front().expect("the window holds its centre")];
+        }
+    }
+}
+
+/// Adds `pad` zero pixels on every side.
+pub(super) fn pad(plane: &Plane, pad: usize) -> Plane {
+    let width = plane.width + 2 * pad;
+    let height = plane.height + 2 * pad;
+    let mut values = vec![0.0f32; width * height];
+    for y in 0..plane.height {
+        let dst = (y + pad) * width + pad;
+        values[dst..dst + plane.width]
+            .copy_from_slice(&plane.values[y * plane.width..(y + 1) * plane.width]);
+    }
+    Plane {
+        width,
+        height,
+        values,
+    }
+}
+
+/// Per-output-pixel input weights along one axis: exact area averaging when
+/// shrinking (what anti-aliased MNIST digits look like), linear interpolation
+/// when enlarging.
+fn axis_weights(input: usize, output: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = output as f64 / input as f64;
+    (0..output)
+        .map(|j| {
+            let mut weights = Vec::new();
+            if scale <= 1.0 {
+                let start = j as f64 / scale;
+                let end = ((j + 1) as f64 / scale).min(input as f64);
+                let mut i = start.floor() as usize;
+                while (i as f64) < end && i < input {
+                    let overlap = (end.min(i as f64 + 1.0) - start.max(i as f64)).max(0.0);
+                    if overlap > 0.0 {
+                        weights.push((i, overlap as f32));
+                    }
+                    i += 1;
+                }
+            } else {
+                let centre = ((j as f64 + 0.5) / scale - 0.5).clamp(0.0, (input - 1) as f64);
+                let left = centre.floor() as usize;
+                let frac = (centre - left as f64) as f32;
+                weights.push((left, 1.0 - frac));
+                if left + 1 < input && frac > 0.0 {
+                    weights.push((left + 1, frac));
+                }
+            }
+            let sum: f32 = weights.iter().map(|w| w.1).sum();
+            weights.iter_mut().for_each(|w| w.1 /= sum);
+            weights
+        })
+        .collect()
+}
+
+/// Separable resampling to `width` x `height`.
+pub(super) fn resample(plane: &Plane, width: usize, height: usize) -> Plane {
+    let columns = axis_weights(plane.width, width);
+    let rows = axis_weights(plane.height, height);
+    let mut horizontal = vec![0.0f32; width * plane.height];
+    for y in 0..plane.height {
+        let row = &plane.values[y * plane.width..(y + 1) * plane.width];
+        for (x, weights) in columns.iter().enumerate() {
+            horizontal[y * width + x] = weights.iter().map(|&(i, w)| row[i] * w).sum();
+        }
+    }
+    let mut values = vec![0.0f32; width * height];
+    for (y, weights) in rows.iter().enumerate() {
+        for x in 0..width {
+            values[y * width + x] = weights
+                .iter()
+                .map(|&(i, w)| horizontal[i * width + x] * w)
+                .sum();
+        }
+    }
+    Plane {
+        width,
+        height,
+        values,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_max_matches_brute_force() {
+        let input = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0];
+        for radius in 0..5 {
+            let mut out = [0.0; 11];
+            sliding_max(&input, radius, &mut out);
+            for (i, &o) in out.iter().enumerate() {
+                let lo = i.saturating_sub(radius);
+                let hi = (i + radius + 1).min(input.len());
+                assert_eq!(
+                    o,
+                    input[lo..hi].iter().copied().fold(f32::MIN, f32::max),
+                    "radius {radius}, {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn area_weights_sum_to_one_and_cover_the_input() {
+        for (input, output) in [(100, 20), (28, 20), (20, 20), (7, 20), (1, 5)] {
+            let weights = axis_weights(input, output);
+            for w in &weights {
+                let sum: f32 = w.iter().map(|p| p.1).sum();
+                assert!((sum - 1.0).abs() < 1e-5);
+            }
+            if output <= input {
+                let mut coverage = vec![0.0f32; input];
+                for w in &weights {
+                    for &(i, v) in w {
+                        coverage[i] += v * input as f32 / output as f32;
+                    }
+                }
+                assert!(
+                    coverage.iter().all(|c| (c - 1.0).abs() < 1e-4),
+                    "{input}->{output}: {coverage:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! [`Recognizer`]: a loaded model and the one-call ways to use it.
+
+use std::path::Path;
+
+use hdr_model::{Classifier, IMAGE_PIXELS};
+use image::DynamicImage;
+use rayon::prelude::*;
+
+use crate::decode::{decode_bytes, load_image};
+use crate::preprocess::preprocess;
+use crate::{Recognition, RecognizeError};
+
+/// A trained model, ready to recognise digits in image files, decoded
+/// images, or raw 28x28 pixels. Cheap to share between threads (`&self`
+/// everywhere).
+#[derive(Debug, Clone)]
+pub struct Recognizer {
+    classifier: Classifier,
+}
+
+impl Recognizer {
+    /// Loads the weights written by hdr's train stage (`model.safetensors`).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, RecognizeError> {
+        Ok(Self::from_classifier(Classifier::load(path.as_ref())?))
+    }
+
+    /// Wraps a classifier already in memory.
+    pub fn from_classifier(classifier: Classifier) -> Self {
+        Self { classifier }
+    }
+
+    /// The classifier inside, for batched inference on raw bytes.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// Recognises the digit in a PNG, JPEG or BMP file of any size and style
+    /// (see [`preprocess`](crate::preprocess())); errors name the file.
+    pub fn recognize_file(&self, path: impl AsRef<Path>) -> Result<Recognition, RecognizeError> {
+        let input = prepare_file(path.as_ref())?;
+        Ok(self.recognize_prepared(&[input]).remove(0))
+    }
+
+    /// Recognises the digit in an image already decoded.
+    pub fn recognize_image(&self, image: &DynamicImage) -> Result<Recognition, RecognizeError> {
+        let input = preprocess(image)?;
+        Ok(self.recognize_prepared(&[input]).remove(0))
+    }
+
+    /// Recognises a raw MNIST-style digit: 784 grey levels, row-major, light
+    /// ink (255) on black (0), already centred; any other length is an error.
+    pub fn recognize_pixels(&self, pixels: &[u8]) -> Result<Recognition, RecognizeError> {
+        let input = as_input(pixels, None)?;
+        Ok(self.recognize_prepared(&[input]).remove(0))
+    }
+
+    /// Recognises many raw MNIST-style digits in one pass over all cores;
+    /// fails, naming the first one, if any is not 784 values long.
+    pub fn recognize_batch<I: AsRef<[u8]>>(
+        &self,
+        images: &[I],
+    ) -> Result<Vec<Recognition>, RecognizeError> {
+        let inputs = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| as_input(image.as_ref(), Some(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.recognize_prepared(&inputs))
+    }
+
+    /// Recognises the digit in a PNG, JPEG or BMP image held in memory (an
+    /// upload, say), decoded within the same limits as a file; `name` is what
+    /// errors call it.
+    pub fn recognize_bytes(
+        &self,
+        bytes: &[u8],
+        name: impl AsRef<Path>,
+    ) -> Result<Recognition, RecognizeError> {
+        let input = prepare_bytes(bytes, name.as_ref())?;
+        Ok(self.recognize_prepared(&[input]).remove(0))
+    }
+
+    /// Recognises the digit in each image file, decoding them in parallel and
+    /// predicting them in one pass; each file gets its own result, so one bad
+    /// file does not stop the others.
+    pub fn recognize_files<P: AsRef<Path> + Sync>(
+        &self,
+        paths: &[P],
+    ) -> Vec<Result<Recognition, RecognizeError>> {
+        self.recognize_each(paths, |path| prepare_file(path.as_ref()))
+    }
+
+    /// Recognises the digit in each named image held in memory, as
+    /// [`recognize_files`](Self::recognize_files) does for files: decoded in
+    /// parallel, predicted in one pass, one result each.
+    pub fn recognize_encoded<N, B>(
+        &self,
+        images: &[(N, B)],
+    ) -> Vec<Result<Recognition, RecognizeError>>
+    where
+        N: AsRef<Path> + Sync,
+        B: AsRef<[u8]> + Sync,
+    {
+        self.recognize_each(images, |(name, bytes)| {
+            prepare_bytes(bytes.as_ref(), name.as_ref())
+        })
+    }
+
+    /// Prepares every item in parallel, then predicts the good ones in one pass.
+    fn recognize_each<T: Sync>(
+        &self,
+        items: &[T],
+        prepare: impl Fn(&T) -> Result<[u8; IMAGE_PIXELS], RecognizeError> + Sync + Send,
+    ) -> Vec<Result<Recognition, RecognizeError>> {
+        let prepared: Vec<Result<[u8; IMAGE_PIXELS], RecognizeError>> =
+            items.par_iter().map(prepare).collect();
+        let inputs: Vec<[u8; IMAGE_PIXELS]> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .copied()
+            .collect();
+        let mut recognised = self.recognize_prepared(&inputs).into_iter();
+        prepared
+            .into_iter()
+            .map(|entry| {
+                entry.map(|_| {
+                    recognised
+                        .next()
+                        .expect("one recognition per prepared image")
+                })
+            })
+            .collect()
+    }
+
+    /// Predicts 28x28 inputs that are known to be well formed.
+    fn recognize_prepared(&self, inputs: &[[u8; IMAGE_PIXELS]]) -> Vec<Recognition> {
+        if inputs.is_empty() {
+            return Vec::new();
+        }
+        self.classifier
+            .predict(inputs.as_flattened())
+            .iter()
+            .zip(inputs)
+            .map(|(prediction, &input)| Recognition::new(prediction, input))
+            .collect()
+    }
+}
+
+/// Reads one image file within the decoding limits and preprocesses it into
+/// the 28x28 input of the model.
+pub fn prepare_file(path: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
+    digit_input(&load_image(path)?, path)
+}
+
+/// Decodes one image held in memory within the decoding limits and
+/// preprocesses it into the 28x28 input of the model.
+fn prepare_bytes(bytes: &[u8], name: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
+    digit_input(&decode_bytes(bytes, name)?, name)
+}
+
+/// The model's input for a decoded image; errors name where it came from.
+fn digit_input(image: &DynamicImage, name: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
+    preprocess(image).map_err(|source| RecognizeError::NoDigit {
+        path: name.to_path_buf(),
+        source,
+    })
+}
+
+/// `pixels` as one model input, or the error naming its length.
+fn as_input(pixels: &[u8], index: Option<usize>) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
+    pixels
+        .try_into()
+        .map_err(|_| RecognizeError::WrongPixelCount {
+            index,
+            len: pixels.len(),
+        })
+}

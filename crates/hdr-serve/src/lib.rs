@@ -1,0 +1,44 @@
+//! A local web page and HTTP API that read handwritten digits with the
+//! trained model: draw a digit and watch the model read it, drop image files,
+//! see the model card and the run's report.
+//!
+//! Routes:
+//! - `GET /` — the page (its script and style sheet come from this server too);
+//! - `POST /api/predict` — one PNG, JPEG or BMP image as the body; answers the
+//!   JSON object that `cargo xtask predict --json` prints for a file, without
+//!   the `file` key (`?details=true` adds `probabilities` and the 28x28
+//!   `input` the model saw);
+//! - `POST /api/predict/batch` — a multipart body of images; one object per
+//!   part, errors included, each with the part's `file` name;
+//! - `GET /api/model` — the model card; `GET /healthz`;
+//! - `GET /report/PATH` — files of the report folder, and nothing else.
+//!
+//! Images go through [`hdr_recognize::Recognizer`] exactly as with
+//! `cargo xtask predict`: the same decoding limits, preprocessing and model,
+//! loaded once and shared by every request, and the same JSON object
+//! ([`hdr_recognize::RecognitionJson`]). Predictions run on the blocking pool, at most
+//! [`Limits::max_running`] at once.
+//!
+//! ```no_run
+//! use hdr_serve::{ServeConfig, Server};
+//!
+//! let config = ServeConfig::new("artifacts/train/model.safetensors");
+//! let server = Server::bind(&config, "127.0.0.1:8080".parse().unwrap())?;
+//! println!("http://{}", server.local_addr());
+//! server.run_until_signal()?; // until Ctrl-C or SIGTERM
+//! # Ok::<(), hdr_serve::ServeError>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod assets;
+mod card;
+mod error;
+mod recognize;
+mod report_files;
+mod routes;
+mod server;
+
+pub use card::CardSources;
+pub use error::ServeError;
+pub use server::{Limits, RunningServer, ServeConfig, Server};

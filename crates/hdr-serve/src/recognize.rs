@@ -1,0 +1,117 @@
+//! Where the server meets hdr-recognize: image bytes in, the JSON object of
+//! `predict --json` out, and the HTTP status an image's error deserves.
+//!
+//! Uploads are decoded from memory by [`hdr_recognize::Recognizer`] within
+//! the same limits, with the same preprocessing and model as
+//! `cargo xtask predict`; the objects are [`RecognitionJson`]'s, the very
+//! ones `predict --json` prints.
+
+use std::path::Path;
+
+use hdr_recognize::{RecognitionJson, RecognizeError, Recognizer};
+
+/// What errors call the body of `POST /api/predict`, which has no file name.
+const UPLOAD: &str = "upload";
+
+/// How a failed image should be answered over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The bytes are not a PNG, JPEG or BMP image (415).
+    Unsupported,
+    /// An image that cannot be decoded or holds no digit, or an empty body (422).
+    Unprocessable,
+}
+
+/// One image's answer: `predict --json`'s object, and whether it is an error.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    /// The JSON object, as `predict --json` prints it for a file.
+    pub json: String,
+    /// `None` for a prediction, the kind of error otherwise.
+    pub failure: Option<Failure>,
+}
+
+/// Recognises one uploaded image; the object has no `file` member.
+pub(crate) fn recognize_one(recognizer: &Recognizer, bytes: &[u8], details: bool) -> Answer {
+    let result = recognizer.recognize_bytes(bytes, UPLOAD);
+    answer(None, &result, details)
+}
+
+/// Recognises several named uploads at once (decoded in parallel, predicted
+/// in one pass); each object starts with `"file": name`.
+pub(crate) fn recognize_many<B: AsRef<[u8]> + Sync>(
+    recognizer: &Recognizer,
+    files: &[(String, B)],
+    details: bool,
+) -> Vec<Answer> {
+    let results = recognizer.recognize_encoded(files);
+    files
+        .iter()
+        .zip(&results)
+        .map(|((name, _), result)| answer(Some(name), result, details))
+        .collect()
+}
+
+fn answer(
+    name: Option<&str>,
+    result: &Result<hdr_recognize::Recognition, RecognizeError>,
+    details: bool,
+) -> Answer {
+    let reason;
+    let (outcome, failure) = match result {
+        Ok(recognition) => (Ok(recognition), None),
+        Err(e) => {
+            reason = e.reason();
+            (Err(reason.as_str()), Some(classify(e)))
+        }
+    };
+    let mut json = RecognitionJson::new(outcome).with_details(details);
+    if let Some(name) = name {
+        json = json.with_file(name);
+    }
+    Answer {
+        json: json.to_line(),
+        failure,
+    }
+}
+
+/// Which HTTP answer an image's error deserves: bytes that are no image at
+/// all are 415, anything else about the image is 422.
+fn classify(error: &RecognizeError) -> Failure {
+    match error {
+        RecognizeError::NotAnImage { .. } => Failure::Unsupported,
+        _ => Failure::Unprocessable,
+    }
+}
+
+/// Loads the weights once; a missing file says to run `cargo xtask train`.
+pub(crate) fn load(model: &Path) -> Result<Recognizer, crate::ServeError> {
+    hdr_artifacts::require_artifact(model, hdr_artifacts::TrainFiles::STAGE)?;
+    Ok(Recognizer::load(model)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn errors_are_classified_and_do_not_repeat_the_name() {
+        let not_image = RecognizeError::NotAnImage {
+            path: PathBuf::from(UPLOAD),
+            detail: "the file holds text, not a PNG, JPEG or BMP image".into(),
+        };
+        let a = answer(None, &Err(not_image), false);
+        assert_eq!(a.failure, Some(Failure::Unsupported));
+        assert_eq!(
+            a.json,
+            r#"{"error":"not an image: the file holds text, not a PNG, JPEG or BMP image"}"#
+        );
+        let empty = RecognizeError::EmptyFile {
+            path: PathBuf::from("a.png"),
+        };
+        let a = answer(Some("a.png"), &Err(empty), true);
+        assert_eq!(a.failure, Some(Failure::Unprocessable));
+        assert_eq!(a.json, r#"{"file":"a.png","error":"empty file"}"#);
+    }
+}

@@ -1,0 +1,313 @@
+//! The HTTP routes: the page, the prediction API, the model card and the
+//! report folder, with the limits that keep the server answering.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::assets;
+use hdr_recognize::Recognizer;
+
+use crate::recognize::{self, Answer, Failure};
+use crate::report_files::{self, REPORT_PAGE};
+use crate::server::{Limits, ServeConfig};
+
+/// What every request shares: the model (loaded once), the card, the limits.
+#[derive(Debug)]
+pub(crate) struct App {
+    recognizer: Recognizer,
+    card: serde_json::Value,
+    report_dir: Option<PathBuf>,
+    limits: Limits,
+    /// One permit per prediction allowed to run.
+    running: Arc<Semaphore>,
+    /// One permit per prediction request admitted (running or waiting).
+    admitted: Arc<Semaphore>,
+}
+
+impl App {
+    pub(crate) fn new(
+        recognizer: Recognizer,
+        card: serde_json::Value,
+        config: &ServeConfig,
+    ) -> Self {
+        let limits = config.limits.clone();
+        let running = limits.max_running.max(1);
+        Self {
+            recognizer,
+            card,
+            report_dir: config.report_dir.clone(),
+            running: Arc::new(Semaphore::new(running)),
+            admitted: Arc::new(Semaphore::new(running + limits.max_waiting)),
+            limits,
+        }
+    }
+
+    /// Waits for a prediction slot, at most `max_wait`.
+    async fn turn(&self) -> Result<OwnedSemaphorePermit, Response> {
+        let slot = self.running.clone().acquire_owned();
+        match tokio::time::timeout(self.limits.max_wait, slot).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(busy()),
+        }
+    }
+}
+
+/// The router of every route.
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let predictions = Router::new()
+        .route("/api/predict", post(predict))
+        .route("/api/predict/batch", post(predict_batch))
+        .route_layer(middleware::from_fn_with_state(app.clone(), admit));
+    Router::new()
+        .route(
+            "/",
+            get(|| async { page(assets::INDEX_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(assets::APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/app.css",
+            get(|| async { page(assets::APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/healthz",
+            get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#.into()) }),
+        )
+        .route("/api/model", get(model_card))
+        .route("/report", get(to_report_page))
+        .route("/report/", get(to_report_page))
+        .route("/report/{*path}", get(report_file))
+        .merge(predictions)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API route") })
+        .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
+        .with_state(app)
+}
+
+/// A JSON body with a status.
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `{"error": message}` with a status.
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message }).to_string();
+    json(status, body)
+}
+
+/// 503 with `Retry-After`, for a server at its limit.
+fn busy() -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy: too many predictions at once; try again shortly",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// An axum extractor's refusal as a JSON error with its status.
+fn refused(status: StatusCode, detail: String) -> Response {
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is over the server's size limit".to_string()
+    } else {
+        detail
+    };
+    error(status, &message)
+}
+
+/// One of the page's own files, never cached so an updated build shows at once.
+fn page(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                assets::CONTENT_SECURITY_POLICY,
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Admits a prediction request while fewer than `max_running + max_waiting`
+/// are in progress, before its body is read; otherwise 503 at once.
+async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    match app.admitted.clone().try_acquire_owned() {
+        Ok(_admitted) => next.run(request).await,
+        Err(_) => busy(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PredictQuery {
+    /// Also return the ten probabilities and the 28x28 image the model saw.
+    #[serde(default)]
+    details: bool,
+}
+
+/// Whether details were asked for, or why the query is malformed.
+fn details(query: Result<Query<PredictQuery>, QueryRejection>) -> Result<bool, String> {
+    query.map(|Query(q)| q.details).map_err(|e| e.body_text())
+}
+
+fn status_of(failure: Option<Failure>) -> StatusCode {
+    match failure {
+        None => StatusCode::OK,
+        Some(Failure::Unsupported) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Some(Failure::Unprocessable) => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// Runs `work` on the blocking pool once a prediction slot is free.
+async fn predict_in_turn<T: Send + 'static>(
+    app: &Arc<App>,
+    work: impl FnOnce(&Recognizer) -> T + Send + 'static,
+) -> Result<T, Response> {
+    let permit = app.turn().await?;
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(&app.recognizer)
+    })
+    .await
+    .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "the prediction failed"))
+}
+
+/// `POST /api/predict`: one PNG, JPEG or BMP image as the body.
+async fn predict(
+    State(app): State<Arc<App>>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let details = match details(query) {
+        Ok(details) => details,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return refused(e.status(), e.body_text()),
+    };
+    match predict_in_turn(&app, move |r| recognize::recognize_one(r, &body, details)).await {
+        Ok(Answer {
+            json: body,
+            failure,
+        }) => json(status_of(failure), body),
+        Err(response) => response,
+    }
+}
+
+/// `POST /api/predict/batch`: a multipart body, one image per part.
+async fn predict_batch(
+    State(app): State<Arc<App>>,
+    query: Result<Query<PredictQuery>, QueryRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let details = match details(query) {
+        Ok(details) => details,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    let mut multipart = match multipart {
+        Ok(multipart) => multipart,
+        Err(e) => return refused(e.status(), e.body_text()),
+    };
+    let mut files: Vec<(String, Bytes)> = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return refused(e.status(), e.body_text()),
+        };
+        if files.len() == app.limits.max_batch_files {
+            let message = format!(
+                "more than {} files in one request; send them in several",
+                app.limits.max_batch_files
+            );
+            return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+        }
+        let name = field
+            .file_name()
+            .or(field.name())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("part {}", files.len() + 1));
+        match field.bytes().await {
+            Ok(bytes) => files.push((name, bytes)),
+            Err(e) => return refused(e.status(), e.body_text()),
+        }
+    }
+    if files.is_empty() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no files in the multipart body: send each image as a part, e.g. curl -F file=@7.png",
+        );
+    }
+    let answers =
+        predict_in_turn(&app, move |r| recognize::recognize_many(r, &files, details)).await;
+    match answers {
+        Ok(answers) => {
+            let objects: Vec<String> = answers.into_iter().map(|a| a.json).collect();
+            json(StatusCode::OK, format!("[{}]", objects.join(",")))
+        }
+        Err(response) => response,
+    }
+}
+
+/// `GET /api/model`: the card, with a link to the report when there is one.
+async fn model_card(State(app): State<Arc<App>>) -> Response {
+    let mut card = app.card.clone();
+    if report_files::resolve(app.report_dir.as_deref(), REPORT_PAGE).is_ok() {
+        card["report"] = format!("/report/{REPORT_PAGE}").into();
+    }
+    json(StatusCode::OK, card.to_string())
+}
+
+async fn to_report_page() -> Redirect {
+    Redirect::to(&format!("/report/{REPORT_PAGE}"))
+}
+
+/// `GET /report/PATH`: a file of the report folder, or 404.
+async fn report_file(
+    State(app): State<Arc<App>>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let not_found = || error(StatusCode::NOT_FOUND, "no such file in the report");
+    let Ok(Path(path)) = path else {
+        return not_found();
+    };
+    let dir = app.report_dir.clone();
+    let file = tokio::task::spawn_blocking(move || {
+        let file = report_files::resolve(dir.as_deref(), &path).ok()?;
+        let bytes = std::fs::read(&file).ok()?;
+        Some((report_files::content_type(&file), bytes))
+    })
+    .await;
+    match file {
+        Ok(Some((content_type, bytes))) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        _ => not_found(),
+    }
+}

@@ -1,0 +1,168 @@
+//! Ctrl-C and SIGTERM while stages run: the stage stops at its next safe
+//! point, its temporary files are removed, the previous artifacts and
+//! `pipeline.lock` stay as they were, the runner lock is released, and the
+//! process exits with status 130 (what a shell reports for SIGINT). A second
+//! signal exits at once.
+
+use std::fmt;
+
+use crate::stages::Stage;
+
+/// The exit status of an interrupted run: 128 + SIGINT, as shells report it.
+pub const EXIT_STATUS: u8 = 130;
+
+/// Makes SIGINT and SIGTERM raise hdr-common's stop flag, which the stages
+/// poll at safe points; once it is raised, another of them exits at once
+/// with [`EXIT_STATUS`] (possibly leaving temporary files, which the next
+/// run removes). The runner installs it once it holds the runner lock, before
+/// the first stage; other commands (and a runner still waiting for the lock)
+/// keep the signals' default action.
+pub fn install_handler() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = hdr_common::stop_flag();
+    for signal in [SIGINT, SIGTERM] {
+        // The shutdown is registered first, so the first signal only arms it.
+        signal_hook::flag::register_conditional_shutdown(signal, EXIT_STATUS.into(), flag)?;
+        signal_hook::flag::register(signal, flag)?;
+    }
+    Ok(())
+}
+
+/// Where a run stopped after a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// `stage` stopped before it wrote anything; for `train`, with the epochs
+    /// its checkpoint holds.
+    During {
+        /// The stage that stopped.
+        stage: Stage,
+        /// Finished epochs saved in the checkpoint (train only).
+        epochs_done: Option<usize>,
+    },
+    /// The stages before `next` finished (and are recorded); `next` did not start.
+    Before {
+        /// The first stage not run.
+        next: Stage,
+    },
+}
+
+impl fmt::Display for Interruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Interruption::During { stage, .. } => write!(f, "stage `{}` interrupted", stage.name()),
+            Interruption::Before { next } => {
+                write!(f, "interrupted before stage `{}`", next.name())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Interruption {}
+
+impl Interruption {
+    /// What the user reads: what stopped, what was kept, and for a training
+    /// with a finished epoch the command that continues it (`resume`), then
+    /// `pipeline` when the run was a pipeline.
+    pub fn explain(&self, resume: &str, pipeline: Option<&str>) -> Vec<String> {
+        let kept = "nothing was written: the previous artifacts and pipeline.lock are as they were";
+        let then = pipeline.map_or(String::new(), |p| format!(" && {p}"));
+        match *self {
+            Interruption::During {
+                stage: Stage::Train,
+                epochs_done: Some(done),
+            } if done > 0 => vec![
+                format!("  train: interrupted after epoch {done}; {kept}"),
+                format!(
+                    "         the checkpoint of epoch {done} is saved; continue with: {resume}{then}"
+                ),
+            ],
+            Interruption::During { stage, .. } => {
+                let when = if stage == Stage::Train {
+                    " before its first epoch finished"
+                } else {
+                    ""
+                };
+                vec![format!("{:>7}: interrupted{when}; {kept}", stage.name())]
+            }
+            Interruption::Before { next } => vec![format!(
+                "{:>7}: interrupted before it started; the stages before it finished and are recorded{}",
+                next.name(),
+                pipeline.map_or(String::new(), |p| format!("; continue with: {p}"))
+            )],
+        }
+    }
+}
+
+/// A command line as a POSIX shell reads it back: words with characters
+/// the shell treats specially are single-quoted.
+pub fn shell_line<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|word| {
+            let word = word.as_ref();
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+            if plain {
+                word.to_string()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_the_shell_would_split_or_expand_are_quoted() {
+        assert_eq!(
+            shell_line(&["cargo", "xtask", "--set", "train.epochs=5", "train"]),
+            "cargo xtask --set train.epochs=5 train"
+        );
+        assert_eq!(
+            shell_line(&[
+                "--set",
+                "report.title=\"My run\"",
+                "--config",
+                "it's.toml",
+                ""
+            ]),
+            r#"--set 'report.title="My run"' --config 'it'\''s.toml' ''"#
+        );
+    }
+
+    #[test]
+    fn an_interrupted_training_says_how_to_continue() {
+        let stopped = Interruption::During {
+            stage: Stage::Train,
+            epochs_done: Some(3),
+        };
+        let lines = stopped.explain("cargo xtask train --resume", Some("cargo xtask pipeline"));
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].contains("interrupted after epoch 3"), "{lines:?}");
+        assert!(
+            lines[1].ends_with("continue with: cargo xtask train --resume && cargo xtask pipeline"),
+            "{lines:?}"
+        );
+        let early = Interruption::During {
+            stage: Stage::Train,
+            epochs_done: Some(0),
+        };
+        let lines = early.explain("cargo xtask train --resume", None);
+        assert_eq!(lines.len(), 1);
+        assert!(
+            !lines[0].contains("--resume"),
+            "nothing to resume: {lines:?}"
+        );
+        let data = Interruption::During {
+            stage: Stage::Data,
+            epochs_done: None,
+        };
+        assert!(data.explain("", None)[0].starts_with("   data: interrupted; nothing was written"));
+    }
+}
