@@ -176,6 +176,9 @@ pub fn load(location: &Location, overrides: &[String]) -> Result<Loaded> {
     if config.data.source.is_relative() {
         config.data.source = root.join(&config.data.source);
     }
+    if let Some(test) = config.data.test_source.as_mut().filter(|p| p.is_relative()) {
+        *test = root.join(&*test);
+    }
     let file = exists.then(|| root.join(path.file_name().unwrap_or_default()));
     Ok(Loaded {
         config,
@@ -297,7 +300,7 @@ where
     };
     let mut merged = default_table.clone();
     for (key, value) in user {
-        if !default_table.contains_key(key) {
+        if !default_table.contains_key(key) && !is_optional_key::<T>(&default_table, key) {
             let known: Vec<&str> = default_table.keys().map(String::as_str).collect();
             bail!(
                 "{shown}: unknown key `{name}.{key}` (known keys in [{name}]: {})",
@@ -306,9 +309,12 @@ where
         }
         merged.insert(key.clone(), value.clone());
         if let Err(e) = toml::Value::Table(merged.clone()).try_into::<T>() {
-            let expected = describe(&default_table[key]);
             let message = e.to_string();
             let detail = serde_detail(&message);
+            // An optional key has no default to take its type from.
+            let Some(expected) = default_table.get(key).map(describe) else {
+                bail!("{shown}: bad value for `{name}.{key}` = {value}: {detail}");
+            };
             if expected == describe(value) {
                 // The right type but not an allowed value (e.g. an unknown
                 // architecture): serde's message lists the choices.
@@ -320,6 +326,17 @@ where
         }
     }
     Ok(toml::Value::Table(merged).try_into()?)
+}
+
+/// Whether `key` is a field of `T` that has no default (an `Option` left
+/// unset, which the default table leaves out): `T` accepts it.
+fn is_optional_key<T: DeserializeOwned>(defaults: &toml::Table, key: &str) -> bool {
+    let mut probe = defaults.clone();
+    probe.insert(key.to_string(), toml::Value::String(String::new()));
+    match toml::Value::Table(probe).try_into::<T>() {
+        Ok(_) => true,
+        Err(e) => !e.to_string().contains("unknown field"),
+    }
 }
 
 fn describe(value: &toml::Value) -> &'static str {
@@ -371,6 +388,21 @@ mod tests {
             .to_string();
         assert!(err.contains("unknown key `data.sead`"), "{err}");
         assert!(err.contains("pipeline.toml"), "{err}");
+    }
+
+    #[test]
+    fn an_optional_key_without_a_default_is_known_and_type_checked() {
+        let config = load_text("[data]\ntest_source = \"t.csv\"\n", &[]).unwrap();
+        let test = config.data.test_source.unwrap();
+        assert!(test.is_absolute() && test.ends_with("t.csv"), "{test:?}");
+        assert_eq!(load_text("", &[]).unwrap().data.test_source, None);
+        let err = load_text("[data]\ntest_source = 3\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad value for `data.test_source` = 3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! skipping stages that are up to date, and the tools around it.
 
 mod bench;
+mod cache;
 #[cfg(test)]
 mod code_version;
 mod config;
@@ -9,6 +10,8 @@ mod export;
 mod interrupt;
 mod lock;
 mod predict;
+mod run;
+mod run_log;
 mod runner_lock;
 mod serve;
 mod stages;
@@ -33,6 +36,8 @@ Examples:
   cargo xtask status                          which stages are up to date, and why not
   cargo xtask pipeline --set train.epochs=5   one run with another value (counts as a config edit)
   cargo xtask config                          the configuration in force, and where each value comes from
+  cargo xtask runs                            every recorded run, what differs between them, the best marked
+  cargo xtask pipeline --sweep train.dropout=0.3,0.5   one run per value, then their table
   cargo xtask predict my-digit.png            recognise a digit with the trained model
   cargo xtask serve                           draw digits in the browser and watch the model read them
   cargo xtask --quiet status || echo stale    scripts: exit 1 when any stage is stale
@@ -86,13 +91,22 @@ Examples:
   cargo xtask pipeline --dry-run             say what would run, and why
   cargo xtask pipeline --from train          rerun from training on (data is left as it is)
   cargo xtask pipeline --set train.epochs=5  a shorter training, for this run only
-  cargo xtask pipeline --no-wait             fail at once if another run is working here")]
+  cargo xtask pipeline --no-wait             fail at once if another run is working here
+  cargo xtask pipeline --sweep train.dropout=0.3,0.5 --sweep train.learning_rate=0.002,0.004
+                                             four runs (the grid), one after another, then their table
+
+A stage whose fingerprint (code, config section, input hashes) was seen before is restored
+from the run cache (artifacts/.cache) instead of recomputed. Each run that changes
+something is recorded in artifacts/runs.jsonl (see `cargo xtask runs`).")]
     Pipeline {
         #[command(flatten)]
         stage: StageArgs,
         /// Start at this stage (earlier ones are not run).
         #[arg(long, value_enum)]
         from: Option<Stage>,
+        /// Run once per value, like `--set`; repeated, the grid of every combination.
+        #[arg(long = "sweep", value_name = "SECTION.KEY=V1,V2,...")]
+        sweep: Vec<String>,
     },
     /// Load, validate and split the source CSV into artifacts/data/.
     #[command(after_help = "\
@@ -136,12 +150,47 @@ Examples:
   cargo xtask status --set data.seed=7        what that change would rerun
   cargo xtask --quiet status || cargo xtask pipeline")]
     Status,
-    /// Remove everything under artifacts/.
+    /// Remove the stages' outputs and the lock file (the run log and the run cache stay).
     #[command(after_help = "\
 Examples:
   cargo xtask clean              remove the artifacts (waits for a run working on them)
+  cargo xtask clean --all        also the run log (runs.jsonl) and the run cache (.cache/)
   cargo xtask clean --no-wait    fail at once instead if a run is working on them")]
-    Clean,
+    Clean {
+        /// Also remove the run log and the run cache.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List the recorded runs; compare, show or check out one.
+    #[command(after_help = "\
+Every `cargo xtask pipeline` that runs or restores a stage adds a line to artifacts/runs.jsonl.
+The table has a column for each config key that differs between runs; `*` marks the best
+test accuracy.
+
+Examples:
+  cargo xtask runs                  every run: differing keys, metrics, what the stages did
+  cargo xtask runs --json           the run records, as a JSON array
+  cargo xtask runs diff             the last two runs: changed params and metric deltas
+  cargo xtask runs diff 3 7         run 7 against run 3
+  cargo xtask runs show 7           one run in full: config, metrics, hashes
+  cargo xtask runs checkout 7       put run 7's outputs back in artifacts/ (from the cache)")]
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bound the run cache: keep what the lock file and the last N runs need.
+    #[command(after_help = "\
+Examples:
+  cargo xtask gc                    keep the current outputs and the last 10 runs' outputs
+  cargo xtask gc --keep 0           keep only what the lock file names")]
+    Gc {
+        /// How many of the latest runs keep their cached outputs.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        keep: usize,
+    },
     /// Print the configuration in force as TOML, saying where each value comes from.
     #[command(after_help = "\
 Each key is followed by where its value comes from: `default`, `file` (pipeline.toml)
@@ -199,6 +248,29 @@ Examples:
 API: POST /api/predict (an image), POST /api/predict/batch (multipart), GET /api/model,
 GET /healthz; see the README.")]
     Serve(serve::ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsAction {
+    /// Changed params and metric deltas between two runs (default: the last two).
+    Diff {
+        /// Run ids: none for the last two, one for it against the last, two for A against B.
+        #[arg(value_name = "ID", num_args = 0..=2)]
+        ids: Vec<u64>,
+    },
+    /// One run in full.
+    Show {
+        /// The run's id.
+        id: u64,
+        /// Print the run's record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a run's outputs from the cache into artifacts/ and update pipeline.lock.
+    Checkout {
+        /// The run's id.
+        id: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -284,16 +356,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         root: loaded.root.clone(),
         artifacts,
         quiet: g.quiet,
+        terse: false,
         resume: false,
+        run_id: None,
     };
     let wait = !g.no_wait;
     match cli.command {
-        Command::Pipeline { stage, from } => {
+        Command::Pipeline { stage, from, sweep } => {
             let start = from.unwrap_or(Stage::Data);
             let stages: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s >= start).collect();
-            run_stages(&ctx, &stages, &stage, wait)?;
+            if sweep.is_empty() {
+                run::pipeline(&mut ctx, &stages, &stage, wait)?;
+            } else {
+                let axes = sweep
+                    .iter()
+                    .map(|item| run::SweepAxis::parse(item))
+                    .collect::<Result<Vec<_>>>()?;
+                run::sweep(&ctx, &location, &g.overrides, &axes, &stages, &stage, wait)?;
+            }
         }
-        Command::Data(args) => run_stages(&ctx, &[Stage::Data], &args, wait)?,
+        Command::Data(args) => run::run_stages(&ctx, &[Stage::Data], &args, wait)?,
         Command::Train { stage, resume } => {
             ctx.resume = resume;
             // Resuming means running: the lock would otherwise call it up to date.
@@ -301,12 +383,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 force: stage.force || resume,
                 dry_run: stage.dry_run,
             };
-            run_stages(&ctx, &[Stage::Train], &args, wait)?;
+            run::run_stages(&ctx, &[Stage::Train], &args, wait)?;
         }
-        Command::Eval(args) => run_stages(&ctx, &[Stage::Eval], &args, wait)?,
-        Command::Report(args) => run_stages(&ctx, &[Stage::Report], &args, wait)?,
+        Command::Eval(args) => run::run_stages(&ctx, &[Stage::Eval], &args, wait)?,
+        Command::Report(args) => run::run_stages(&ctx, &[Stage::Report], &args, wait)?,
         Command::Status => return status(&ctx),
-        Command::Clean => clean(&ctx, wait)?,
+        Command::Clean { all } => clean(&ctx, all, wait)?,
+        Command::Runs { action, json } => match action {
+            None => runs::list(&ctx, json)?,
+            Some(RunsAction::Diff { ids }) => runs::diff(&ctx, &ids)?,
+            Some(RunsAction::Show { id, json }) => runs::show(&ctx, id, json)?,
+            Some(RunsAction::Checkout { id }) => runs::checkout(&ctx, id, wait)?,
+        },
+        Command::Gc { keep } => runs::gc(&ctx, keep, wait)?,
         Command::Config { json } => show_config(&loaded, json)?,
         Command::ImportIdx {
             images,
@@ -403,68 +492,6 @@ fn show_config(loaded: &Loaded, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Runs `stages` in order, each only when stale (or forced), holding the
-/// project's runner lock unless it only says what would run.
-fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs, wait: bool) -> Result<()> {
-    let _held = if args.dry_run {
-        None
-    } else {
-        let held = runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?;
-        // Holding the lock, no other run writes here: temporaries are
-        // leftovers of a run that was killed outright.
-        hdr_common::remove_stale_temporaries(&ctx.artifacts).with_context(|| {
-            format!(
-                "cannot remove leftover temporary files under {}",
-                ctx.display(&ctx.artifacts)
-            )
-        })?;
-        interrupt::install_handler().context("cannot install the Ctrl-C handler")?;
-        Some(held)
-    };
-    let say = |line: String| {
-        if !ctx.quiet {
-            eprintln!("{line}");
-        }
-    };
-    let lock_path = ctx.lock_path();
-    let mut will_run: Vec<Stage> = Vec::new();
-    for &stage in stages {
-        if hdr_common::stop_requested() {
-            return Err(Interruption::Before { next: stage }.into());
-        }
-        let lock = LockFile::read(&lock_path)?;
-        let upstream: Vec<Stage> = if args.dry_run {
-            will_run.clone()
-        } else {
-            Vec::new()
-        };
-        let reasons = ctx.stale_reasons(stage, &lock, &upstream)?;
-        let name = stage.name();
-        if reasons.is_empty() && !args.force {
-            say(format!("{name:>7}: up to date"));
-            continue;
-        }
-        let why = if reasons.is_empty() {
-            "forced".to_string()
-        } else {
-            reasons.join("; ")
-        };
-        if args.dry_run {
-            say(format!("{name:>7}: would run ({why})"));
-            will_run.push(stage);
-            continue;
-        }
-        say(format!("{name:>7}: running ({why})"));
-        let started = std::time::Instant::now();
-        ctx.run_and_lock(stage)?;
-        say(format!(
-            "{name:>7}: done in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ));
-    }
-    Ok(())
-}
-
 /// Prints every stage as up to date or stale, with reasons. Exits 0, except
 /// that when quiet it prints nothing and exits 1 if any stage is stale.
 fn status(ctx: &Context) -> Result<ExitCode> {
@@ -486,6 +513,9 @@ fn status(ctx: &Context) -> Result<ExitCode> {
         }
         stale.push(stage);
     }
+    if !ctx.quiet {
+        println!("{}", runs::cache_line(ctx));
+    }
     Ok(if ctx.quiet && !stale.is_empty() {
         ExitCode::FAILURE
     } else {
@@ -493,8 +523,9 @@ fn status(ctx: &Context) -> Result<ExitCode> {
     })
 }
 
-/// Removes the artifacts directory's contents, holding the runner lock (whose file stays).
-fn clean(ctx: &Context, wait: bool) -> Result<()> {
+/// Removes the artifacts directory's contents, holding the runner lock (whose
+/// file stays); the run log and the run cache stay unless `all`.
+fn clean(ctx: &Context, all: bool, wait: bool) -> Result<()> {
     let dir = &ctx.artifacts;
     if !dir.exists() {
         if !ctx.quiet {
@@ -510,10 +541,12 @@ fn clean(ctx: &Context, wait: bool) -> Result<()> {
         let path = entry?.path();
         // The lock file stays: removing it would let a waiting runner and a
         // new one each lock a different file.
-        if path
-            .file_name()
-            .is_some_and(|n| n == ".gitkeep" || n == runner_lock::FILE_NAME)
-        {
+        let history = [hdr_artifacts::RUN_LOG_FILE, hdr_artifacts::CACHE_DIR];
+        if path.file_name().is_some_and(|n| {
+            n == ".gitkeep"
+                || n == runner_lock::FILE_NAME
+                || (!all && history.iter().any(|h| n == *h))
+        }) {
             continue;
         }
         let result = if path.is_dir() {
@@ -524,7 +557,12 @@ fn clean(ctx: &Context, wait: bool) -> Result<()> {
         result.with_context(|| format!("cannot remove {}", path.display()))?;
     }
     if !ctx.quiet {
-        eprintln!("removed the contents of {}", ctx.display(dir));
+        let kept = if all {
+            ""
+        } else {
+            " (the run log and the run cache stay; `clean --all` removes them too)"
+        };
+        eprintln!("removed the contents of {}{kept}", ctx.display(dir));
     }
     Ok(())
 }

@@ -143,9 +143,36 @@ fn duration(seconds: u64) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch.
 fn utc(unix: u64) -> String {
-    let (days, secs) = (unix / 86_400, unix % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
+    let (year, month, day) = civil_date(unix);
+    let secs = unix % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// RFC 3339 in UTC (`2026-01-02T10:00:00Z`) for seconds since the Unix epoch.
+pub fn rfc3339(unix: u64) -> String {
+    let (year, month, day) = civil_date(unix);
+    let secs = unix % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Now, as [`rfc3339`].
+pub fn rfc3339_now() -> String {
+    rfc3339(now_unix())
+}
+
+/// (year, month, day) of the day holding `unix` (Howard Hinnant's algorithm).
+fn civil_date(unix: u64) -> (i64, i64, i64) {
+    let z = (unix / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -154,12 +181,7 @@ fn utc(unix: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    (year, month, day)
 }
 
 #[cfg(test)]
@@ -171,6 +193,7 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_764_233_445), "2025-11-27 08:50:45 UTC");
+        assert_eq!(rfc3339(1_764_233_445), "2025-11-27T08:50:45Z");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use hdr_common::RunOptions;
 
+use crate::cache::{self, Cache};
 use crate::config::PipelineConfig;
 use crate::interrupt::Interruption;
 use crate::lock::{LockFile, StageLock};
@@ -44,7 +45,8 @@ impl Stage {
         Stage::ALL.into_iter().find(|stage| stage.name() == name)
     }
 
-    fn code_hash(self) -> &'static str {
+    /// The stage's code version, as the lock file records it.
+    pub fn code_hash(self) -> &'static str {
         STAGE_CODE_HASHES
             .iter()
             .find(|(name, _)| *name == self.name())
@@ -64,8 +66,22 @@ pub struct Context {
     pub artifacts: PathBuf,
     /// Silence progress output.
     pub quiet: bool,
+    /// Silence the stages' own progress and the runner's line per stage, but
+    /// not warnings (a sweep prints one line per run instead).
+    pub terse: bool,
     /// Continue training from its checkpoint.
     pub resume: bool,
+    /// The id this pipeline run will have in `runs.jsonl` (None outside `pipeline`).
+    pub run_id: Option<u64>,
+}
+
+/// What running a stale stage came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// The stage ran.
+    Ran,
+    /// Its outputs came back from the run cache, first made by that run.
+    Restored(Option<u64>),
 }
 
 impl Context {
@@ -90,6 +106,11 @@ impl Context {
             // checkout is not stale just because its absolute path changed.
             Stage::Data => serde_json::to_value(hdr_data::Config {
                 source: PathBuf::from(self.display(&c.data.source)),
+                test_source: c
+                    .data
+                    .test_source
+                    .as_ref()
+                    .map(|p| PathBuf::from(self.display(p))),
                 ..c.data.clone()
             }),
             // The `[model]` section shapes the train stage too: its keys are
@@ -120,7 +141,10 @@ impl Context {
                 .collect()
         };
         match stage {
-            Stage::Data => vec![(self.config.data.source.clone(), None)],
+            Stage::Data => std::iter::once(&self.config.data.source)
+                .chain(&self.config.data.test_source)
+                .map(|p| (p.clone(), None))
+                .collect(),
             Stage::Train => owned(&hdr_train::Paths::under(a).inputs()),
             Stage::Eval => owned(&hdr_eval::Paths::under(a).inputs()),
             Stage::Report => owned(&hdr_report::Paths::under(a).inputs()),
@@ -130,7 +154,9 @@ impl Context {
     /// Runs one stage and returns the files it wrote.
     fn execute(&self, stage: Stage) -> Result<Vec<PathBuf>> {
         let a = &self.artifacts;
-        let run = RunOptions { quiet: self.quiet };
+        let run = RunOptions {
+            quiet: self.quiet || self.terse,
+        };
         let c = &self.config;
         // A stage stopped by a signal becomes an `Interruption`, which the
         // runner reports apart from errors.
@@ -225,17 +251,57 @@ impl Context {
         Ok(reasons)
     }
 
-    /// Runs `stage` and records it in the lock file. A stage stopped by a
-    /// signal returns an [`Interruption`] and records nothing.
-    pub fn run_and_lock(&self, stage: Stage) -> Result<()> {
+    /// Prints a warning unless quiet.
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// The run cache of this project's artifacts.
+    pub fn cache(&self) -> Cache {
+        Cache::under(&self.artifacts)
+    }
+
+    /// The lock entry `stage` would get, less its outputs: what its fingerprint hashes.
+    fn pending_lock(&self, stage: Stage) -> Result<StageLock> {
         let mut deps = BTreeMap::new();
         for (path, _) in self.deps(stage) {
             if path.exists() {
                 deps.insert(self.display(&path), hdr_common::sha256_file(&path)?);
             }
         }
+        Ok(StageLock {
+            code: stage.code_hash().to_string(),
+            params: self.params(stage),
+            deps,
+            outs: BTreeMap::new(),
+        })
+    }
+
+    /// Brings `stage` up to date and records it in the lock file: from the
+    /// run cache when its fingerprint was seen before (and `use_cache`), else
+    /// by running it, then storing its outputs in the cache. Returns what
+    /// happened and the stage's fingerprint.
+    /// `announce` is called just before the stage itself runs.
+    pub fn run_and_lock(
+        &self,
+        stage: Stage,
+        use_cache: bool,
+        announce: &dyn Fn(),
+    ) -> Result<(Done, String)> {
+        let pending = self.pending_lock(stage)?;
+        let fingerprint = cache::fingerprint(stage.name(), &pending);
+        let cache = self.cache();
+        if use_cache {
+            if let Some(run) = self.try_restore(stage, &cache, &fingerprint)? {
+                return Ok((Done::Restored(run), fingerprint));
+            }
+        }
+        announce();
         let files = match self.execute(stage) {
             Ok(files) => files,
+            // A stage stopped by a signal returns an [`Interruption`] and records nothing.
             Err(e) if e.is::<Interruption>() => return Err(e),
             Err(e) => return Err(e.context(format!("stage `{}` failed", stage.name()))),
         };
@@ -250,18 +316,90 @@ impl Context {
             })?;
             outs.insert(self.display(&file), hash);
         }
+        let entry = StageLock { outs, ..pending };
+        self.record(stage, entry.clone())?;
+        self.store_in_cache(stage, entry, self.run_id);
+        Ok((Done::Ran, fingerprint))
+    }
+
+    /// Restores `stage` from the cache entry `fingerprint` when there is a
+    /// sound one; a damaged one is discarded with a warning. Returns the run
+    /// that made the entry when it restored.
+    fn try_restore(
+        &self,
+        stage: Stage,
+        cache: &Cache,
+        fingerprint: &str,
+    ) -> Result<Option<Option<u64>>> {
+        let entry = match cache.lookup(fingerprint) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return Ok(None),
+            Err(damage) => {
+                self.warn(format!(
+                    "{}: the cached outputs are damaged ({}); discarded, the stage reruns",
+                    stage.name(),
+                    damage.0
+                ));
+                cache.discard(fingerprint, None);
+                return Ok(None);
+            }
+        };
+        match cache.restore(&entry, &self.root) {
+            Ok(set) => {
+                set.commit().with_context(|| {
+                    format!("cannot restore {}'s outputs from the cache", stage.name())
+                })?;
+                self.record(stage, entry.lock)?;
+                Ok(Some(entry.run))
+            }
+            Err(damage) => {
+                self.warn(format!(
+                    "{}: the cached outputs are damaged ({}); discarded, the stage reruns",
+                    stage.name(),
+                    damage.0
+                ));
+                cache.discard(fingerprint, Some(&entry));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes `entry` as `stage`'s lock entry.
+    pub fn record(&self, stage: Stage, entry: StageLock) -> Result<()> {
         let lock_path = self.lock_path();
         let mut lock = LockFile::read(&lock_path)?;
-        lock.stages.insert(
-            stage.name().to_string(),
-            StageLock {
-                code: stage.code_hash().to_string(),
-                params: self.params(stage),
-                deps,
-                outs,
-            },
-        );
+        lock.stages.insert(stage.name().to_string(), entry);
         lock.write(&lock_path)
+    }
+
+    /// Stores a finished stage's outputs in the cache; a failure (an
+    /// unwritable folder, a full disk) is a warning, never a failed run.
+    pub fn store_in_cache(&self, stage: Stage, lock: StageLock, run: Option<u64>) {
+        let entry = cache::Entry {
+            stage: stage.name().to_string(),
+            run,
+            lock,
+        };
+        if let Err(e) = self.cache().store(&entry, &self.root) {
+            let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            self.warn(format!(
+                "could not store {}'s outputs in the run cache ({}); the run goes on",
+                stage.name(),
+                causes.join(": ")
+            ));
+        }
+    }
+
+    /// The fingerprint of `stage` as the lock records it, making sure the
+    /// cache holds its outputs (a stage that was up to date before the cache
+    /// existed). None when the stage never ran.
+    pub fn fingerprint_up_to_date(&self, stage: Stage, lock: &LockFile) -> Option<String> {
+        let entry = lock.stages.get(stage.name())?;
+        let fingerprint = cache::fingerprint(stage.name(), entry);
+        if matches!(self.cache().lookup(&fingerprint), Ok(None)) {
+            self.store_in_cache(stage, entry.clone(), None);
+        }
+        Some(fingerprint)
     }
 }
 
@@ -324,7 +462,9 @@ mod tests {
             root: PathBuf::from("/p"),
             artifacts: PathBuf::from("/p/artifacts"),
             quiet: true,
+            terse: false,
             resume: false,
+            run_id: None,
         };
         let makers = |stage| -> Vec<Option<Stage>> {
             context.deps(stage).into_iter().map(|(_, m)| m).collect()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Every subcommand (the top level is `cargo-xtask.txt`).
-const SUBCOMMANDS: [&str; 12] = [
+const SUBCOMMANDS: [&str; 15] = [
     "pipeline",
     "data",
     "train",
@@ -14,11 +14,14 @@ const SUBCOMMANDS: [&str; 12] = [
     "report",
     "status",
     "clean",
+    "runs",
+    "gc",
     "config",
     "import-idx",
     "predict",
     "bench",
     "serve",
+    "export",
 ];
 
 fn help(subcommand: Option<&str>) -> String {

@@ -10,8 +10,9 @@
 //! - **schemas, readers and writers** of the files one stage reads from
 //!   another: `summary.json` ([`DataSummary`]), `model.json` ([`ModelCard`]),
 //!   `history.csv` ([`EpochRecord`]), `metrics.json` ([`Metrics`]),
-//!   `confusion_*.csv` and `predictions_test.csv`; and, with the `parquet`
-//!   feature, the split files `train.parquet` / `test.parquet` ([`Dataset`]);
+//!   `confusion_*.csv` and `predictions_test.csv`; the run log `runs.jsonl`
+//!   ([`RunRecord`], shared by the runner and the report); and, with the
+//!   `parquet` feature, the split files `train.parquet` / `test.parquet` ([`Dataset`]);
 //! - **constants** every stage agrees on: [`IMAGE_SIDE`], [`IMAGE_PIXELS`],
 //!   [`NUM_CLASSES`], and the network's input scaling [`pixel_to_unit`].
 //!
@@ -32,6 +33,7 @@ mod history;
 mod metrics;
 mod paths;
 mod predictions;
+mod runs;
 #[cfg(feature = "parquet")]
 mod split_file;
 mod summary;
@@ -45,15 +47,19 @@ pub use metrics::{
     SplitMetrics, CONFUSION_HEADER,
 };
 pub use paths::{
-    Artifacts, DataFiles, EvalFiles, ReportFiles, TrainFiles, CARD_FILE, WEIGHTS_FILE,
+    Artifacts, DataFiles, EvalFiles, ReportFiles, TrainFiles, CACHE_DIR, CARD_FILE, WEIGHTS_FILE,
 };
 pub use predictions::{
     format_probability, read_predictions, write_predictions, PredictedImage, PredictionRow,
     PREDICTIONS_HEADER,
 };
+pub use runs::{
+    append_run, best_run, changed_params, read_runs, run_log_path, HeadlineMetrics, ParamChange,
+    RunLog, RunRecord, RunStatus, SkippedLine, StageOutcome, RUN_LOG_FILE,
+};
 #[cfg(feature = "parquet")]
 pub use split_file::{encode_split, read_split, row_major_pixels, split_frame, SPLIT_COLUMNS};
-pub use summary::{read_summary, write_summary, DataSummary, SplitSummary};
+pub use summary::{read_summary, write_summary, DataSummary, SplitSummary, TestSource};
 
 /// Side of a square digit image, in pixels.
 pub const IMAGE_SIDE: usize = 28;

@@ -10,6 +10,10 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// File name of the model card inside the train stage's directory.
 pub const CARD_FILE: &str = "model.json";
 
+/// The run cache's folder in the artifacts directory: stage outputs stored by
+/// content hash, so a configuration seen before is restored, not recomputed.
+pub const CACHE_DIR: &str = ".cache";
+
 /// What the data stage writes: `artifacts/data/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFiles {

@@ -18,6 +18,10 @@ pub struct DataSummary {
     pub source_sha256: String,
     /// Rows in the source.
     pub source_rows: usize,
+    /// The separate test file (`data.test_source`), when one was given: then
+    /// the whole source is the train split and `test_fraction` was not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_source: Option<TestSource>,
     /// `data.test_fraction` used for the split.
     pub test_fraction: f64,
     /// `data.seed` used for the split.
@@ -28,6 +32,16 @@ pub struct DataSummary {
     pub test: SplitSummary,
     /// Wall-clock seconds the stage took.
     pub seconds: f64,
+}
+
+/// The fixed test set the test split was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSource {
+    /// The file, as configured (`data.test_source`).
+    pub path: String,
+    /// SHA-256 of its bytes, lowercase hex.
+    pub sha256: String,
 }
 
 /// Size and class balance of one split.
@@ -102,6 +116,10 @@ mod tests {
             source: "data/x.csv".into(),
             source_sha256: "ab".repeat(32),
             source_rows: 6,
+            test_source: Some(TestSource {
+                path: "data/t.csv".into(),
+                sha256: "cd".repeat(32),
+            }),
             test_fraction: 0.5,
             seed: 7,
             train: SplitSummary::of(&[0, 1, 1], &[0, 1]),

@@ -12,6 +12,11 @@ pub struct Config {
     /// The source CSV (optionally .gz), relative to the project root; an MNIST
     /// IDX images file (`*-images-idx3-ubyte[.gz]`) with its labels file beside it also works.
     pub source: PathBuf,
+    /// Optional: a separate labelled file (CSV or IDX, as `source`) used as
+    /// the test split, e.g. MNIST's official test set; the whole `source` is
+    /// then the train split and `test_fraction` is ignored. Unset by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_source: Option<PathBuf>,
     /// Share of each class that goes to the test split, in (0, 1).
     pub test_fraction: f64,
     /// Seed of the stratified split.
@@ -22,6 +27,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             source: PathBuf::from("data/mnist-sample.csv.gz"),
+            test_source: None,
             test_fraction: 0.2,
             seed: 42,
         }
@@ -35,6 +41,16 @@ impl Config {
             return Err(ConfigError::new(
                 "data.source",
                 "must name a Kaggle-style CSV file (.csv or .csv.gz)",
+            ));
+        }
+        if self
+            .test_source
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::new(
+                "data.test_source",
+                "must name a labelled CSV or IDX file (or be left out)",
             ));
         }
         let f = self.test_fraction;

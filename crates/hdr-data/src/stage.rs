@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use hdr_artifacts::{encode_split, write_summary, DataSummary, SplitSummary};
+use hdr_artifacts::{encode_split, write_summary, DataSummary, SplitSummary, TestSource};
 use hdr_common::{OutputSet, Progress, RunOptions};
 
 use crate::error::{fail, io_fail};
@@ -36,11 +36,42 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
 
     let loaded = source::load_labelled_frame(&config.source)?;
     let source_name = config.source.display().to_string();
+    let test_loaded = match &config.test_source {
+        Some(path) => {
+            spinner.set_message(format!("data: loading {}", path.display()));
+            let test = source::load_labelled_frame(path)
+                .map_err(|e| fail(format!("data.test_source: {e}")))?;
+            if test.frame.get_column_names() != loaded.frame.get_column_names() {
+                return Err(fail(format!(
+                    "data.test_source: {}: its columns do not match those of data.source {source_name}",
+                    path.display()
+                )));
+            }
+            Some(test)
+        }
+        None => None,
+    };
     hdr_common::check_stop()?;
 
     spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
-    let split = stratified_split(&loaded.labels, config.test_fraction, config.seed);
-    let (train_rows, test_rows) = (&split.kept, &split.held_out);
+    let split = match &test_loaded {
+        // A fixed test set: every source row trains, every test-source row tests.
+        Some(_) => crate::Split {
+            kept: (0..loaded.labels.len() as u32).collect(),
+            held_out: Vec::new(),
+        },
+        None => stratified_split(&loaded.labels, config.test_fraction, config.seed),
+    };
+    let test_frame = test_loaded.as_ref().map_or(&loaded.frame, |t| &t.frame);
+    let test_labels = test_loaded.as_ref().map_or(&loaded.labels, |t| &t.labels);
+    let all_test_rows: Vec<u32>;
+    let (train_rows, test_rows) = match &test_loaded {
+        Some(t) => {
+            all_test_rows = (0..t.labels.len() as u32).collect();
+            (&split.kept, &all_test_rows)
+        }
+        None => (&split.kept, &split.held_out),
+    };
     for (name, rows) in [("train", train_rows), ("test", test_rows)] {
         if rows.is_empty() {
             return Err(fail(format!(
@@ -51,6 +82,12 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
             )));
         }
     }
+    if let Some(path) = &config.test_source {
+        progress.line(format!(
+            "data: data.test_fraction is ignored: the test split is data.test_source {}",
+            path.display()
+        ));
+    }
 
     hdr_common::check_stop()?;
     spinner.set_message("data: writing parquet".to_string());
@@ -58,7 +95,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     // Encode both splits at once: the parquet writer is only partly parallel.
     let (train_bytes, test_bytes) = std::thread::scope(|scope| {
         let train = scope.spawn(|| encode_split(&paths.train, &loaded.frame, train_rows));
-        let test = encode_split(&paths.test, &loaded.frame, test_rows);
+        let test = encode_split(&paths.test, test_frame, test_rows);
         (train.join(), test)
     });
     let train_bytes = train_bytes.map_err(|_| fail("the parquet encoding thread panicked"))??;
@@ -75,10 +112,18 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         source: source_name,
         source_sha256: loaded.sha256,
         source_rows: loaded.labels.len(),
+        test_source: config
+            .test_source
+            .as_ref()
+            .zip(test_loaded.as_ref())
+            .map(|(path, t)| TestSource {
+                path: path.display().to_string(),
+                sha256: t.sha256.clone(),
+            }),
         test_fraction: config.test_fraction,
         seed: config.seed,
         train: SplitSummary::of(&loaded.labels, train_rows),
-        test: SplitSummary::of(&loaded.labels, test_rows),
+        test: SplitSummary::of(test_labels, test_rows),
         seconds: started.elapsed().as_secs_f64(),
     };
     outputs

@@ -245,6 +245,7 @@ fn a_split_that_would_be_empty_is_refused() {
     let source = scratch.write("tiny.csv", csv_text(&rows(10)));
     let config = Config {
         source: source.clone(),
+        test_source: None,
         test_fraction: 0.2,
         seed: 1,
     };

@@ -93,6 +93,7 @@ fn run_writes_splits_that_read_back_exactly() {
     let paths = scratch.paths();
     let config = Config {
         source: source.clone(),
+        test_source: None,
         test_fraction: 0.25,
         seed: 9,
     };
@@ -136,6 +137,7 @@ fn same_seed_same_files() {
     let second = Scratch::new();
     let config = Config {
         source,
+        test_source: None,
         test_fraction: 0.5,
         seed: 3,
     };
@@ -164,6 +166,7 @@ fn idx_pair_as_source() {
     run(
         &Config {
             source,
+            test_source: None,
             test_fraction: 0.5,
             seed: 1,
         },

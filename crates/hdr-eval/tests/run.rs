@@ -56,6 +56,7 @@ fn prepare(dir: &Path) -> Paths {
     let artifacts = dir.join("artifacts");
     let data = hdr_data::Config {
         source: csv,
+        test_source: None,
         test_fraction: 0.25,
         seed: 5,
     };

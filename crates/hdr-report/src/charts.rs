@@ -16,8 +16,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::inputs::Mistake;
+
+mod runs;
 use crate::text::{CrispText, Faces};
 use crate::Error;
+pub use runs::runs;
 
 const FONT: &str = "sans-serif";
 static REGULAR: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");

@@ -3,10 +3,11 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use hdr_artifacts::{DataSummary, SplitMetrics, NUM_CLASSES};
+use hdr_artifacts::{DataSummary, RunRecord, SplitMetrics, NUM_CLASSES};
 use serde_json::Value;
 
 use crate::charts::{thousands, Rendered};
+use crate::compare::Comparison;
 use crate::inputs::Inputs;
 
 /// Escapes text for HTML element content and attribute values.
@@ -81,14 +82,22 @@ fn digit_header(first: &str) -> String {
 
 /// summary.json: where the data came from, and the images per digit of each split.
 fn data_section(summary: &DataSummary) -> String {
-    let facts = [
+    let mut facts = vec![
         ("source", summary.source.clone()),
         ("source sha256", summary.source_sha256.clone()),
         ("source rows", thousands(summary.source_rows as u64)),
-        ("test fraction", summary.test_fraction.to_string()),
-        ("split seed", summary.seed.to_string()),
-        ("data stage seconds", format!("{:.2}", summary.seconds)),
     ];
+    match &summary.test_source {
+        Some(test) => facts.extend([
+            ("test source (the test split)", test.path.clone()),
+            ("test source sha256", test.sha256.clone()),
+        ]),
+        None => facts.extend([
+            ("test fraction", summary.test_fraction.to_string()),
+            ("split seed", summary.seed.to_string()),
+        ]),
+    }
+    facts.push(("data stage seconds", format!("{:.2}", summary.seconds)));
     let rows: Vec<(String, String)> = facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let mut html = key_value_table(&rows);
     html.push_str("<h3>Images per digit</h3>\n<div class=\"scroll\"><table class=\"grid\">\n");
@@ -255,6 +264,75 @@ const SCRIPT: &str = "window.addEventListener('load', function () {\n\
   document.body.dataset.images = loaded + '/' + all.length;\n\
 });";
 
+/// This run beside the previous and the best recorded run, with the chart of all runs.
+fn runs_section(c: &Comparison, chart: &str) -> String {
+    let mut html = String::from("<section id=\"runs\"><h2>Compared with earlier runs</h2>\n");
+    let this_name = match c.this_id {
+        Some(id) => format!("this run (run {id})"),
+        None => "this run".to_string(),
+    };
+    let mut columns: Vec<(String, &RunRecord)> = Vec::new();
+    if let Some(previous) = &c.previous {
+        columns.push((format!("previous (run {})", previous.id), previous));
+    }
+    if let Some(best) = &c.best {
+        columns.push((format!("best (run {})", best.id), best));
+    }
+    if columns.is_empty() {
+        html.push_str(
+            "<p>No earlier run in <code>artifacts/runs.jsonl</code> to compare with, or none \
+             more accurate than this one.</p>\n",
+        );
+    } else {
+        html.push_str("<table class=\"grid\"><thead><tr><th scope=\"col\">metric</th>");
+        let _ = write!(
+            html,
+            "<th scope=\"col\" class=\"num\">{}</th>",
+            escape(&this_name)
+        );
+        for (name, _) in &columns {
+            let _ = write!(
+                html,
+                "<th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">this − it</th>",
+                escape(name)
+            );
+        }
+        html.push_str("</tr></thead><tbody>\n");
+        for (i, (name, value)) in c.this.named().into_iter().enumerate() {
+            let _ = write!(
+                html,
+                "<tr><th scope=\"row\">{}</th><td class=\"num\">{value:.4}</td>",
+                escape(&name.replace('_', " "))
+            );
+            for (_, run) in &columns {
+                let theirs = run.metrics.map(|m| m.named()[i].1).unwrap_or(f64::NAN);
+                let _ = write!(
+                    html,
+                    "<td class=\"num\">{theirs:.4}</td><td class=\"num\">{:+.4}</td>",
+                    value - theirs
+                );
+            }
+            html.push_str("</tr>\n");
+        }
+        html.push_str("</tbody></table>\n<table class=\"kv\"><tbody>\n");
+        for (name, run) in &columns {
+            let _ = writeln!(
+                html,
+                "<tr><th scope=\"row\">settings vs {}</th><td>{}</td></tr>",
+                escape(name),
+                escape(&crate::compare::changes_from(run, &c.params))
+            );
+        }
+        html.push_str("</tbody></table>\n");
+    }
+    if c.best.is_none() && !c.accuracy_by_run.is_empty() {
+        html.push_str("<p>This run has the best test accuracy of the recorded runs.</p>\n");
+    }
+    html.push_str(chart);
+    html.push_str("</section>\n");
+    html
+}
+
 fn figure(chart: &Rendered) -> String {
     let data = base64::engine::general_purpose::STANDARD.encode(&chart.png);
     format!(
@@ -337,6 +415,9 @@ pub fn page(title: &str, inputs: &Inputs, charts: &[Rendered]) -> String {
         );
     }
     html.push_str("</tbody></table></section>\n");
+
+    let comparison = crate::compare::compare(inputs, &inputs.runs);
+    html.push_str(&runs_section(&comparison, &chart(crate::CHART_RUNS)));
 
     // Charts.
     html.push_str("<section id=\"charts\"><h2>Scores</h2>\n<div class=\"pair\">");
@@ -434,6 +515,7 @@ mod tests {
             source: "data/<x>.csv".into(),
             source_sha256: "ab".repeat(32),
             source_rows: 12_345,
+            test_source: None,
             test_fraction: 0.2,
             seed: 42,
             train: hdr_artifacts::SplitSummary {

@@ -22,6 +22,8 @@ pub struct Inputs {
     pub mistakes: Vec<Mistake>,
     /// How many test images were misclassified in all.
     pub total_mistakes: usize,
+    /// The runs recorded in `runs.jsonl` (none when it does not exist).
+    pub runs: Vec<hdr_artifacts::RunRecord>,
 }
 
 /// One misclassified test image.

@@ -4,9 +4,11 @@
 //! history and model card, the data summary and the test split (every one
 //! through [`hdr_artifacts`]' readers, [`load_inputs`]), draws the charts
 //! ([`draw_charts`], with plotters) and writes under `artifacts/report/`
-//! ([`Paths`]): seven charts as `.png` and `.svg`, `report.html` (one page
+//! ([`Paths`]): eight charts as `.png` and `.svg`, `report.html` (one page
 //! with every chart embedded, no network access) and `summary.md` (the
-//! headline numbers for a terminal or a pull request).
+//! headline numbers for a terminal or a pull request). When the run log
+//! `artifacts/runs.jsonl` holds earlier runs, the page compares this run with
+//! the previous and the best one ([`compare`]).
 //!
 //! This crate depends on no other stage: only on the artifact contract.
 
@@ -21,11 +23,13 @@ use hdr_common::{ConfigError, OutputSet, Progress, RunOptions};
 use serde::{Deserialize, Serialize};
 
 mod charts;
+mod compare;
 mod html;
 mod inputs;
 mod text;
 
 pub use charts::Rendered;
+pub use compare::{compare, Comparison};
 pub use inputs::{Inputs, Mistake};
 
 /// Chart file stem: accuracy and macro scores of the train split.
@@ -42,8 +46,11 @@ pub const CHART_CURVES: &str = "training_curves";
 pub const CHART_CLASS_F1: &str = "class_f1";
 /// Chart file stem: the test split's most confident mistakes.
 pub const CHART_MISTAKES: &str = "mistakes_test";
+/// Chart file stem: test accuracy across the runs of `runs.jsonl`.
+pub const CHART_RUNS: &str = "runs_test_accuracy";
 /// Every chart's file stem, in page order; each is written as `.png` and `.svg`.
-pub const CHARTS: [&str; 7] = [
+pub const CHARTS: [&str; 8] = [
+    CHART_RUNS,
     CHART_SCORES_TRAIN,
     CHART_SCORES_TEST,
     CHART_CONFUSION_TRAIN,
@@ -109,6 +116,10 @@ pub struct Paths {
     pub data_summary: PathBuf,
     /// Input: `artifacts/data/test.parquet` (images of the mistakes).
     pub test_split: PathBuf,
+    /// Read when present, not a tracked input: `artifacts/runs.jsonl`, the
+    /// earlier runs this one is compared with (the runner appends to it after
+    /// every run, so tracking it would make the report stale after each).
+    pub runs: PathBuf,
     /// Output directory: `artifacts/report/`.
     pub dir: PathBuf,
     /// `artifacts/report/report.html`.
@@ -131,6 +142,7 @@ impl Paths {
             model_card: train.card,
             data_summary: data.summary,
             test_split: data.test,
+            runs: hdr_artifacts::run_log_path(artifacts),
             html: report.html,
             summary_md: report.summary_md,
             dir: report.dir,
@@ -236,7 +248,10 @@ pub fn load_inputs(config: &Config, paths: &Paths) -> Result<Inputs, Error> {
     let metrics = hdr_artifacts::read_metrics(&paths.metrics)?;
     let (mistakes, total_mistakes) =
         inputs::select_mistakes(&paths.predictions_test, &paths.test_split, config.mistakes)?;
+    // The run log only adds a comparison: lines it cannot read are left out.
+    let runs = hdr_artifacts::read_runs(&paths.runs)?.runs;
     Ok(Inputs {
+        runs,
         metrics,
         history,
         card,
@@ -250,8 +265,13 @@ pub fn load_inputs(config: &Config, paths: &Paths) -> Result<Inputs, Error> {
 /// ([`hdr_common::check_stop`]) is noticed before each chart.
 pub fn draw_charts(inputs: &Inputs) -> Result<Vec<charts::Rendered>, Error> {
     let m = &inputs.metrics;
+    let comparison = compare(inputs, &inputs.runs);
     let check_stop = || hdr_common::check_stop().map_err(Error::from);
     Ok(vec![
+        {
+            check_stop()?;
+            charts::runs(CHART_RUNS, &comparison.accuracy_by_run, comparison.this_x)?
+        },
         {
             check_stop()?;
             charts::scores(CHART_SCORES_TRAIN, "train", &m.train, charts::TRAIN_COLOUR)?

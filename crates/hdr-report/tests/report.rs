@@ -475,3 +475,44 @@ fn sample_report_for_inspection() {
         );
     }
 }
+
+/// A run-log line as the runner writes it, with its test accuracy and dropout.
+fn run_line(id: u64, dropout: f64, test_accuracy: f64) -> String {
+    serde_json::json!({
+        "id": id, "time": "2026-01-02T10:00:00Z", "status": "ok",
+        "config": {"train": {"dropout": dropout, "seed": 42}, "data": {"seed": 42}},
+        "data_sha256": null, "code": {}, "kernels": "portable",
+        "metrics": {"test_accuracy": test_accuracy, "test_macro_f1": 0.9,
+                    "test_log_loss": 0.2, "train_accuracy": 0.99},
+        "train_seconds": 3.0, "stages": {"train": "ran"}, "fingerprints": {}
+    })
+    .to_string()
+}
+
+#[test]
+fn the_page_compares_this_run_with_the_previous_and_the_best_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_inputs(dir.path(), Model::Good);
+    // Without a run log: the section says there is nothing to compare with.
+    run(&Config::default(), &paths, &QUIET).unwrap();
+    let html = std::fs::read_to_string(&paths.html).unwrap();
+    assert!(html.contains("<h2>Compared with earlier runs</h2>"));
+    assert!(html.contains("No earlier run in <code>artifacts/runs.jsonl</code>"));
+
+    let log = [
+        run_line(1, 0.3, 0.999),
+        "{\"id\": 2, cut short".to_string(),
+        run_line(3, 0.2, 0.5),
+    ];
+    std::fs::write(&paths.runs, log.join("\n") + "\n").unwrap();
+    run(&Config::default(), &paths, &QUIET).unwrap();
+    let html = std::fs::read_to_string(&paths.html).unwrap();
+    assert!(html.contains(">previous (run 3)</th>"), "previous run");
+    assert!(html.contains(">best (run 1)</th>"), "best run");
+    // The settings compared are those the artifacts record (the card says dropout 0.5).
+    assert!(html.contains("settings vs previous (run 3)</th><td>train.dropout 0.2 → 0.5</td>"));
+    assert!(html.contains("settings vs best (run 1)</th><td>train.dropout 0.3 → 0.5</td>"));
+    assert!(html.contains("id=\"runs_test_accuracy\""));
+    let png = std::fs::read(paths.chart(hdr_report::CHART_RUNS, "png")).unwrap();
+    assert!(png_stats(&png).2 > 100.0, "the runs chart looks blank");
+}

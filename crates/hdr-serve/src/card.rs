@@ -198,6 +198,7 @@ mod tests {
                 seed: 1,
                 train: SplitSummary::of(&[0, 1, 1], &[0, 1]),
                 test: SplitSummary::of(&[0, 1, 1], &[2]),
+                test_source: None,
                 seconds: 0.1,
             },
         )

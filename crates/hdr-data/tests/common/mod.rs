@@ -73,6 +73,7 @@ impl Scratch {
     pub fn config(&self, source: &Path, test_fraction: f64) -> Config {
         Config {
             source: source.to_path_buf(),
+            test_source: None,
             test_fraction,
             seed: 42,
         }

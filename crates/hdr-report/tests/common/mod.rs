@@ -73,6 +73,7 @@ fn run_data_stage(artifacts: &Path) {
     std::fs::write(&source, csv).unwrap();
     let config = hdr_data::Config {
         source,
+        test_source: None,
         test_fraction: 0.2,
         seed: 42,
     };
