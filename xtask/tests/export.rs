@@ -183,8 +183,14 @@ fn tract_agrees_with_hdr(architecture: Architecture) {
         .iter()
         .filter(|p| p.confidence() > 0.9)
         .count();
-    assert!(correct > 800, "{architecture}: hdr gets {correct}/{COMPARED} right");
-    assert!(confident > 500, "{architecture}: {confident} predictions above 0.9");
+    assert!(
+        correct > 800,
+        "{architecture}: hdr gets {correct}/{COMPARED} right"
+    );
+    assert!(
+        confident > 500,
+        "{architecture}: {confident} predictions above 0.9"
+    );
 
     let (_project, model) = exported(architecture);
     let runnable = tract_onnx::onnx()
@@ -239,8 +245,15 @@ fn the_model_card_travels_in_the_metadata() {
     assert_eq!(get("test_accuracy"), format!("{:.6}", scored.accuracy));
     assert_eq!(get("hdr_version"), env!("CARGO_PKG_VERSION"));
     assert_eq!(get("architecture"), "deep");
-    assert!(get("layers").contains("conv4: Conv2D 64->64"), "{}", get("layers"));
-    assert_eq!(get("parameters"), Architecture::Deep.parameters().to_string());
+    assert!(
+        get("layers").contains("conv4: Conv2D 64->64"),
+        "{}",
+        get("layers")
+    );
+    assert_eq!(
+        get("parameters"),
+        Architecture::Deep.parameters().to_string()
+    );
     assert_eq!(get("kernels"), hdr_model::kernel_path());
     assert_eq!(
         get("weights_sha256"),
