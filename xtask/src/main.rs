@@ -13,6 +13,7 @@ mod predict;
 mod run;
 mod run_log;
 mod runner_lock;
+mod runs;
 mod serve;
 mod stages;
 #[cfg(test)]
@@ -40,6 +41,7 @@ Examples:
   cargo xtask pipeline --sweep train.dropout=0.3,0.5   one run per value, then their table
   cargo xtask predict my-digit.png            recognise a digit with the trained model
   cargo xtask serve                           draw digits in the browser and watch the model read them
+  cargo xtask export                          the trained network as an ONNX model
   cargo xtask --quiet status || echo stale    scripts: exit 1 when any stage is stale
 
 Runs from any folder of the project: without --config it uses the pipeline.toml at
@@ -236,6 +238,11 @@ Examples:
   cargo xtask bench --only train    training and inference throughput only")]
     Bench(bench::BenchArgs),
     /// Write the trained network as an ONNX model (artifacts/export/model.onnx).
+    #[command(after_help = "\
+Examples:
+  cargo xtask export                                   artifacts/export/model.onnx from the trained model
+  cargo xtask export -o digits.onnx                    elsewhere (missing folders are created)
+  cargo xtask export --model other.safetensors -o other.onnx   other weights (no test accuracy on the card)")]
     Export(export::ExportArgs),
     /// Serve a page to draw digits on and an HTTP API on the trained model.
     #[command(after_help = "\

@@ -20,8 +20,8 @@ const SUBCOMMANDS: [&str; 15] = [
     "import-idx",
     "predict",
     "bench",
-    "serve",
     "export",
+    "serve",
 ];
 
 fn help(subcommand: Option<&str>) -> String {
