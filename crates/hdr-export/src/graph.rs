@@ -377,9 +377,9 @@ mod tests {
         let (k, in_c, out_c) = (2, 3, 4);
         let hwio: Vec<f32> = (0..k * k * in_c * out_c).map(|v| v as f32).collect();
         let oihw = hwio_to_oihw(&hwio, k, in_c, out_c);
-        // Element (y=1, x=0, i=2, o=3).
-        let src = ((k + 0) * in_c + 2) * out_c + 3;
-        let dst = ((3 * in_c + 2) * k + 1) * k;
+        let (y, x, i, o) = (1, 0, 2, 3);
+        let src = ((y * k + x) * in_c + i) * out_c + o;
+        let dst = ((o * in_c + i) * k + y) * k + x;
         assert_eq!(oihw[dst], hwio[src]);
         let mut sorted = oihw.clone();
         sorted.sort_by(f32::total_cmp);
