@@ -26,7 +26,11 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 pending.push(path);
-            } else if !path.ends_with(".lock") && !path.ends_with("train/checkpoint.safetensors") {
+            } else if !path.ends_with(".lock")
+                && !path.ends_with("train/checkpoint.safetensors")
+                // The run log records the interrupted run (as failed): a log, not an output.
+                && !path.ends_with("runs.jsonl")
+            {
                 files.insert(
                     path.strip_prefix(dir).unwrap().to_path_buf(),
                     std::fs::read(&path).unwrap(),
