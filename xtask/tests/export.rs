@@ -321,6 +321,36 @@ fn run_script(python: &Path, script: &str, args: &[&Path]) -> Output {
         .unwrap()
 }
 
+/// Runs `script` on `file` against the `architecture` fixture's images and
+/// hdr's probabilities for them, written under `dir`.
+fn compare_by_script(
+    python: &Path,
+    script: &str,
+    file: &Path,
+    dir: &Path,
+    architecture: Architecture,
+) -> Output {
+    let (images, expected) = write_comparison_inputs(dir, architecture);
+    run_script(
+        python,
+        script,
+        &[
+            file,
+            Path::new("--images"),
+            &images,
+            Path::new("--expected"),
+            &expected,
+        ],
+    )
+}
+
+/// The script succeeded and reports agreement on every compared image.
+fn assert_every_argmax_agrees(architecture: Architecture, output: &Output) {
+    eprintln!("{architecture}: {}", text(output));
+    assert!(output.status.success(), "{}", text(output));
+    assert!(text(output).contains(&format!("\"argmax_agree\": {COMPARED}")));
+}
+
 #[test]
 fn the_exported_model_gives_hdrs_probabilities_under_onnxruntime() {
     let Some(python) = python_with("onnx, onnxruntime, pandas") else {
@@ -328,21 +358,14 @@ fn the_exported_model_gives_hdrs_probabilities_under_onnxruntime() {
     };
     for architecture in ARCHITECTURES {
         let (project, model) = exported(architecture);
-        let (images, expected) = write_comparison_inputs(project.path(), architecture);
-        let output = run_script(
+        let output = compare_by_script(
             &python,
             "check_onnx.py",
-            &[
-                &model,
-                Path::new("--images"),
-                &images,
-                Path::new("--expected"),
-                &expected,
-            ],
+            &model,
+            project.path(),
+            architecture,
         );
-        eprintln!("{architecture}: {}", text(&output));
-        assert!(output.status.success(), "{}", text(&output));
-        assert!(text(&output).contains(&format!("\"argmax_agree\": {COMPARED}")));
+        assert_every_argmax_agrees(architecture, &output);
     }
 }
 
@@ -353,22 +376,15 @@ fn the_keras_recipe_gives_hdrs_probabilities() {
     };
     for architecture in ARCHITECTURES {
         let project = project(Some(architecture));
-        let (images, expected) = write_comparison_inputs(project.path(), architecture);
         let weights = project.path().join("artifacts/train/model.safetensors");
-        let output = run_script(
+        let output = compare_by_script(
             &python,
             "keras_from_safetensors.py",
-            &[
-                &weights,
-                Path::new("--images"),
-                &images,
-                Path::new("--expected"),
-                &expected,
-            ],
+            &weights,
+            project.path(),
+            architecture,
         );
-        eprintln!("{architecture}: {}", text(&output));
-        assert!(output.status.success(), "{}", text(&output));
-        assert!(text(&output).contains(&format!("\"argmax_agree\": {COMPARED}")));
+        assert_every_argmax_agrees(architecture, &output);
     }
 }
 
@@ -381,17 +397,12 @@ fn the_check_script_refuses_a_truncated_model() {
     let bytes = std::fs::read(&model).unwrap();
     let truncated = project.path().join("truncated.onnx");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let (images, expected) = write_comparison_inputs(project.path(), Architecture::Seed);
-    let output = run_script(
+    let output = compare_by_script(
         &python,
         "check_onnx.py",
-        &[
-            &truncated,
-            Path::new("--images"),
-            &images,
-            Path::new("--expected"),
-            &expected,
-        ],
+        &truncated,
+        project.path(),
+        Architecture::Seed,
     );
     let message = text(&output);
     assert_eq!(output.status.code(), Some(2), "{message}");
