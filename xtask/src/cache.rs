@@ -92,6 +92,21 @@ impl Cache {
     /// Stores the outputs of a stage that just succeeded (`lock.outs`, paths
     /// relative to `root`) under its fingerprint.
     pub fn store(&self, entry: &Entry, root: &Path) -> Result<()> {
+        self.store_with(entry, root, |file, bytes| {
+            file.write_all(bytes).and_then(|_| file.sync_all())
+        })
+    }
+
+    /// [`store`](Self::store), writing each object's bytes into its
+    /// temporary file with `write` (the tests make it fail as a full disk
+    /// does). An object is renamed into place only once written whole, and
+    /// the entry only once every object is, so a failure leaves no entry.
+    fn store_with(
+        &self,
+        entry: &Entry,
+        root: &Path,
+        write: impl Fn(&mut std::fs::File, &[u8]) -> io::Result<()>,
+    ) -> Result<()> {
         for (rel, hash) in &entry.lock.outs {
             let object = self.object_path(hash);
             if object.exists() || gz_path(&object).exists() {
@@ -115,8 +130,7 @@ impl Cache {
                 .prefix(".object.")
                 .tempfile_in(&dir)
                 .with_context(|| format!("cannot write in {}", dir.display()))?;
-            tmp.write_all(&content)
-                .and_then(|_| tmp.as_file().sync_all())
+            write(tmp.as_file_mut(), &content)
                 .with_context(|| format!("cannot copy {rel} into {}", dir.display()))?;
             tmp.persist(&target)
                 .map_err(|e| e.error)
@@ -396,6 +410,75 @@ mod tests {
         cache.discard(&fp, Some(&found));
         assert!(cache.lookup(&fp).unwrap().is_none());
         assert!(!object.exists());
+    }
+
+    /// Every file under `dir`, at any depth.
+    fn files_under(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(folder) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn a_disk_full_while_storing_leaves_no_entry_and_no_partial_object() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        std::fs::create_dir_all(root.join("artifacts/train")).unwrap();
+        let mut outs = BTreeMap::new();
+        for (rel, text) in [
+            ("artifacts/train/a.bin", "first"),
+            ("artifacts/train/b.bin", "second"),
+        ] {
+            std::fs::write(root.join(rel), text).unwrap();
+            outs.insert(rel.to_string(), hdr_common::sha256_bytes(text.as_bytes()));
+        }
+        let cache = Cache::under(&root.join("artifacts"));
+        let entry = Entry {
+            stage: "train".into(),
+            run: Some(1),
+            lock: StageLock { outs, ..lock(&[]) },
+        };
+        // The disk fills up halfway through the second object.
+        let written = std::cell::Cell::new(0);
+        let error = cache
+            .store_with(&entry, root, |file, bytes| {
+                written.set(written.get() + 1);
+                if written.get() == 1 {
+                    return file.write_all(bytes);
+                }
+                file.write_all(&bytes[..bytes.len() / 2])?;
+                Err(io::Error::from(io::ErrorKind::StorageFull))
+            })
+            .unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("cannot copy artifacts/train/b.bin into"),
+            "{message}"
+        );
+        let fp = fingerprint("train", &entry.lock);
+        assert!(cache.lookup(&fp).unwrap().is_none(), "no entry");
+        // Only the first object, whole; no temporary file is left.
+        let stored = files_under(cache.dir());
+        assert_eq!(
+            stored,
+            [cache.object_path(&hdr_common::sha256_bytes(b"first"))]
+        );
+        // With room again, the same store completes and restores.
+        cache.store(&entry, root).unwrap();
+        assert!(cache.lookup(&fp).unwrap().is_some());
     }
 
     #[test]

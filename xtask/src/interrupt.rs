@@ -3,8 +3,13 @@
 //! `pipeline.lock` stay as they were, the runner lock is released, and the
 //! process exits with status 130 (what a shell reports for SIGINT). A second
 //! signal exits at once.
+//!
+//! A sweep is gentler with Ctrl-C: the first one lets the current run finish
+//! and stops the sweep before the next ([`install_sweep_handler`]); a second
+//! stops the current run as above; a third exits at once.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::stages::Stage;
 
@@ -24,6 +29,51 @@ pub fn install_handler() -> std::io::Result<()> {
         // The shutdown is registered first, so the first signal only arms it.
         signal_hook::flag::register_conditional_shutdown(signal, EXIT_STATUS.into(), flag)?;
         signal_hook::flag::register(signal, flag)?;
+    }
+    Ok(())
+}
+
+/// Raised by the first Ctrl-C of a sweep: finish the current run, start no other.
+static FINISH_RUN: AtomicBool = AtomicBool::new(false);
+
+/// Whether a sweep was asked to stop once its current run is done.
+pub fn finish_requested() -> bool {
+    FINISH_RUN.load(Ordering::SeqCst)
+}
+
+/// The sweep's handler: the first SIGINT raises [`finish_requested`] (and,
+/// unless `quiet`, says so at once), the second raises hdr-common's stop
+/// flag so the current run stops at its next safe point, the third exits
+/// with [`EXIT_STATUS`]. SIGTERM, which asks a process to go rather than
+/// wait, acts as in [`install_handler`].
+pub fn install_sweep_handler(quiet: bool) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = hdr_common::stop_flag();
+    signal_hook::flag::register_conditional_shutdown(SIGTERM, EXIT_STATUS.into(), flag)?;
+    signal_hook::flag::register(SIGTERM, flag)?;
+    // SAFETY: the action only loads and stores atomics and calls `_exit`,
+    // all async-signal-safe.
+    unsafe {
+        signal_hook::low_level::register(SIGINT, || {
+            if hdr_common::stop_requested() {
+                signal_hook::low_level::exit(EXIT_STATUS.into());
+            } else if FINISH_RUN.swap(true, Ordering::SeqCst) {
+                hdr_common::request_stop();
+            }
+        })?;
+    }
+    // Printing is not safe inside a signal handler: a thread says it.
+    if !quiet {
+        std::thread::spawn(|| {
+            while !FINISH_RUN.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if !hdr_common::stop_requested() {
+                eprintln!(
+                    "sweep: Ctrl-C: the current run finishes, then the sweep stops (Ctrl-C again stops the run now)"
+                );
+            }
+        });
     }
     Ok(())
 }
@@ -58,6 +108,30 @@ impl fmt::Display for Interruption {
 }
 
 impl std::error::Error for Interruption {}
+
+/// Ctrl-C stopped a sweep between two runs, as asked: `done` of `total`
+/// runs were made and recorded, the others never started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepStopped {
+    /// Runs made (finished or failed) before the sweep stopped.
+    pub done: usize,
+    /// Runs in the sweep's grid.
+    pub total: usize,
+}
+
+impl fmt::Display for SweepStopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sweep: stopped by Ctrl-C after {} of {} runs (recorded: `cargo xtask runs`); the other {} did not start",
+            self.done,
+            self.total,
+            self.total - self.done
+        )
+    }
+}
+
+impl std::error::Error for SweepStopped {}
 
 impl Interruption {
     /// What the user reads: what stopped, what was kept, and for a training

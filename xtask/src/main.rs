@@ -294,6 +294,10 @@ fn main() -> ExitCode {
             }
             ExitCode::from(interrupt::EXIT_STATUS)
         }
+        Err(err) if err.is::<interrupt::SweepStopped>() => {
+            eprintln!("{err}");
+            ExitCode::from(interrupt::EXIT_STATUS)
+        }
         Err(err) => {
             for line in error_lines(&err) {
                 eprintln!("{line}");

@@ -36,14 +36,27 @@ pub fn run_stages(ctx: &Context, stages: &[Stage], args: &StageArgs, wait: bool)
     let _held = if args.dry_run {
         None
     } else {
-        Some(take_runner_lock(ctx, wait)?)
+        Some(take_runner_lock(ctx, wait, OnCtrlC::StopStage)?)
     };
     run_stages_locked(ctx, stages, args, &mut Outcome::default())
 }
 
+/// What Ctrl-C does once the runner holds the lock.
+#[derive(Clone, Copy)]
+enum OnCtrlC {
+    /// Stop the running stage at its next safe point.
+    StopStage,
+    /// Finish the current run of a sweep, then stop (see [`interrupt::install_sweep_handler`]).
+    FinishRun,
+}
+
 /// Takes the project's runner lock, then clears temporaries left by a run
 /// that was killed outright and installs the Ctrl-C / SIGTERM handler.
-fn take_runner_lock(ctx: &Context, wait: bool) -> Result<runner_lock::RunnerLock> {
+fn take_runner_lock(
+    ctx: &Context,
+    wait: bool,
+    on_ctrl_c: OnCtrlC,
+) -> Result<runner_lock::RunnerLock> {
     let held = runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?;
     // Holding the lock, no other run writes here: temporaries are
     // leftovers of a run that was killed outright.
@@ -53,7 +66,11 @@ fn take_runner_lock(ctx: &Context, wait: bool) -> Result<runner_lock::RunnerLock
             ctx.display(&ctx.artifacts)
         )
     })?;
-    interrupt::install_handler().context("cannot install the Ctrl-C handler")?;
+    match on_ctrl_c {
+        OnCtrlC::StopStage => interrupt::install_handler(),
+        OnCtrlC::FinishRun => interrupt::install_sweep_handler(ctx.quiet),
+    }
+    .context("cannot install the Ctrl-C handler")?;
     Ok(held)
 }
 
@@ -150,7 +167,7 @@ pub fn pipeline(ctx: &mut Context, stages: &[Stage], args: &StageArgs, wait: boo
     if args.dry_run {
         return run_stages(ctx, stages, args, wait);
     }
-    let _held = take_runner_lock(ctx, wait)?;
+    let _held = take_runner_lock(ctx, wait, OnCtrlC::StopStage)?;
     let log = read_log(ctx)?;
     ctx.run_id = Some(log.next_id());
     let (record, result) = one_run(ctx, stages, args);
@@ -303,11 +320,16 @@ pub fn sweep(
         }
         return Ok(());
     }
-    let _held = take_runner_lock(base, wait)?;
+    let _held = take_runner_lock(base, wait, OnCtrlC::FinishRun)?;
     say(format!("sweep: {} runs", points.len()));
     let mut ids = Vec::new();
     let mut failed = 0;
+    let mut finished_early = None;
     for (i, (point, config)) in points.iter().zip(configs).enumerate() {
+        if interrupt::finish_requested() {
+            finished_early = Some(i);
+            break;
+        }
         let log = read_log(base)?;
         let ctx = Context {
             config,
@@ -317,8 +339,8 @@ pub fn sweep(
         };
         let started = Instant::now();
         let (record, result) = one_run(&ctx, stages, args);
-        // Ctrl-C ends the sweep: the run it stopped is recorded as failed,
-        // and the runner reports the interruption.
+        // A second Ctrl-C stopped this run: it is recorded as failed, and
+        // the runner reports the interruption.
         if hdr_common::stop_requested() {
             return result.and(Err(Interruption::Before { next: stages[0] }.into()));
         }
@@ -360,6 +382,13 @@ pub fn sweep(
             .collect();
         println!();
         print!("{}", run_log::table(&swept));
+    }
+    if let Some(done) = finished_early {
+        return Err(interrupt::SweepStopped {
+            done,
+            total: points.len(),
+        }
+        .into());
     }
     if failed > 0 {
         bail!("{failed} of {} sweep runs failed", points.len());

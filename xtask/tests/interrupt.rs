@@ -2,7 +2,8 @@
 //! it exits with 130, leaves no temporary file, keeps the previous artifacts
 //! and `pipeline.lock` byte for byte, and releases the runner lock; an
 //! interrupted training continues with the command it prints, to the same
-//! weights as a run never interrupted.
+//! weights as a run never interrupted. In a sweep, the first Ctrl-C lets the
+//! current run finish and the second stops it.
 
 mod common;
 
@@ -108,15 +109,25 @@ impl Running {
         }
     }
 
-    /// Sends `signal`, then waits for the exit: its status code and all it printed.
-    fn signal_and_wait(mut self, signal: libc::c_int) -> (Option<i32>, String) {
+    /// Sends `signal` and goes on.
+    fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) on our own child's pid, which it still is: we have
         // not waited for it yet.
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill failed");
+    }
+
+    /// Waits for the exit: its status code and all it printed.
+    fn wait(mut self) -> (Option<i32>, String) {
         let status = self.child.wait().unwrap();
         self.seen.extend(self.lines.iter());
         (status.code(), self.seen.join("\n"))
+    }
+
+    /// Sends `signal`, then waits for the exit: its status code and all it printed.
+    fn signal_and_wait(self, signal: libc::c_int) -> (Option<i32>, String) {
+        self.signal(signal);
+        self.wait()
     }
 }
 
@@ -289,5 +300,92 @@ fn an_interrupted_training_resumes_to_the_weights_of_an_uninterrupted_one() {
     assert!(
         weights == expected,
         "resumed weights differ from an uninterrupted run's"
+    );
+}
+
+/// Each record of the run log: its id and status.
+fn recorded_runs(project: &Project) -> Vec<(u64, String)> {
+    std::fs::read_to_string(project.path("artifacts/runs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                record["id"].as_u64().unwrap(),
+                record["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A three-point sweep, each point a training of its own, long enough (a few
+/// seconds) that a signal sent when a run starts arrives before it ends.
+const SWEEP: [&str; 5] = [
+    "--set",
+    "train.epochs=30",
+    "pipeline",
+    "--sweep",
+    "train.seed=1,2,3",
+];
+
+/// Returns once run 2 of [`SWEEP`] is training: its line is printed when
+/// run 1 ends, and run 2's training lasts seconds, so half a second later it
+/// is well inside (a signal sent the instant the line appears can land
+/// before run 2 starts, the test being woken first).
+fn wait_until_run_2_trains(running: &mut Running) {
+    running.wait_for("run 1 [1/3]");
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+#[test]
+fn ctrl_c_in_a_sweep_finishes_the_current_run_then_stops() {
+    let project = Project::new(300);
+    let mut running = Running::spawn(&project, &SWEEP);
+    wait_until_run_2_trains(&mut running);
+    running.signal(libc::SIGINT);
+    let (code, said) = running.wait();
+    assert_eq!(code, Some(130), "{said}");
+    assert!(
+        said.contains("the current run finishes, then the sweep stops"),
+        "{said}"
+    );
+    assert!(
+        said.contains("run 2 [2/3]  train.seed=2  test accuracy"),
+        "{said}"
+    );
+    assert!(!said.contains("[3/3]"), "{said}");
+    assert!(
+        said.contains("sweep: stopped by Ctrl-C after 2 of 3 runs"),
+        "{said}"
+    );
+    assert_eq!(
+        recorded_runs(&project),
+        [(1, "ok".to_string()), (2, "ok".to_string())]
+    );
+    assert_eq!(
+        temporaries(&project.path("artifacts")),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_in_a_sweep_stops_the_current_run() {
+    let project = Project::new(300);
+    let mut running = Running::spawn(&project, &SWEEP);
+    wait_until_run_2_trains(&mut running);
+    running.signal(libc::SIGINT);
+    running.wait_for("Ctrl-C again stops the run now");
+    running.signal(libc::SIGINT);
+    let (code, said) = running.wait();
+    assert_eq!(code, Some(130), "{said}");
+    assert!(said.contains("interrupted"), "{said}");
+    assert!(!said.contains("[2/3]"), "{said}");
+    let runs = recorded_runs(&project);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0], (1, "ok".to_string()));
+    assert_ne!(runs[1].1, "ok", "{runs:?}");
+    assert_eq!(
+        temporaries(&project.path("artifacts")),
+        Vec::<PathBuf>::new()
     );
 }

@@ -44,7 +44,9 @@
 //! Images are prepared the way MNIST was made ([`preprocess()`]): grey,
 //! inverted when the paper is light, background noise dropped, cropped to the
 //! ink, the longer side scaled to 20 px with anti-aliasing, and pasted into
-//! 28x28 with the ink's centre of mass at the centre.
+//! 28x28 with the ink's centre of mass at the centre. Large images are first
+//! looked at block-averaged, and again in full only when their strokes or
+//! their digit came out too small for that to be safe.
 //!
 //! Files are read within bounds ([`load_image`]; [`decode_bytes`] and
 //! [`Recognizer::recognize_bytes`] do the same for images held in memory,

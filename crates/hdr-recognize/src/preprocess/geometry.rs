@@ -6,15 +6,15 @@ use super::Plane;
 /// The smallest rectangle holding every non-zero value: (x0, y0, x1, y1), exclusive ends.
 pub(super) fn bounding_box(plane: &Plane) -> Option<(usize, usize, usize, usize)> {
     let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-    for y in 0..plane.height {
-        for x in 0..plane.width {
-            if plane.at(x, y) > 0.0 {
-                x0 = x0.min(x);
-                y0 = y0.min(y);
-                x1 = x1.max(x + 1);
-                y1 = y1.max(y + 1);
-            }
-        }
+    for (y, row) in plane.values.chunks_exact(plane.width.max(1)).enumerate() {
+        let Some(first) = row.iter().position(|&v| v > 0.0) else {
+            continue;
+        };
+        let last = row.iter().rposition(|&v| v > 0.0).unwrap_or(first);
+        x0 = x0.min(first);
+        x1 = x1.max(last + 1);
+        y0 = y0.min(y);
+        y1 = y + 1;
     }
     (x0 != usize::MAX).then_some((x0, y0, x1, y1))
 }

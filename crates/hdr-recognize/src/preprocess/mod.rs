@@ -5,7 +5,9 @@
 //! The steps, each in its own module: [`working`] composites over white and
 //! shrinks large images; [`ink`] models the paper and finds the ink's
 //! polarity; [`clean`] separates ink from background; [`geometry`] crops and
-//! scales; this module chains them and centres the result.
+//! scales; this module chains them and centres the result. A large image is
+//! first worked on at a coarse size (`COARSE_SIDE`), and again at up to
+//! `MAX_WORKING_SIDE` only when the coarse look was too small to trust.
 
 mod clean;
 mod geometry;
@@ -17,6 +19,7 @@ use image::DynamicImage;
 
 use geometry::{bounding_box, crop, dilate, pad, resample, stroke_width};
 pub(crate) use working::shrink_for_work;
+use working::MAX_WORKING_SIDE;
 
 /// The longer side of the ink's bounding box after scaling, as in MNIST.
 pub const BOX_SIDE: usize = 20;
@@ -57,10 +60,35 @@ pub fn preprocess(img: &DynamicImage) -> Result<[u8; IMAGE_PIXELS], PreprocessEr
     if width < MIN_IMAGE_SIDE || height < MIN_IMAGE_SIDE {
         return Err(PreprocessError::TooSmall { width, height });
     }
-    let ink = ink::ink_map(&working::working_image(img));
+    let (w, h) = (width as usize, height as usize);
+    if working::block_factor(w, h, COARSE_SIDE) > working::block_factor(w, h, MAX_WORKING_SIDE) {
+        if let Ok(coarse) = digit_at(img, COARSE_SIDE) {
+            if coarse.stroke_width >= MIN_COARSE_STROKE && coarse.longer_side >= MIN_COARSE_BOX {
+                return Ok(centre_by_mass(&coarse.digit));
+            }
+        }
+    }
+    Ok(centre_by_mass(&digit_at(img, MAX_WORKING_SIDE)?.digit))
+}
+
+/// Large images are first looked at block-averaged down to this longer side
+/// (a 280x280 drawing by 3x3 blocks): a tenth of the pixels to clean. That
+/// result stands when averaging cannot have cost the 20 px digit anything:
+/// strokes still [`MIN_COARSE_STROKE`] px wide and the ink's box at least
+/// [`MIN_COARSE_BOX`] px long. Otherwise (thin pen, small digit, faint ink)
+/// the image is looked at again at up to [`MAX_WORKING_SIDE`].
+const COARSE_SIDE: usize = 128;
+/// Narrowest mean stroke (working pixels) that lets the coarse look stand.
+const MIN_COARSE_STROKE: f32 = 3.0;
+/// Shortest longer side of the ink's box (working pixels) that lets the
+/// coarse look stand: twice the box it is scaled into.
+const MIN_COARSE_BOX: usize = 2 * BOX_SIDE;
+
+/// The digit found in `img` worked on at up to `max_side` pixels a side.
+fn digit_at(img: &DynamicImage, max_side: usize) -> Result<Normalised, PreprocessError> {
+    let ink = ink::ink_map(&working::working_image(img, max_side));
     let cleaned = clean::clean(ink)?;
-    let digit = normalise_size(&cleaned)?;
-    Ok(centre_by_mass(&digit))
+    normalise_size(&cleaned)
 }
 
 /// A single-channel float image.
@@ -77,16 +105,28 @@ impl Plane {
     }
 }
 
+/// A digit scaled into the [`BOX_SIDE`] box, and what the ink measured in
+/// working pixels before scaling.
+struct Normalised {
+    digit: Plane,
+    /// Mean stroke width of the cropped ink.
+    stroke_width: f32,
+    /// The longer side of the ink's bounding box.
+    longer_side: usize,
+}
+
 /// Crops to the ink and scales its longer side to [`BOX_SIDE`], thickening
 /// strokes that would come out much thinner than MNIST's (a ballpoint pen on
 /// a large photo).
-fn normalise_size(plane: &Plane) -> Result<Plane, PreprocessError> {
+fn normalise_size(plane: &Plane) -> Result<Normalised, PreprocessError> {
     let bbox = bounding_box(plane).ok_or(PreprocessError::NoInk)?;
     let mut digit = crop(plane, bbox);
-    let scale = BOX_SIDE as f32 / digit.width.max(digit.height) as f32;
-    let width_in_box = stroke_width(&digit) * scale;
+    let longer_side = digit.width.max(digit.height);
+    let scale = BOX_SIDE as f32 / longer_side as f32;
+    let stroke = stroke_width(&digit);
+    let width_in_box = stroke * scale;
     if scale < 0.5 && width_in_box > 0.0 && width_in_box < MIN_STROKE_WIDTH {
-        let radius = ((TARGET_STROKE_WIDTH / scale - stroke_width(&digit)) / 2.0)
+        let radius = ((TARGET_STROKE_WIDTH / scale - stroke) / 2.0)
             .round()
             .max(1.0) as usize;
         let thick = dilate(&pad(&digit, radius), radius);
@@ -97,7 +137,11 @@ fn normalise_size(plane: &Plane) -> Result<Plane, PreprocessError> {
     let fit = |side: usize| {
         ((side as f64 * BOX_SIDE as f64 / longer).round() as usize).clamp(1, BOX_SIDE)
     };
-    Ok(resample(&digit, fit(digit.width), fit(digit.height)))
+    Ok(Normalised {
+        digit: resample(&digit, fit(digit.width), fit(digit.height)),
+        stroke_width: stroke,
+        longer_side,
+    })
 }
 
 /// Pastes the digit into the 28x28 canvas with its centre of mass at
@@ -337,6 +381,55 @@ mod tests {
         let img = GrayImage::from_raw(28, 28, canvas.to_vec()).unwrap();
         let out = preprocess(&DynamicImage::ImageLuma8(img)).unwrap();
         assert_eq!(out, canvas);
+    }
+
+    /// A 280x280 drawing of a ring whose stroke is `stroke` px wide.
+    fn drawn_ring(stroke: f32) -> DynamicImage {
+        DynamicImage::ImageLuma8(GrayImage::from_fn(280, 280, |x, y| {
+            let (dx, dy) = (x as f32 - 140.0, y as f32 - 140.0);
+            let ring = ((dx * dx + dy * dy).sqrt() - 90.0).abs() < stroke / 2.0;
+            Luma([if ring { 0 } else { 255 }])
+        }))
+    }
+
+    #[test]
+    fn a_large_drawing_with_thick_strokes_is_read_from_the_coarse_look() {
+        let thick = drawn_ring(20.0);
+        let coarse = digit_at(&thick, COARSE_SIDE).unwrap();
+        assert!(coarse.stroke_width >= MIN_COARSE_STROKE && coarse.longer_side >= MIN_COARSE_BOX);
+        let canvas = preprocess(&thick).unwrap();
+        assert_eq!(canvas, centre_by_mass(&coarse.digit));
+        // And it is what the full-resolution look sees, up to the edges of
+        // the averaging blocks: the same box and ink, and the centre of mass
+        // within the whole-pixel shift of centring (this ring's is a half).
+        let full = centre_by_mass(&digit_at(&thick, MAX_WORKING_SIDE).unwrap().digit);
+        let (cx, cy, w, h) = moments(&canvas);
+        let (fx, fy, fw, fh) = moments(&full);
+        assert_eq!((w, h), (fw, fh));
+        assert!(
+            (cx - fx).abs() <= 1.0 && (cy - fy).abs() <= 1.0,
+            "{cx},{cy} vs {fx},{fy}"
+        );
+        let ink = |c: &[u8; IMAGE_PIXELS]| c.iter().map(|&v| f64::from(v)).sum::<f64>();
+        let (a, b) = (ink(&canvas), ink(&full));
+        assert!((a - b).abs() < 0.05 * b, "ink {a} vs {b}");
+    }
+
+    #[test]
+    fn thin_strokes_and_small_digits_are_looked_at_again_in_full() {
+        // 6 px strokes are 2 px after 3x3 averaging: too thin to trust.
+        let thin = drawn_ring(6.0);
+        assert!(digit_at(&thin, COARSE_SIDE).unwrap().stroke_width < MIN_COARSE_STROKE);
+        let full = centre_by_mass(&digit_at(&thin, MAX_WORKING_SIDE).unwrap().digit);
+        assert_eq!(preprocess(&thin).unwrap(), full);
+        // A digit 90 px tall in a 280 px drawing is 30 px after averaging.
+        let small = DynamicImage::ImageLuma8(GrayImage::from_fn(280, 280, |x, y| {
+            let stroke = (100..125).contains(&x) && (20..110).contains(&y);
+            Luma([if stroke { 0 } else { 255 }])
+        }));
+        assert!(digit_at(&small, COARSE_SIDE).unwrap().longer_side < MIN_COARSE_BOX);
+        let full = centre_by_mass(&digit_at(&small, MAX_WORKING_SIDE).unwrap().digit);
+        assert_eq!(preprocess(&small).unwrap(), full);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io::{BufReader, Cursor};
 use std::path::PathBuf;
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, GrayImage, ImageFormat, Luma, Rgb, RgbImage};
+use image::{DynamicImage, GrayImage, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 
 /// Pixels per digit.
 pub const PIXELS: usize = 784;
@@ -103,10 +103,13 @@ pub enum Style {
     ColourInk,
     /// Enlarged 4x on paper lit unevenly from one side, grainy, saved as JPEG.
     UnevenLight,
+    /// Enlarged 10x, black on opaque white RGBA: what the serve page's
+    /// 280x280 canvas uploads.
+    Canvas,
 }
 
 impl Style {
-    pub const ALL: [Style; 7] = [
+    pub const ALL: [Style; 8] = [
         Style::Inverted,
         Style::OffCentre,
         Style::Scaled5x,
@@ -114,6 +117,7 @@ impl Style {
         Style::BlurredJpeg,
         Style::ColourInk,
         Style::UnevenLight,
+        Style::Canvas,
     ];
 
     pub fn name(self) -> &'static str {
@@ -125,6 +129,7 @@ impl Style {
             Style::BlurredJpeg => "(e) blurred, grey paper, JPEG",
             Style::ColourInk => "(f) blue ink on yellow, BMP",
             Style::UnevenLight => "(g) uneven light, grain, JPEG",
+            Style::Canvas => "(h) 280x280 RGBA drawing",
         }
     }
 
@@ -209,6 +214,13 @@ impl Style {
                     ])
                 });
                 round_trip(DynamicImage::ImageRgb8(canvas), ImageFormat::Jpeg)
+            }
+            Style::Canvas => {
+                let big = imageops::resize(&original, 280, 280, FilterType::Triangle);
+                DynamicImage::ImageRgba8(RgbaImage::from_fn(280, 280, |x, y| {
+                    let v = 255 - big.get_pixel(x, y)[0];
+                    Rgba([v, v, v, 255])
+                }))
             }
         }
     }
