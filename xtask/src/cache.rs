@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use hdr_common::OutputSet;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::lock::StageLock;
 
@@ -180,7 +179,7 @@ impl Cache {
             let target = set
                 .create(root.join(rel))
                 .map_err(|e| Damage(format!("cannot write {rel}: {e}")))?;
-            let actual = copy_hashing(&mut source, target).map_err(|e| {
+            let actual = hdr_common::copy_hashing(&mut source, target).map_err(|e| {
                 Damage(format!(
                     "{rel}'s copy {} cannot be read: {e}",
                     object.display()
@@ -206,8 +205,9 @@ impl Cache {
                 continue;
             }
             let gz = gz_path(&object);
-            let sound = std::fs::File::open(&gz)
-                .and_then(|f| copy_hashing(&mut flate2::read::GzDecoder::new(f), &mut io::sink()));
+            let sound = std::fs::File::open(&gz).and_then(|f| {
+                hdr_common::copy_hashing(&mut flate2::read::GzDecoder::new(f), &mut io::sink())
+            });
             if gz.exists() && !sound.is_ok_and(|h| h == *hash) {
                 let _ = std::fs::remove_file(gz);
             }
@@ -283,25 +283,6 @@ fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(bytes)?;
     encoder.finish()
-}
-
-/// Copies `source` into `target`, returning the sha256 of the bytes copied.
-fn copy_hashing(source: &mut impl Read, target: &mut impl Write) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = source.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        target.write_all(&buf[..n])?;
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// Total size of the files under `dir`.

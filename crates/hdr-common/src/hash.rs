@@ -1,22 +1,28 @@
 //! SHA-256 digests of files and bytes, as lowercase hex.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 /// The SHA-256 of a file's bytes, as 64 lowercase hex digits.
 pub fn sha256_file(path: impl AsRef<Path>) -> io::Result<String> {
-    let mut file = File::open(path)?;
+    copy_hashing(&mut File::open(path)?, &mut io::sink())
+}
+
+/// Copies `source` into `target` in 1 MiB pieces, returning the SHA-256 of
+/// the bytes copied, as 64 lowercase hex digits.
+pub fn copy_hashing(source: &mut impl Read, target: &mut impl Write) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = source.read(&mut buf)?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
+        target.write_all(&buf[..n])?;
     }
     Ok(hex(&hasher.finalize()))
 }

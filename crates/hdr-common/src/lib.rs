@@ -15,7 +15,7 @@ mod interrupt;
 mod progress;
 
 pub use atomic::{remove_stale_temporaries, write_json_atomic, OutputSet};
-pub use hash::{sha256_bytes, sha256_file};
+pub use hash::{copy_hashing, sha256_bytes, sha256_file};
 pub use interrupt::{check_stop, request_stop, stop_flag, stop_requested, Interrupted};
 pub use progress::Progress;
 
