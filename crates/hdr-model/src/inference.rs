@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::ModelError;
-use crate::kernels::{argmax, softmax_into, SeedWeights};
+use crate::kernels::{argmax, softmax_into, SeedWeights, CHUNK};
 use crate::layers::Nhwc;
 use crate::networks::{params, with_network, AnyNetwork, Architecture, Network};
 use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
@@ -51,6 +51,11 @@ pub struct Classifier {
 }
 
 impl Classifier {
+    /// Images the seed network runs through its kernels together, on one
+    /// thread; [`predict`](Self::predict) runs a batch of at most this many
+    /// on the calling thread, a larger one in chunks of it over all cores.
+    pub const CHUNK: usize = CHUNK;
+
     /// Wraps a network for inference.
     pub fn new(network: impl Into<AnyNetwork>) -> Self {
         let network = network.into();

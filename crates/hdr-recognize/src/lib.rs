@@ -78,4 +78,4 @@ pub use image;
 pub use json::RecognitionJson;
 pub use preprocess::{preprocess, PreprocessError};
 pub use recognition::Recognition;
-pub use recognizer::{prepare_file, Recognizer};
+pub use recognizer::{prepare_bytes, prepare_file, Recognizer};

@@ -38,20 +38,20 @@ impl Recognizer {
     /// (see [`preprocess`](crate::preprocess())); errors name the file.
     pub fn recognize_file(&self, path: impl AsRef<Path>) -> Result<Recognition, RecognizeError> {
         let input = prepare_file(path.as_ref())?;
-        Ok(self.recognize_prepared(&[input]).remove(0))
+        Ok(self.predict_inputs(&[input]).remove(0))
     }
 
     /// Recognises the digit in an image already decoded.
     pub fn recognize_image(&self, image: &DynamicImage) -> Result<Recognition, RecognizeError> {
         let input = preprocess(image)?;
-        Ok(self.recognize_prepared(&[input]).remove(0))
+        Ok(self.predict_inputs(&[input]).remove(0))
     }
 
     /// Recognises a raw MNIST-style digit: 784 grey levels, row-major, light
     /// ink (255) on black (0), already centred; any other length is an error.
     pub fn recognize_pixels(&self, pixels: &[u8]) -> Result<Recognition, RecognizeError> {
         let input = as_input(pixels, None)?;
-        Ok(self.recognize_prepared(&[input]).remove(0))
+        Ok(self.predict_inputs(&[input]).remove(0))
     }
 
     /// Recognises many raw MNIST-style digits in one pass over all cores;
@@ -65,7 +65,7 @@ impl Recognizer {
             .enumerate()
             .map(|(i, image)| as_input(image.as_ref(), Some(i)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.recognize_prepared(&inputs))
+        Ok(self.predict_inputs(&inputs))
     }
 
     /// Recognises the digit in a PNG, JPEG or BMP image held in memory (an
@@ -77,7 +77,7 @@ impl Recognizer {
         name: impl AsRef<Path>,
     ) -> Result<Recognition, RecognizeError> {
         let input = prepare_bytes(bytes, name.as_ref())?;
-        Ok(self.recognize_prepared(&[input]).remove(0))
+        Ok(self.predict_inputs(&[input]).remove(0))
     }
 
     /// Recognises the digit in each image file, decoding them in parallel and
@@ -112,14 +112,23 @@ impl Recognizer {
         items: &[T],
         prepare: impl Fn(&T) -> Result<[u8; IMAGE_PIXELS], RecognizeError> + Sync + Send,
     ) -> Vec<Result<Recognition, RecognizeError>> {
-        let prepared: Vec<Result<[u8; IMAGE_PIXELS], RecognizeError>> =
-            items.par_iter().map(prepare).collect();
+        self.recognize_prepared(items.par_iter().map(prepare).collect())
+    }
+
+    /// Predicts, in one pass, every image that [`prepare_bytes`] or
+    /// [`prepare_file`] prepared; the errors keep their places. For callers
+    /// that prepare images their own way, say one after another on each of
+    /// several threads of their own.
+    pub fn recognize_prepared(
+        &self,
+        prepared: Vec<Result<[u8; IMAGE_PIXELS], RecognizeError>>,
+    ) -> Vec<Result<Recognition, RecognizeError>> {
         let inputs: Vec<[u8; IMAGE_PIXELS]> = prepared
             .iter()
             .filter_map(|p| p.as_ref().ok())
             .copied()
             .collect();
-        let mut recognised = self.recognize_prepared(&inputs).into_iter();
+        let mut recognised = self.predict_inputs(&inputs).into_iter();
         prepared
             .into_iter()
             .map(|entry| {
@@ -133,7 +142,7 @@ impl Recognizer {
     }
 
     /// Predicts 28x28 inputs that are known to be well formed.
-    fn recognize_prepared(&self, inputs: &[[u8; IMAGE_PIXELS]]) -> Vec<Recognition> {
+    fn predict_inputs(&self, inputs: &[[u8; IMAGE_PIXELS]]) -> Vec<Recognition> {
         if inputs.is_empty() {
             return Vec::new();
         }
@@ -153,8 +162,9 @@ pub fn prepare_file(path: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
 }
 
 /// Decodes one image held in memory within the decoding limits and
-/// preprocesses it into the 28x28 input of the model.
-fn prepare_bytes(bytes: &[u8], name: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
+/// preprocesses it into the 28x28 input of the model; `name` is what errors
+/// call it.
+pub fn prepare_bytes(bytes: &[u8], name: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
     digit_input(&decode_bytes(bytes, name)?, name)
 }
 

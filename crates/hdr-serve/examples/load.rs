@@ -12,7 +12,8 @@
 //! Options: `--url URL` (a running server; otherwise one is started here on
 //! `--model PATH`), `--clients N` (16), `--seconds S` (10), `--image FILE`
 //! (otherwise a held-out digit of the embedded sample, drawn dark on white at
-//! 280x280).
+//! 280x280; `examples/drawing-7.png` beside this file is a drawing on the
+//! page's 280x280 canvas as Chromium encodes it, RGBA).
 
 #[path = "../tests/common/mod.rs"]
 mod common;

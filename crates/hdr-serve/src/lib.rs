@@ -16,8 +16,9 @@
 //! Images go through [`hdr_recognize::Recognizer`] exactly as with
 //! `cargo xtask predict`: the same decoding limits, preprocessing and model,
 //! loaded once and shared by every request, and the same JSON object
-//! ([`hdr_recognize::RecognitionJson`]). Predictions run on the blocking pool, at most
-//! [`Limits::max_running`] at once.
+//! ([`hdr_recognize::RecognitionJson`]). Predictions run on
+//! [`Limits::max_running`] threads of their own, fed by one queue; a thread
+//! that finds several single images waiting runs the model once for them all.
 //!
 //! ```no_run
 //! use hdr_serve::{ServeConfig, Server};
@@ -38,6 +39,7 @@ mod recognize;
 mod report_files;
 mod routes;
 mod server;
+mod workers;
 
 pub use card::CardSources;
 pub use error::ServeError;

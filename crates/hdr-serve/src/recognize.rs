@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use hdr_recognize::{RecognitionJson, RecognizeError, Recognizer};
+use hdr_recognize::{prepare_bytes, RecognitionJson, RecognizeError, Recognizer};
 
 /// What errors call the body of `POST /api/predict`, which has no file name.
 const UPLOAD: &str = "upload";
@@ -31,10 +31,23 @@ pub(crate) struct Answer {
     pub failure: Option<Failure>,
 }
 
-/// Recognises one uploaded image; the object has no `file` member.
-pub(crate) fn recognize_one(recognizer: &Recognizer, bytes: &[u8], details: bool) -> Answer {
-    let result = recognizer.recognize_bytes(bytes, UPLOAD);
-    answer(None, &result, details)
+/// Recognises single uploaded images (with whether each asks for details),
+/// prepared one after another on this thread and predicted in one pass;
+/// the objects have no `file` member.
+pub(crate) fn recognize_singles<B: AsRef<[u8]>>(
+    recognizer: &Recognizer,
+    images: &[(B, bool)],
+) -> Vec<Answer> {
+    let prepared = images
+        .iter()
+        .map(|(bytes, _)| prepare_bytes(bytes.as_ref(), UPLOAD.as_ref()))
+        .collect();
+    let results = recognizer.recognize_prepared(prepared);
+    images
+        .iter()
+        .zip(&results)
+        .map(|((_, details), result)| answer(None, result, *details))
+        .collect()
 }
 
 /// Recognises several named uploads at once (decoded in parallel, predicted

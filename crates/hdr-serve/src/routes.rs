@@ -14,53 +14,57 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::assets;
 use hdr_recognize::Recognizer;
 
-use crate::recognize::{self, Answer, Failure};
+use crate::recognize::{Answer, Failure};
 use crate::report_files::{self, REPORT_PAGE};
 use crate::server::{Limits, ServeConfig};
+use crate::workers::{Refusal, Work, Workers};
 
-/// What every request shares: the model (loaded once), the card, the limits.
+/// What every request shares: the model's workers (loaded once), the card,
+/// the limits.
 #[derive(Debug)]
 pub(crate) struct App {
-    recognizer: Recognizer,
+    workers: Workers,
     card: serde_json::Value,
     report_dir: Option<PathBuf>,
     limits: Limits,
-    /// One permit per prediction allowed to run.
-    running: Arc<Semaphore>,
     /// One permit per prediction request admitted (running or waiting).
     admitted: Arc<Semaphore>,
 }
 
 impl App {
+    /// Starts the prediction workers.
     pub(crate) fn new(
         recognizer: Recognizer,
         card: serde_json::Value,
         config: &ServeConfig,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let limits = config.limits.clone();
         let running = limits.max_running.max(1);
-        Self {
-            recognizer,
+        Ok(Self {
+            workers: Workers::start(recognizer, running)?,
             card,
             report_dir: config.report_dir.clone(),
-            running: Arc::new(Semaphore::new(running)),
             admitted: Arc::new(Semaphore::new(running + limits.max_waiting)),
             limits,
-        }
+        })
     }
 
-    /// Waits for a prediction slot, at most `max_wait`.
-    async fn turn(&self) -> Result<OwnedSemaphorePermit, Response> {
-        let slot = self.running.clone().acquire_owned();
-        match tokio::time::timeout(self.limits.max_wait, slot).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(busy()),
-        }
+    /// The answers to `work` from a worker, or the response saying why not.
+    async fn predict(&self, work: Work) -> Result<Vec<Answer>, Response> {
+        self.workers
+            .run(work, self.limits.max_wait)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Busy => busy(),
+                Refusal::Failed => {
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "the prediction failed")
+                }
+            })
     }
 }
 
@@ -176,21 +180,6 @@ fn status_of(failure: Option<Failure>) -> StatusCode {
     }
 }
 
-/// Runs `work` on the blocking pool once a prediction slot is free.
-async fn predict_in_turn<T: Send + 'static>(
-    app: &Arc<App>,
-    work: impl FnOnce(&Recognizer) -> T + Send + 'static,
-) -> Result<T, Response> {
-    let permit = app.turn().await?;
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work(&app.recognizer)
-    })
-    .await
-    .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "the prediction failed"))
-}
-
 /// `POST /api/predict`: one PNG, JPEG or BMP image as the body.
 async fn predict(
     State(app): State<Arc<App>>,
@@ -205,11 +194,20 @@ async fn predict(
         Ok(body) => body,
         Err(e) => return refused(e.status(), e.body_text()),
     };
-    match predict_in_turn(&app, move |r| recognize::recognize_one(r, &body, details)).await {
-        Ok(Answer {
-            json: body,
-            failure,
-        }) => json(status_of(failure), body),
+    match app
+        .predict(Work::One {
+            bytes: body,
+            details,
+        })
+        .await
+    {
+        Ok(mut answers) => {
+            let Answer {
+                json: body,
+                failure,
+            } = answers.remove(0);
+            json(status_of(failure), body)
+        }
         Err(response) => response,
     }
 }
@@ -258,9 +256,7 @@ async fn predict_batch(
             "no files in the multipart body: send each image as a part, e.g. curl -F file=@7.png",
         );
     }
-    let answers =
-        predict_in_turn(&app, move |r| recognize::recognize_many(r, &files, details)).await;
-    match answers {
+    match app.predict(Work::Many { files, details }).await {
         Ok(answers) => {
             let objects: Vec<String> = answers.into_iter().map(|a| a.json).collect();
             json(StatusCode::OK, format!("[{}]", objects.join(",")))

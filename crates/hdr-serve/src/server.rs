@@ -19,18 +19,20 @@ use crate::ServeError;
 pub struct Limits {
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Predictions (single images or batches) running at once.
+    /// Threads running predictions, each taking one batch request, or up to
+    /// [`Classifier::CHUNK`](hdr_recognize::Classifier::CHUNK) waiting
+    /// single images, at a time.
     pub max_running: usize,
     /// Prediction requests admitted beyond those running; more get 503 at once.
     pub max_waiting: usize,
-    /// How long an admitted request waits for its turn before it gets 503.
+    /// How long an admitted request waits for a thread to take it before it gets 503.
     pub max_wait: Duration,
     /// Most files in one batch request; more get 413.
     pub max_batch_files: usize,
 }
 
 impl Default for Limits {
-    /// 10 MB bodies, one prediction per CPU core, 64 waiting for at most 5 s,
+    /// 10 MB bodies, one prediction thread per CPU core, 64 waiting for at most 5 s,
     /// batches of up to 100 files.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -91,7 +93,7 @@ impl Server {
         listener
             .set_nonblocking(true)
             .map_err(|source| ServeError::Bind { addr, source })?;
-        let app = App::new(recognizer, card, config);
+        let app = App::new(recognizer, card, config).map_err(ServeError::Runtime)?;
         Ok(Self {
             app: Arc::new(app),
             listener,

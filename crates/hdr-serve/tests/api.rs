@@ -503,30 +503,91 @@ fn the_page_and_its_files_come_from_this_server() {
 
 #[test]
 fn sixteen_clients_at_once_all_get_their_own_answers() {
+    // Requests waiting together are run through the model together: each
+    // must still get exactly the answer it gets alone, a bad image among
+    // good ones included.
     let server = start(&config());
     let url = format!("{}/api/predict", server.url());
     let sample = held_out();
-    let images: Vec<(Vec<u8>, Value)> = (0..16)
+    let images: Vec<(Vec<u8>, u16, Value)> = (0..16)
         .map(|i| {
-            let bytes = photo(sample.image(i), ImageFormat::Png);
-            let (_, expected) = post(&server, "", bytes.clone());
-            (bytes, expected)
+            let bytes = if i % 4 == 3 {
+                format!("not an image, client {i}").into_bytes()
+            } else {
+                photo(sample.image(i), ImageFormat::Png)
+            };
+            let (status, expected) = post(&server, "", bytes.clone());
+            (bytes, status, expected)
         })
         .collect();
+    assert_eq!(
+        images
+            .iter()
+            .filter(|(_, status, _)| *status == 415)
+            .count(),
+        4
+    );
     std::thread::scope(|scope| {
-        for (bytes, expected) in &images {
+        for (bytes, status, expected) in &images {
             let url = url.clone();
             scope.spawn(move || {
                 let client = client();
                 for _ in 0..10 {
                     let response = client.post(&url).body(bytes.clone()).send().unwrap();
-                    assert_eq!(response.status(), 200);
+                    assert_eq!(response.status(), *status);
                     let value: Value = response.json().unwrap();
                     assert_eq!(&value, expected);
                 }
             });
         }
     });
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_request_waiting_longer_than_max_wait_gets_503() {
+    let server = start(&ServeConfig {
+        limits: Limits {
+            max_running: 1,
+            max_wait: Duration::from_millis(10),
+            ..Limits::default()
+        },
+        ..config()
+    });
+    // The largest image accepted keeps the one worker busy for a while:
+    // 100 megapixels to decode and shrink, a digit "1" in the middle.
+    let side = hdr_recognize::MAX_IMAGE_SIDE;
+    let large = encode(
+        DynamicImage::ImageLuma8(GrayImage::from_fn(side, side, |x, y| {
+            let stroke = (side * 45 / 100..side * 55 / 100).contains(&x)
+                && (side / 10..side * 9 / 10).contains(&y);
+            Luma([if stroke { 0 } else { 255 }])
+        })),
+        ImageFormat::Png,
+    );
+    let small = photo(held_out().image(0), ImageFormat::Png);
+    let (large_status, statuses) = std::thread::scope(|scope| {
+        let large = scope.spawn(|| post(&server, "", large).0);
+        std::thread::sleep(Duration::from_millis(50));
+        // Small images sent while the large one runs wait for the worker.
+        let mut statuses = Vec::new();
+        while !large.is_finished() {
+            let (status, value) = post(&server, "", small.clone());
+            match status {
+                200 => {}
+                503 => assert!(value["error"].as_str().unwrap().contains("busy"), "{value}"),
+                other => panic!("{other}: {value}"),
+            }
+            statuses.push(status);
+        }
+        (large.join().unwrap(), statuses)
+    });
+    assert_eq!(large_status, 200);
+    assert!(
+        statuses.contains(&503),
+        "none waited too long: {statuses:?}"
+    );
+    assert_eq!(raw_get(server.local_addr(), "/healthz").0, 200);
     server.shutdown().unwrap();
 }
 

@@ -24,6 +24,7 @@ mod test_data;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use common::CHUNK;
 #[cfg(test)]
 pub(crate) use cpu::tests::portable as force_portable;
 pub use cpu::{kernel_path, KERNELS_ENV};

@@ -60,13 +60,14 @@ pub(super) fn stroke_width(plane: &Plane) -> f32 {
 /// Grey dilation by a (2r+1)x(2r+1) square, done as two 1-D running maxima.
 pub(super) fn dilate(plane: &Plane, radius: usize) -> Plane {
     let (width, height) = (plane.width, plane.height);
+    let mut running = SlidingMax::default();
     let mut rows = vec![0.0f32; width * height];
-    for y in 0..height {
-        sliding_max(
-            &plane.values[y * width..(y + 1) * width],
-            radius,
-            &mut rows[y * width..(y + 1) * width],
-        );
+    for (row, out) in plane
+        .values
+        .chunks_exact(width.max(1))
+        .zip(rows.chunks_exact_mut(width.max(1)))
+    {
+        running.run(row, radius, out);
     }
     let mut values = vec![0.0f32; width * height];
     let mut column = vec![0.0f32; height];
@@ -75,7 +76,7 @@ pub(super) fn dilate(plane: &Plane, radius: usize) -> Plane {
         for (y, c) in column.iter_mut().enumerate() {
             *c = rows[y * width + x];
         }
-        sliding_max(&column, radius, &mut column_max);
+        running.run(&column, radius, &mut column_max);
         for (y, &m) in column_max.iter().enumerate() {
             values[y * width + x] = m;
         }
@@ -87,27 +88,40 @@ pub(super) fn dilate(plane: &Plane, radius: usize) -> Plane {
     }
 }
 
-/// `out[i]` = max of `input[i - radius ..= i + radius]` (clipped), in O(n)
-/// with a monotonic queue of candidate indices.
-fn sliding_max(input: &[f32], radius: usize, out: &mut [f32]) {
-    let mut queue = std::collections::VecDeque::new();
-    let n = input.len();
-    for end in 0..n + radius {
-        if end < n {
-            while queue
-                .back()
-                .is_some_and(|&j: &usize| input[j] <= input[end])
-            {
-                queue.pop_back();
-            }
-            queue.push_back(end);
+/// Running maxima in O(n) whatever the radius (van Herk and Gil-Werman),
+/// with its buffers kept from one row or column to the next.
+#[derive(Default)]
+struct SlidingMax {
+    /// Maxima from the start of each block of 2r+1 values to each value.
+    ahead: Vec<f32>,
+    /// Maxima from each value to the end of its block.
+    behind: Vec<f32>,
+}
+
+impl SlidingMax {
+    /// `out[i]` = max of `input[i - radius ..= i + radius]` (clipped).
+    fn run(&mut self, input: &[f32], radius: usize, out: &mut [f32]) {
+        let window = 2 * radius + 1;
+        // Padded with -inf so every window is whole: it then runs from some
+        // value to the end of its block, then from the next block's start.
+        let padded = input.len() + 2 * radius;
+        for buffer in [&mut self.ahead, &mut self.behind] {
+            buffer.clear();
+            buffer.resize(padded, f32::NEG_INFINITY);
+            buffer[radius..radius + input.len()].copy_from_slice(input);
         }
-        if end >= radius {
-            let centre = end - radius;
-            while queue.front().is_some_and(|&j| j + radius < centre) {
-                queue.pop_front();
+        for block in self.ahead.chunks_mut(window) {
+            for j in 1..block.len() {
+                block[j] = block[j].max(block[j - 1]);
             }
-            out[centre] = input[*queue.front().expect("the window holds its centre")];
+        }
+        for block in self.behind.chunks_mut(window) {
+            for j in (1..block.len()).rev() {
+                block[j - 1] = block[j - 1].max(block[j]);
+            }
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.behind[i].max(self.ahead[i + 2 * radius]);
         }
     }
 }
@@ -197,18 +211,23 @@ mod tests {
 
     #[test]
     fn sliding_max_matches_brute_force() {
-        let input = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0];
-        for radius in 0..5 {
-            let mut out = [0.0; 11];
-            sliding_max(&input, radius, &mut out);
-            for (i, &o) in out.iter().enumerate() {
-                let lo = i.saturating_sub(radius);
-                let hi = (i + radius + 1).min(input.len());
-                assert_eq!(
-                    o,
-                    input[lo..hi].iter().copied().fold(f32::MIN, f32::max),
-                    "radius {radius}, {i}"
-                );
+        let values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0];
+        // One instance throughout: its buffers are reused across lengths and radii.
+        let mut running = SlidingMax::default();
+        for len in 1..=values.len() {
+            let input = &values[..len];
+            for radius in 0..6 {
+                let mut out = vec![0.0; len];
+                running.run(input, radius, &mut out);
+                for (i, &o) in out.iter().enumerate() {
+                    let lo = i.saturating_sub(radius);
+                    let hi = (i + radius + 1).min(len);
+                    assert_eq!(
+                        o,
+                        input[lo..hi].iter().copied().fold(f32::MIN, f32::max),
+                        "length {len}, radius {radius}, {i}"
+                    );
+                }
             }
         }
     }

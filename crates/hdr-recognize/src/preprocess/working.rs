@@ -186,16 +186,20 @@ fn reduce_bytes<const C: usize, const N: usize>(
         );
     }
     let (small_width, small_height) = (width.div_ceil(factor), height.div_ceil(factor));
+    // A block's sum fits 32 bits (twice as many lanes as 64): it holds at
+    // most factor² channels of at most 255·255, and sides up to
+    // MAX_IMAGE_SIDE worked at COARSE_SIDE or more keep the factor under 80.
+    debug_assert!(factor * factor * 255 * 255 <= u32::MAX as usize);
     let mut out = Vec::with_capacity(small_width * small_height);
-    let mut column_sums = vec![[0u64; N]; width];
-    let mut block_sums = vec![[0u64; N]; small_width];
+    let mut column_sums = vec![[0u32; N]; width];
+    let mut block_sums = vec![[0u32; N]; small_width];
     for band in pixels.chunks(width * factor) {
         column_sums.fill([0; N]);
         for row in band.chunks_exact(width) {
             for (sum, pixel) in column_sums.iter_mut().zip(row) {
                 let c = convert(pixel);
                 for k in 0..N {
-                    sum[k] += u64::from(c[k]);
+                    sum[k] += c[k];
                 }
             }
         }
@@ -210,7 +214,8 @@ fn reduce_bytes<const C: usize, const N: usize>(
         let rows = band.len() / width;
         for (x, sum) in block_sums.iter().enumerate() {
             let count = ((width - x * factor).min(factor) * rows * 255) as f64;
-            out.push(sum.map(|v| (v as f64 / count) as f32));
+            let scale = count.recip();
+            out.push(sum.map(|v| (f64::from(v) * scale) as f32));
         }
     }
     (small_width, small_height, out)

@@ -172,20 +172,27 @@ impl SeedWeights {
     /// pixels (in [0, 1]) into `dst`, so callers convert inside the parallel loop.
     pub(crate) fn logits(&self, n: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
         let mut out = vec![0.0; n * NUM_CLASSES];
-        out.par_chunks_mut(CHUNK * NUM_CLASSES)
-            .enumerate()
-            .for_each(|(ci, logits)| {
-                let s0 = ci * CHUNK;
-                let ns = logits.len() / NUM_CLASSES;
-                with_scratch(|s| {
-                    let [pixels, rest @ ..] = &mut s.floats;
-                    let x = pixels.sized(ns * IMAGE_PIXELS);
-                    for (i, dst) in x.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
-                        fill(s0 + i, dst);
-                    }
-                    infer_chunk(self, x, logits, rest, &mut s.bytes);
-                });
+        let chunk = |(ci, logits): (usize, &mut [f32])| {
+            let s0 = ci * CHUNK;
+            let ns = logits.len() / NUM_CLASSES;
+            with_scratch(|s| {
+                let [pixels, rest @ ..] = &mut s.floats;
+                let x = pixels.sized(ns * IMAGE_PIXELS);
+                for (i, dst) in x.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
+                    fill(s0 + i, dst);
+                }
+                infer_chunk(self, x, logits, rest, &mut s.bytes);
             });
+        };
+        if n <= CHUNK {
+            // One chunk runs on the caller's thread: handing it to the pool
+            // and waiting would cost more than the chunk (a served drawing).
+            chunk((0, &mut out));
+        } else {
+            out.par_chunks_mut(CHUNK * NUM_CLASSES)
+                .enumerate()
+                .for_each(chunk);
+        }
         out
     }
 }

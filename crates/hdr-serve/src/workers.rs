@@ -1,0 +1,211 @@
+//! The threads that run predictions: [`Limits::max_running`] of them,
+//! started with the server and fed by one queue, so a core never waits for a
+//! thread to be handed work.
+//!
+//! A worker that finds several single-image requests waiting takes up to
+//! [`Classifier::CHUNK`] of them: it decodes and preprocesses each in turn
+//! and runs the model once for all, as `predict` does for a folder of files.
+//! Each request still gets its own answer, and a bad image its own error.
+//!
+//! A request that waits longer than [`Limits::max_wait`], or whose client
+//! goes away, is withdrawn from the queue: no worker runs it.
+//!
+//! [`Limits::max_running`]: crate::Limits::max_running
+//! [`Limits::max_wait`]: crate::Limits::max_wait
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+use hdr_recognize::{Classifier, Recognizer};
+use tokio::sync::oneshot;
+
+use crate::recognize::{self, Answer};
+
+/// What one request asks for.
+pub(crate) enum Work {
+    /// One image (`POST /api/predict`).
+    One {
+        /// The encoded image.
+        bytes: Bytes,
+        /// Whether the answer carries probabilities and the model's input.
+        details: bool,
+    },
+    /// Named images (`POST /api/predict/batch`), answered in order.
+    Many {
+        /// Each part's name and encoded image.
+        files: Vec<(String, Bytes)>,
+        /// As for [`Work::One`].
+        details: bool,
+    },
+}
+
+/// Why a request got no answer from the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// It waited [`Limits::max_wait`](crate::Limits::max_wait) without a worker taking it.
+    Busy,
+    /// The prediction panicked, or the workers have stopped.
+    Failed,
+}
+
+/// A request in the queue. Its [`Ticket`] is claimed once: by the worker
+/// that runs it, or by the handler that gives up waiting for it.
+struct Job {
+    work: Work,
+    ticket: Arc<Ticket>,
+    reply: oneshot::Sender<Vec<Answer>>,
+}
+
+#[derive(Default)]
+struct Ticket(AtomicBool);
+
+impl Ticket {
+    /// True for the first caller only.
+    fn claim(&self) -> bool {
+        !self.0.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// Withdraws a request that no worker has taken yet when its handler ends
+/// (answered, timed out, or dropped because the client went away).
+struct Withdraw(Arc<Ticket>);
+
+impl Drop for Withdraw {
+    fn drop(&mut self) {
+        self.0.claim();
+    }
+}
+
+/// A job taken off the queue by a worker.
+struct Claimed {
+    work: Work,
+    reply: oneshot::Sender<Vec<Answer>>,
+}
+
+impl Job {
+    /// The job, unless its handler has withdrawn it.
+    fn claim(self) -> Option<Claimed> {
+        self.ticket.claim().then_some(Claimed {
+            work: self.work,
+            reply: self.reply,
+        })
+    }
+}
+
+/// The prediction threads and their queue; the threads end when this is
+/// dropped and the queue has drained.
+#[derive(Debug)]
+pub(crate) struct Workers {
+    queue: Sender<Job>,
+}
+
+impl Workers {
+    /// Starts `count` (at least one) threads sharing `recognizer`.
+    pub(crate) fn start(recognizer: Recognizer, count: usize) -> std::io::Result<Self> {
+        let recognizer = Arc::new(recognizer);
+        // Unbounded: the server admits at most max_running + max_waiting
+        // prediction requests, so the queue never holds more.
+        let (queue, jobs) = crossbeam_channel::unbounded();
+        for i in 0..count.max(1) {
+            let recognizer = recognizer.clone();
+            let jobs = jobs.clone();
+            std::thread::Builder::new()
+                .name(format!("hdr-serve-predict-{i}"))
+                .spawn(move || work(&recognizer, &jobs))?;
+        }
+        Ok(Self { queue })
+    }
+
+    /// Runs `work` on a worker, waiting at most `max_wait` for one to take it.
+    pub(crate) async fn run(&self, work: Work, max_wait: Duration) -> Result<Vec<Answer>, Refusal> {
+        let (reply, mut answer) = oneshot::channel();
+        let ticket = Arc::new(Ticket::default());
+        let _withdraw = Withdraw(ticket.clone());
+        let job = Job {
+            work,
+            ticket: ticket.clone(),
+            reply,
+        };
+        self.queue.send(job).map_err(|_| Refusal::Failed)?;
+        tokio::select! {
+            answers = &mut answer => answers.map_err(|_| Refusal::Failed),
+            () = tokio::time::sleep(max_wait) => {
+                if ticket.claim() {
+                    Err(Refusal::Busy)
+                } else {
+                    // A worker took it just now: its answer is coming.
+                    answer.await.map_err(|_| Refusal::Failed)
+                }
+            }
+        }
+    }
+}
+
+/// A worker's loop: takes the next request, and with a single image, also
+/// the single images queued behind it (up to [`Classifier::CHUNK`]).
+fn work(recognizer: &Recognizer, jobs: &Receiver<Job>) {
+    let mut next: Option<Claimed> = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => match job.claim() {
+                    Some(job) => job,
+                    None => continue,
+                },
+                // The server has stopped and the queue is empty.
+                Err(_) => return,
+            },
+        };
+        match job.work {
+            Work::Many { files, details } => {
+                if let Some(answers) =
+                    guarded(|| recognize::recognize_many(recognizer, &files, details))
+                {
+                    // The client may have gone away; nothing to do then.
+                    let _ = job.reply.send(answers);
+                }
+            }
+            Work::One { bytes, details } => {
+                let mut images = vec![(bytes, details)];
+                let mut replies = vec![job.reply];
+                while images.len() < Classifier::CHUNK {
+                    let Ok(queued) = jobs.try_recv() else { break };
+                    let Some(queued) = queued.claim() else {
+                        continue;
+                    };
+                    match queued.work {
+                        Work::One { bytes, details } => {
+                            images.push((bytes, details));
+                            replies.push(queued.reply);
+                        }
+                        many @ Work::Many { .. } => {
+                            next = Some(Claimed {
+                                work: many,
+                                reply: queued.reply,
+                            });
+                            break;
+                        }
+                    }
+                }
+                if let Some(answers) = guarded(|| recognize::recognize_singles(recognizer, &images))
+                {
+                    for (answer, reply) in answers.into_iter().zip(replies) {
+                        let _ = reply.send(vec![answer]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What `work` returns, or `None` if it panics: the replies are then dropped
+/// unanswered, each handler says the prediction failed, and the worker goes
+/// on serving.
+fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(work)).ok()
+}
