@@ -14,10 +14,10 @@ use hdr_predict::{predict_csv, Recognizer};
 #[test]
 #[ignore = "timing: run in release with --ignored --nocapture"]
 fn kaggle_sized_csv_throughput() {
-    let sample = common::load_sample(10_000);
+    let sample = common::load_sample(0..10_000);
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("test.csv");
-    let mut text = (0..common::PIXELS)
+    let mut text = (0..common::IMAGE_PIXELS)
         .map(|i| format!("pixel{i}"))
         .collect::<Vec<_>>()
         .join(",");

@@ -10,8 +10,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{load_sample, round_trip, Sample, Style, PIXELS};
-use hdr_common::RunOptions;
+use common::{load_sample, round_trip, Dataset, Style, IMAGE_PIXELS};
 use hdr_model::Classifier;
 use hdr_predict::{
     format_json, format_text, predict_csv, predict_files, PredictError, RecognizeError, Recognizer,
@@ -25,41 +24,17 @@ const HELD_OUT: std::ops::Range<usize> = 9700..10000;
 
 struct Fixture {
     recognizer: Recognizer,
-    held_out: Sample,
+    held_out: Dataset,
 }
 
 /// The sample's held-out digits and a CNN trained on other digits, built once.
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let sample = load_sample(HELD_OUT.end);
-        let train = sample.slice(TRAIN);
-        let data = hdr_data::Dataset {
-            labels: train.labels,
-            pixels: train.pixels,
-        };
-        // Small and quick (the tests run in the dev profile), still ~95% accurate.
-        let config = hdr_train::Config {
-            epochs: 4,
-            batch_size: 64,
-            augment: false,
-            patience: 0,
-            ..hdr_train::Config::default()
-        };
-        let fitted = hdr_train::fit(
-            &config,
-            &hdr_model::ModelConfig::default(),
-            &data,
-            &RunOptions { quiet: true },
-        )
-        .expect("training on the sample works");
-        eprintln!(
-            "trained: best validation accuracy {:.1}%",
-            fitted.best_val_accuracy * 100.0
-        );
+        let network = hdr_testkit::small_trained_network(&load_sample(TRAIN));
         Fixture {
-            recognizer: Recognizer::from_classifier(Classifier::new(fitted.network)),
-            held_out: sample.slice(HELD_OUT),
+            recognizer: Recognizer::from_classifier(Classifier::new(network)),
+            held_out: load_sample(HELD_OUT),
         }
     })
 }
@@ -90,7 +65,7 @@ fn styles_are_recognised_like_originals_by_the_cnn() {
 
     let mut failures = Vec::new();
     let mut report = |name: &str, render: &dyn Fn(usize) -> DynamicImage| {
-        let mut pixels = Vec::with_capacity(held_out.len() * PIXELS);
+        let mut pixels = Vec::with_capacity(held_out.len() * IMAGE_PIXELS);
         for i in 0..held_out.len() {
             let canvas =
                 preprocess(&render(i)).unwrap_or_else(|e| panic!("{name}: digit {i}: {e}"));
@@ -236,7 +211,7 @@ fn image_files_are_predicted_and_bad_files_get_their_own_errors() {
 fn kaggle_csv(path: &Path, rows: std::ops::Range<usize>, with_label: bool) {
     let held_out = &fixture().held_out;
     let mut text = String::new();
-    let header: Vec<String> = (0..PIXELS).map(|i| format!("pixel{i}")).collect();
+    let header: Vec<String> = (0..IMAGE_PIXELS).map(|i| format!("pixel{i}")).collect();
     if with_label {
         text.push_str("label,");
     }
@@ -263,7 +238,7 @@ fn csv_submission_is_kaggle_format_byte_for_byte() {
     let rows = 10..15;
     let predicted: Vec<u8> = recognizer
         .classifier()
-        .predict(&held_out.pixels[rows.start * PIXELS..rows.end * PIXELS])
+        .predict(&held_out.pixels[rows.start * IMAGE_PIXELS..rows.end * IMAGE_PIXELS])
         .iter()
         .map(|p| p.digit)
         .collect();

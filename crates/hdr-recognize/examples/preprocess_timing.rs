@@ -37,7 +37,7 @@ fn timings(images: &[DynamicImage]) -> (f64, f64) {
 }
 
 fn main() {
-    let sample = load_sample(DIGITS);
+    let sample = load_sample(0..DIGITS);
     println!("{:<32} {:>9} {:>9}", "style", "median ms", "p10 ms");
     for style in Style::ALL {
         let images: Vec<DynamicImage> = (0..DIGITS)

@@ -15,9 +15,8 @@ const HELD_OUT: std::ops::Range<usize> = 9700..10000;
 
 #[test]
 fn styles_are_recognised_like_originals_by_nearest_neighbour() {
-    let sample = load_sample(HELD_OUT.end);
-    let train = sample.slice(TRAIN);
-    let held_out = sample.slice(HELD_OUT);
+    let train = load_sample(TRAIN);
+    let held_out = load_sample(HELD_OUT);
     let accuracy = |prepared: &dyn Fn(usize) -> [u8; 784]| -> f64 {
         let correct = (0..held_out.len())
             .filter(|&i| nearest_label(&train, &prepared(i)) == held_out.labels[i])

@@ -2,55 +2,26 @@
 //! that is not blank) and every embedded chart must decode.
 //!
 //! Without a browser the test prints why it skipped, unless
-//! `HDR_REQUIRE_BROWSER=1` (CI) makes that a failure. `HDR_CHROMIUM` may name
-//! the browser binary; otherwise `chromium` (Debian) or `chromium-browser`,
-//! `google-chrome` on the PATH are tried.
+//! `HDR_REQUIRE_BROWSER=1` (CI) makes that a failure; `HDR_CHROMIUM` may name
+//! the browser binary (see [`hdr_testkit::find_browser`]).
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{write_inputs, Model};
 use hdr_common::RunOptions;
 use hdr_report::{run, Config, CHARTS};
-
-fn find_browser() -> Option<PathBuf> {
-    if let Some(explicit) = std::env::var_os("HDR_CHROMIUM") {
-        return Some(PathBuf::from(explicit));
-    }
-    let path = std::env::var_os("PATH")?;
-    for name in [
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "google-chrome-stable",
-    ] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
+use hdr_testkit::{browser_or_skip, HEADLESS_FLAGS};
 
 /// Runs the browser headless on `page` with `extra` arguments, killing it after a minute.
 fn chromium(browser: &Path, profile: &Path, page: &Path, extra: &[String]) -> Output {
     let url = format!("file://{}", page.display());
     let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
+        .args(["--headless", "--no-sandbox"])
+        .args(HEADLESS_FLAGS)
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
         .arg(&url)
@@ -96,13 +67,9 @@ fn chromium(browser: &Path, profile: &Path, page: &Path, extra: &[String]) -> Ou
 
 #[test]
 fn report_renders_in_headless_chromium_with_every_chart_loaded() {
-    let Some(browser) = find_browser() else {
-        let required = std::env::var("HDR_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-        assert!(!required, "HDR_REQUIRE_BROWSER=1 but no chromium found (install Debian's `chromium` or set HDR_CHROMIUM)");
-        eprintln!(
-            "SKIPPED report_renders_in_headless_chromium: no chromium on PATH \
-             (install Debian's `chromium` or set HDR_CHROMIUM; HDR_REQUIRE_BROWSER=1 makes this a failure)"
-        );
+    let Some(browser) =
+        browser_or_skip("report_renders_in_headless_chromium_with_every_chart_loaded")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

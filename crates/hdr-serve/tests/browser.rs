@@ -5,9 +5,8 @@
 //! `target/hdr-serve-screenshots/` for people to look at.
 //!
 //! Without a browser the test prints why it skipped, unless
-//! `HDR_REQUIRE_BROWSER=1` (CI) makes that a failure. `HDR_CHROMIUM` may name
-//! the browser binary; otherwise `chromium` (Debian) or `chromium-browser`,
-//! `google-chrome` on the PATH are tried.
+//! `HDR_REQUIRE_BROWSER=1` (CI) makes that a failure; `HDR_CHROMIUM` may name
+//! the browser binary (see [`hdr_testkit::find_browser`]).
 
 mod common;
 
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{held_out, photo, start, trained_model};
 use hdr_serve::ServeConfig;
+use hdr_testkit::{browser_or_skip, HEADLESS_FLAGS};
 use headless_chrome::protocol::cdp::Input::{
     DispatchMouseEvent, DispatchMouseEventTypeOption, MouseButton,
 };
@@ -35,27 +35,6 @@ const STROKE: u32 = 13;
 /// as a debug-built server on a CI machine busy with other tests is slow.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-fn find_browser() -> Option<PathBuf> {
-    if let Some(explicit) = std::env::var_os("HDR_CHROMIUM") {
-        return Some(PathBuf::from(explicit));
-    }
-    let path = std::env::var_os("PATH")?;
-    for name in [
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "google-chrome-stable",
-    ] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
-
 fn screenshots() -> PathBuf {
     // target/tmp → target/hdr-serve-screenshots
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -67,18 +46,7 @@ fn screenshots() -> PathBuf {
 }
 
 fn launch(browser: &Path, profile: &Path) -> Browser {
-    let args: Vec<&OsStr> = [
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ]
-    .iter()
-    .map(OsStr::new)
-    .collect();
+    let args: Vec<&OsStr> = HEADLESS_FLAGS.iter().map(OsStr::new).collect();
     let options = LaunchOptions::default_builder()
         .path(Some(browser.to_path_buf()))
         .headless(true)
@@ -240,13 +208,9 @@ fn confident_digits(labels: &[u8]) -> Vec<usize> {
 
 #[test]
 fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
-    let Some(browser) = find_browser() else {
-        let required = std::env::var("HDR_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-        assert!(!required, "HDR_REQUIRE_BROWSER=1 but no chromium found (install Debian's `chromium` or set HDR_CHROMIUM)");
-        eprintln!(
-            "SKIPPED the_page_reads_digits_drawn_with_the_mouse: no chromium on PATH \
-             (install Debian's `chromium` or set HDR_CHROMIUM; HDR_REQUIRE_BROWSER=1 makes this a failure)"
-        );
+    let Some(browser) =
+        browser_or_skip("the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

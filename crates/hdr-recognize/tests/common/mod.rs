@@ -1,67 +1,17 @@
-//! Shared helpers of the integration tests: the embedded MNIST sample and the
-//! ways people photograph digits, rendered from 28x28 originals.
+//! Shared helpers of the integration tests: the embedded MNIST sample (from
+//! hdr-testkit) and the ways people photograph digits, rendered from 28x28
+//! originals.
 
 #![allow(dead_code)]
 
-use std::io::{BufReader, Cursor};
-use std::path::PathBuf;
+use std::io::Cursor;
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, GrayImage, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 
-/// Pixels per digit.
-pub const PIXELS: usize = 784;
-
-/// Digits of the embedded sample: labels and 784 grey levels each.
-pub struct Sample {
-    pub labels: Vec<u8>,
-    pub pixels: Vec<u8>,
-}
-
-impl Sample {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * PIXELS..(i + 1) * PIXELS]
-    }
-    /// Rows `range` as a new sample.
-    pub fn slice(&self, range: std::ops::Range<usize>) -> Sample {
-        Sample {
-            labels: self.labels[range.clone()].to_vec(),
-            pixels: self.pixels[range.start * PIXELS..range.end * PIXELS].to_vec(),
-        }
-    }
-}
-
-/// The repository's `data/mnist-sample.csv.gz`.
-pub fn sample_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist-sample.csv.gz")
-}
-
-/// Reads the first `rows` digits of the embedded sample (Kaggle layout).
-pub fn load_sample(rows: usize) -> Sample {
-    let file =
-        std::fs::File::open(sample_path()).expect("data/mnist-sample.csv.gz is in the repository");
-    let reader = BufReader::new(flate2::read::GzDecoder::new(file));
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(reader);
-    let mut sample = Sample {
-        labels: Vec::new(),
-        pixels: Vec::new(),
-    };
-    for record in csv.records().take(rows) {
-        let record = record.expect("sample row parses");
-        let mut fields = record
-            .iter()
-            .map(|f| f.parse::<u8>().expect("sample cell is a byte"));
-        sample.labels.push(fields.next().expect("label"));
-        sample.pixels.extend(fields);
-    }
-    assert_eq!(sample.pixels.len(), sample.labels.len() * PIXELS);
-    sample
-}
+// Each test binary and example that includes this module uses its own part.
+#[allow(unused_imports)]
+pub use hdr_testkit::{load_sample, Dataset, IMAGE_PIXELS};
 
 /// A 28x28 digit as a grey image (light ink on black, as in MNIST).
 pub fn as_image(digit: &[u8]) -> GrayImage {
@@ -227,7 +177,7 @@ impl Style {
 }
 
 /// Index of the training digit nearest to `query` (squared Euclidean distance).
-pub fn nearest_label(train: &Sample, query: &[u8]) -> u8 {
+pub fn nearest_label(train: &Dataset, query: &[u8]) -> u8 {
     let mut best = (u32::MAX, 0u8);
     for i in 0..train.len() {
         let d: u32 = train

@@ -4,7 +4,6 @@
 //! and a plausible training history.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use hdr_artifacts::{Averages, ClassMetrics, Dataset, Metrics, ModelCard, SplitMetrics};
@@ -36,26 +35,9 @@ impl Lcg {
     }
 }
 
-/// The first `n` labelled images of data/mnist-sample.csv.gz.
-pub fn real_digits(n: usize) -> (Vec<u8>, Vec<u8>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist-sample.csv.gz");
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = BufReader::new(flate2::read::GzDecoder::new(file));
-    let mut labels = Vec::with_capacity(n);
-    let mut pixels = Vec::with_capacity(n * 784);
-    for line in reader.lines().skip(1).take(n) {
-        let line = line.unwrap();
-        let mut cells = line.split(',').map(|c| c.trim().parse::<u8>().unwrap());
-        labels.push(cells.next().unwrap());
-        pixels.extend(cells);
-    }
-    assert_eq!(pixels.len(), n * 784);
-    (labels, pixels)
-}
-
 /// Runs the real data stage on the first `SOURCE_ROWS` digits of the sample.
 fn run_data_stage(artifacts: &Path) {
-    let (labels, pixels) = real_digits(SOURCE_ROWS);
+    let hdr_testkit::Dataset { labels, pixels } = hdr_testkit::load_sample(0..SOURCE_ROWS);
     let mut csv = String::from("label");
     for p in 0..784 {
         csv.push_str(&format!(",pixel{p}"));

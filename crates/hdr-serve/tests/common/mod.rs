@@ -10,55 +10,20 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hdr_common::RunOptions;
 use hdr_serve::{RunningServer, ServeConfig, Server};
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, GrayImage, ImageFormat};
 
-/// Pixels per digit.
-pub const PIXELS: usize = 784;
+pub use hdr_testkit::{load_sample, Dataset};
+
 /// Sample rows the test model trains on.
 pub const TRAIN: std::ops::Range<usize> = 0..3000;
 /// Sample rows the tests draw and upload (never trained on).
 pub const HELD_OUT: std::ops::Range<usize> = 9000..9200;
 
-/// Digits of the embedded sample: labels and 784 grey levels each.
-pub struct Sample {
-    pub labels: Vec<u8>,
-    pub pixels: Vec<u8>,
-}
-
-impl Sample {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * PIXELS..(i + 1) * PIXELS]
-    }
-}
-
-/// Rows `range` of the repository's `data/mnist-sample.csv.gz` (Kaggle layout).
-pub fn load_sample(range: std::ops::Range<usize>) -> Sample {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist-sample.csv.gz");
-    let file = std::fs::File::open(path).expect("data/mnist-sample.csv.gz is in the repository");
-    let mut csv = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
-    let mut sample = Sample {
-        labels: Vec::new(),
-        pixels: Vec::new(),
-    };
-    for record in csv.records().skip(range.start).take(range.len()) {
-        let record = record.expect("sample row parses");
-        let mut cells = record.iter().map(|c| c.parse::<u8>().expect("a byte"));
-        sample.labels.push(cells.next().expect("label"));
-        sample.pixels.extend(cells);
-    }
-    assert_eq!(sample.pixels.len(), sample.labels.len() * PIXELS);
-    sample
-}
-
 /// The held-out digits.
-pub fn held_out() -> &'static Sample {
-    static SAMPLE: OnceLock<Sample> = OnceLock::new();
+pub fn held_out() -> &'static Dataset {
+    static SAMPLE: OnceLock<Dataset> = OnceLock::new();
     SAMPLE.get_or_init(|| load_sample(HELD_OUT))
 }
 
@@ -67,29 +32,10 @@ pub fn held_out() -> &'static Sample {
 pub fn trained_model() -> &'static Path {
     static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = MODEL.get_or_init(|| {
-        let train = load_sample(TRAIN);
-        let data = hdr_data::Dataset {
-            labels: train.labels,
-            pixels: train.pixels,
-        };
-        // Small and quick in the dev profile, still ~95% accurate on MNIST.
-        let config = hdr_train::Config {
-            epochs: 4,
-            batch_size: 64,
-            augment: false,
-            patience: 0,
-            ..hdr_train::Config::default()
-        };
-        let fitted = hdr_train::fit(
-            &config,
-            &hdr_model::ModelConfig::default(),
-            &data,
-            &RunOptions { quiet: true },
-        )
-        .expect("training on the sample works");
+        let network = hdr_testkit::small_trained_network(&load_sample(TRAIN));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.safetensors");
-        std::fs::write(&path, fitted.network.to_safetensors()).unwrap();
+        std::fs::write(&path, network.to_safetensors()).unwrap();
         (dir, path)
     });
     path
