@@ -11,7 +11,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -143,45 +143,21 @@ fn duration(seconds: u64) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch.
 fn utc(unix: u64) -> String {
-    let (year, month, day) = civil_date(unix);
-    let secs = unix % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let stamp = rfc3339(unix);
+    format!("{} UTC", stamp.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
-/// RFC 3339 in UTC (`2026-01-02T10:00:00Z`) for seconds since the Unix epoch.
+/// RFC 3339 in UTC (`2026-01-02T10:00:00Z`) for seconds since the Unix
+/// epoch; times past the year 9999 (a corrupt lock file) print as its last second.
 pub fn rfc3339(unix: u64) -> String {
-    let (year, month, day) = civil_date(unix);
-    let secs = unix % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+    let time = UNIX_EPOCH + Duration::from_secs(unix.min(LAST_SECOND_OF_9999));
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 /// Now, as [`rfc3339`].
 pub fn rfc3339_now() -> String {
     rfc3339(now_unix())
-}
-
-/// (year, month, day) of the day holding `unix` (Howard Hinnant's algorithm).
-fn civil_date(unix: u64) -> (i64, i64, i64) {
-    let z = (unix / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -194,6 +170,7 @@ mod tests {
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_764_233_445), "2025-11-27 08:50:45 UTC");
         assert_eq!(rfc3339(1_764_233_445), "2025-11-27T08:50:45Z");
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59Z");
     }
 
     #[test]
