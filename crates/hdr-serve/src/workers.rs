@@ -8,14 +8,14 @@
 //! Each request still gets its own answer, and a bad image its own error.
 //!
 //! A request that waits longer than [`Limits::max_wait`], or whose client
-//! goes away, is withdrawn from the queue: no worker runs it.
+//! goes away, is withdrawn from the queue: no worker runs it, and its body
+//! is freed at once.
 //!
 //! [`Limits::max_running`]: crate::Limits::max_running
 //! [`Limits::max_wait`]: crate::Limits::max_wait
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -52,47 +52,34 @@ pub(crate) enum Refusal {
     Failed,
 }
 
-/// A request in the queue. Its [`Ticket`] is claimed once: by the worker
-/// that runs it, or by the handler that gives up waiting for it.
-struct Job {
+/// A request and where its answer goes.
+struct Request {
     work: Work,
-    ticket: Arc<Ticket>,
     reply: oneshot::Sender<Vec<Answer>>,
 }
 
-#[derive(Default)]
-struct Ticket(AtomicBool);
+/// A request's place in the queue, shared with its handler. The request is
+/// taken out once: by the worker that runs it, or by the handler that
+/// withdraws it. Withdrawing drops the body at once, so requests that gave
+/// up waiting hold no memory while their empty places wait to be dequeued.
+#[derive(Clone)]
+struct Place(Arc<Mutex<Option<Request>>>);
 
-impl Ticket {
-    /// True for the first caller only.
-    fn claim(&self) -> bool {
-        !self.0.swap(true, Ordering::AcqRel)
+impl Place {
+    /// The request, unless a worker or its handler took it already.
+    fn take(&self) -> Option<Request> {
+        // Nothing panics while holding the lock; a poisoned one is still sound.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
 /// Withdraws a request that no worker has taken yet when its handler ends
 /// (answered, timed out, or dropped because the client went away).
-struct Withdraw(Arc<Ticket>);
+struct Withdraw(Place);
 
 impl Drop for Withdraw {
     fn drop(&mut self) {
-        self.0.claim();
-    }
-}
-
-/// A job taken off the queue by a worker.
-struct Claimed {
-    work: Work,
-    reply: oneshot::Sender<Vec<Answer>>,
-}
-
-impl Job {
-    /// The job, unless its handler has withdrawn it.
-    fn claim(self) -> Option<Claimed> {
-        self.ticket.claim().then_some(Claimed {
-            work: self.work,
-            reply: self.reply,
-        })
+        self.0.take();
     }
 }
 
@@ -100,7 +87,7 @@ impl Job {
 /// dropped and the queue has drained.
 #[derive(Debug)]
 pub(crate) struct Workers {
-    queue: Sender<Job>,
+    queue: Sender<Place>,
 }
 
 impl Workers {
@@ -108,14 +95,15 @@ impl Workers {
     pub(crate) fn start(recognizer: Recognizer, count: usize) -> std::io::Result<Self> {
         let recognizer = Arc::new(recognizer);
         // Unbounded: the server admits at most max_running + max_waiting
-        // prediction requests, so the queue never holds more.
-        let (queue, jobs) = crossbeam_channel::unbounded();
+        // prediction requests, so the queue never holds more bodies (the
+        // places of withdrawn ones are empty).
+        let (queue, places) = crossbeam_channel::unbounded();
         for i in 0..count.max(1) {
             let recognizer = recognizer.clone();
-            let jobs = jobs.clone();
+            let places = places.clone();
             std::thread::Builder::new()
                 .name(format!("hdr-serve-predict-{i}"))
-                .spawn(move || work(&recognizer, &jobs))?;
+                .spawn(move || work(&recognizer, &places))?;
         }
         Ok(Self { queue })
     }
@@ -123,18 +111,15 @@ impl Workers {
     /// Runs `work` on a worker, waiting at most `max_wait` for one to take it.
     pub(crate) async fn run(&self, work: Work, max_wait: Duration) -> Result<Vec<Answer>, Refusal> {
         let (reply, mut answer) = oneshot::channel();
-        let ticket = Arc::new(Ticket::default());
-        let _withdraw = Withdraw(ticket.clone());
-        let job = Job {
-            work,
-            ticket: ticket.clone(),
-            reply,
-        };
-        self.queue.send(job).map_err(|_| Refusal::Failed)?;
+        let place = Place(Arc::new(Mutex::new(Some(Request { work, reply }))));
+        let _withdraw = Withdraw(place.clone());
+        self.queue
+            .send(place.clone())
+            .map_err(|_| Refusal::Failed)?;
         tokio::select! {
             answers = &mut answer => answers.map_err(|_| Refusal::Failed),
             () = tokio::time::sleep(max_wait) => {
-                if ticket.claim() {
+                if place.take().is_some() {
                     Err(Refusal::Busy)
                 } else {
                     // A worker took it just now: its answer is coming.
@@ -147,13 +132,13 @@ impl Workers {
 
 /// A worker's loop: takes the next request, and with a single image, also
 /// the single images queued behind it (up to [`Classifier::CHUNK`]).
-fn work(recognizer: &Recognizer, jobs: &Receiver<Job>) {
-    let mut next: Option<Claimed> = None;
+fn work(recognizer: &Recognizer, queue: &Receiver<Place>) {
+    let mut next: Option<Request> = None;
     loop {
         let job = match next.take() {
             Some(job) => job,
-            None => match jobs.recv() {
-                Ok(job) => match job.claim() {
+            None => match queue.recv() {
+                Ok(place) => match place.take() {
                     Some(job) => job,
                     None => continue,
                 },
@@ -174,8 +159,8 @@ fn work(recognizer: &Recognizer, jobs: &Receiver<Job>) {
                 let mut images = vec![(bytes, details)];
                 let mut replies = vec![job.reply];
                 while images.len() < Classifier::CHUNK {
-                    let Ok(queued) = jobs.try_recv() else { break };
-                    let Some(queued) = queued.claim() else {
+                    let Ok(place) = queue.try_recv() else { break };
+                    let Some(queued) = place.take() else {
                         continue;
                     };
                     match queued.work {
@@ -184,7 +169,7 @@ fn work(recognizer: &Recognizer, jobs: &Receiver<Job>) {
                             replies.push(queued.reply);
                         }
                         many @ Work::Many { .. } => {
-                            next = Some(Claimed {
+                            next = Some(Request {
                                 work: many,
                                 reply: queued.reply,
                             });
@@ -208,4 +193,42 @@ fn work(recognizer: &Recognizer, jobs: &Receiver<Job>) {
 /// on serving.
 fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
     catch_unwind(AssertUnwindSafe(work)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_withdrawn_request_is_dropped_at_once_and_never_taken() {
+        let (reply, mut answer) = oneshot::channel();
+        let work = Work::One {
+            bytes: Bytes::from_static(b"an image"),
+            details: false,
+        };
+        let place = Place(Arc::new(Mutex::new(Some(Request { work, reply }))));
+        let queued = place.clone();
+        drop(Withdraw(place));
+        // The request went with the withdrawal (its reply sender too), not
+        // when the worker dequeues its place.
+        assert!(matches!(
+            answer.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+        assert!(queued.take().is_none(), "no worker runs it");
+    }
+
+    #[test]
+    fn a_taken_request_is_not_withdrawn() {
+        let (reply, mut answer) = oneshot::channel();
+        let work = Work::One {
+            bytes: Bytes::from_static(b"an image"),
+            details: false,
+        };
+        let place = Place(Arc::new(Mutex::new(Some(Request { work, reply }))));
+        let taken = place.take().expect("the worker takes it");
+        drop(Withdraw(place));
+        taken.reply.send(Vec::new()).unwrap();
+        assert_eq!(answer.try_recv().unwrap(), Vec::new());
+    }
 }
