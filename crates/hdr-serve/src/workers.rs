@@ -199,15 +199,21 @@ fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_withdrawn_request_is_dropped_at_once_and_never_taken() {
-        let (reply, mut answer) = oneshot::channel();
+    /// A request's place, as queued, and the handler's end of its reply.
+    fn queued() -> (Place, oneshot::Receiver<Vec<Answer>>) {
+        let (reply, answer) = oneshot::channel();
         let work = Work::One {
             bytes: Bytes::from_static(b"an image"),
             details: false,
         };
         let place = Place(Arc::new(Mutex::new(Some(Request { work, reply }))));
-        let queued = place.clone();
+        (place, answer)
+    }
+
+    #[test]
+    fn a_withdrawn_request_is_dropped_at_once_and_never_taken() {
+        let (place, mut answer) = queued();
+        let in_queue = place.clone();
         drop(Withdraw(place));
         // The request went with the withdrawal (its reply sender too), not
         // when the worker dequeues its place.
@@ -215,17 +221,12 @@ mod tests {
             answer.try_recv(),
             Err(oneshot::error::TryRecvError::Closed)
         ));
-        assert!(queued.take().is_none(), "no worker runs it");
+        assert!(in_queue.take().is_none(), "no worker runs it");
     }
 
     #[test]
     fn a_taken_request_is_not_withdrawn() {
-        let (reply, mut answer) = oneshot::channel();
-        let work = Work::One {
-            bytes: Bytes::from_static(b"an image"),
-            details: false,
-        };
-        let place = Place(Arc::new(Mutex::new(Some(Request { work, reply }))));
+        let (place, mut answer) = queued();
         let taken = place.take().expect("the worker takes it");
         drop(Withdraw(place));
         taken.reply.send(Vec::new()).unwrap();
