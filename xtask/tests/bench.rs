@@ -3,21 +3,13 @@
 //! speed or a memory figure: the machines are shared, and benchmarks are run
 //! by hand (see the README's measured section).
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::Command;
 
 /// The first `rows` rows of the embedded sample as a plain CSV.
 fn small_csv(dir: &Path, rows: usize) -> std::path::PathBuf {
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
-    let reader = BufReader::new(flate2::read::GzDecoder::new(
-        std::fs::File::open(sample).unwrap(),
-    ));
     let path = dir.join("small.csv");
-    let mut out = std::fs::File::create(&path).unwrap();
-    for line in reader.lines().take(rows + 1) {
-        writeln!(out, "{}", line.unwrap()).unwrap();
-    }
+    hdr_testkit::write_sample_csv(&path, 0..rows);
     path
 }
 

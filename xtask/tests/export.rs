@@ -3,7 +3,7 @@
 //! onnxruntime; the Keras recipe loads the same weights; bad input fails
 //! with a message that names the way out.
 
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -27,16 +27,8 @@ fn workspace_root() -> PathBuf {
 
 /// The first `rows` rows of the embedded sample: (pixels, labels).
 fn sample_rows(rows: usize) -> (Vec<u8>, Vec<u8>) {
-    let file = std::fs::File::open(workspace_root().join("data/mnist-sample.csv.gz")).unwrap();
-    let mut reader = csv::Reader::from_reader(BufReader::new(flate2::read::GzDecoder::new(file)));
-    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
-    for record in reader.records().take(rows) {
-        let record = record.unwrap();
-        labels.push(record[0].parse::<u8>().unwrap());
-        pixels.extend(record.iter().skip(1).map(|v| v.parse::<u8>().unwrap()));
-    }
-    assert_eq!(labels.len(), rows);
-    (pixels, labels)
+    let sample = hdr_testkit::load_sample(0..rows);
+    (sample.pixels, sample.labels)
 }
 
 /// A briefly trained network, the compared images and hdr's predictions on them.

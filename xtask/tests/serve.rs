@@ -13,14 +13,7 @@ use std::time::{Duration, Instant};
 /// A project with a small CSV that the pipeline runs on in seconds.
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
-    let reader = BufReader::new(flate2::read::GzDecoder::new(
-        std::fs::File::open(sample).unwrap(),
-    ));
-    let mut out = std::fs::File::create(dir.path().join("small.csv")).unwrap();
-    for line in reader.lines().take(401) {
-        writeln!(out, "{}", line.unwrap()).unwrap();
-    }
+    hdr_testkit::write_sample_csv(&dir.path().join("small.csv"), 0..400);
     std::fs::write(
         dir.path().join("pipeline.toml"),
         "[data]\nsource = \"small.csv\"\n\n[train]\nepochs = 1\nbatch_size = 32\n",

@@ -4,25 +4,11 @@
 
 mod common;
 
-use std::io::Write as _;
-
 use common::{text, Project};
 
 /// Rows `skip..skip + rows` of the embedded sample, as a Kaggle-style CSV.
 fn sample_rows(path: &std::path::Path, skip: usize, rows: usize) {
-    let csv = std::fs::read_to_string(path.with_file_name("small.csv")).unwrap();
-    let header = csv.lines().next().unwrap().to_string();
-    let sample =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
-        std::fs::File::open(sample).unwrap(),
-    ));
-    let mut out = std::fs::File::create(path).unwrap();
-    writeln!(out, "{header}").unwrap();
-    use std::io::BufRead as _;
-    for line in reader.lines().skip(1 + skip).take(rows) {
-        writeln!(out, "{}", line.unwrap()).unwrap();
-    }
+    hdr_testkit::write_sample_csv(path, skip..skip + rows);
 }
 
 fn summary(project: &Project) -> serde_json::Value {

@@ -2,8 +2,7 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// A project directory with a small CSV and a pipeline.toml that trains briefly.
@@ -15,14 +14,7 @@ impl Project {
     /// A project of `rows` digits from the embedded sample.
     pub fn new(rows: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-sample.csv.gz");
-        let reader = BufReader::new(flate2::read::GzDecoder::new(
-            std::fs::File::open(sample).unwrap(),
-        ));
-        let mut out = std::fs::File::create(dir.path().join("small.csv")).unwrap();
-        for line in reader.lines().take(rows + 1) {
-            writeln!(out, "{}", line.unwrap()).unwrap();
-        }
+        hdr_testkit::write_sample_csv(&dir.path().join("small.csv"), 0..rows);
         let project = Self { dir };
         project.write_config("");
         project
