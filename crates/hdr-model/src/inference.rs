@@ -52,8 +52,9 @@ pub struct Classifier {
 
 impl Classifier {
     /// Images the seed network runs through its kernels together, on one
-    /// thread; [`predict`](Self::predict) runs a batch of at most this many
-    /// on the calling thread, a larger one in chunks of it over all cores.
+    /// thread: with the seed network, [`predict`](Self::predict) runs a
+    /// batch of at most this many on the calling thread, a larger one in
+    /// chunks of it over all cores (other networks always use the pool).
     pub const CHUNK: usize = CHUNK;
 
     /// Wraps a network for inference.
