@@ -7,6 +7,7 @@ mod cache;
 mod code_version;
 mod config;
 mod export;
+mod front_end;
 mod interrupt;
 mod lock;
 mod predict;
@@ -299,7 +300,7 @@ fn main() -> ExitCode {
             ExitCode::from(interrupt::EXIT_STATUS)
         }
         Err(err) => {
-            for line in error_lines(&err) {
+            for line in hdr_common::error_lines(err.as_ref()) {
                 eprintln!("{line}");
             }
             ExitCode::FAILURE
@@ -327,26 +328,6 @@ fn same_globals(global: &GlobalArgs, command: &[&str]) -> String {
 /// configuration (the checkpoint only resumes the run it was made by).
 fn resume_command(global: &GlobalArgs) -> String {
     same_globals(global, &["train", "--resume"])
-}
-
-/// "error: X" then one "caused by: Y" per cause, leaving out a cause whose
-/// text an earlier message already contains (errors that show their source).
-fn error_lines(err: &anyhow::Error) -> Vec<String> {
-    let mut shown: Vec<String> = Vec::new();
-    let mut lines = Vec::new();
-    for (i, cause) in err.chain().enumerate() {
-        let text = cause.to_string();
-        if shown.iter().any(|s| s.contains(text.as_str())) {
-            continue;
-        }
-        lines.push(if i == 0 {
-            format!("error: {text}")
-        } else {
-            format!("  caused by: {text}")
-        });
-        shown.push(text);
-    }
-    lines
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -427,8 +408,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Predict(args) => return predict::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args)?,
-        Command::Export(args) => export::run(&ctx, args)?,
-        Command::Serve(args) => serve::run(&ctx, args)?,
+        Command::Export(args) => return export::run(&ctx, args),
+        Command::Serve(args) => return serve::run(&ctx, args),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -581,26 +562,6 @@ fn clean(ctx: &Context, all: bool, wait: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cause_already_in_its_parents_message_is_not_repeated() {
-        let err = anyhow::anyhow!("cannot read x.csv: permission denied")
-            .context("cannot read x.csv: permission denied")
-            .context("stage `data` failed");
-        assert_eq!(
-            error_lines(&err),
-            [
-                "error: stage `data` failed",
-                "  caused by: cannot read x.csv: permission denied"
-            ]
-        );
-        let io = std::io::Error::other("disk full");
-        let err = anyhow::Error::new(io).context("cannot write model.json: disk full");
-        assert_eq!(
-            error_lines(&err),
-            ["error: cannot write model.json: disk full"]
-        );
-    }
 
     #[test]
     fn relative_config_paths_climb_to_the_root() {

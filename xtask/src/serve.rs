@@ -1,13 +1,14 @@
-//! `cargo xtask serve`: the drawing page and the prediction API on the trained model.
+//! `cargo xtask serve`: the drawing page and the prediction API on the trained
+//! model, served by the `hdr-serve` binary.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
-use hdr_serve::{CardSources, Limits, ServeConfig, Server};
 
+use crate::front_end;
 use crate::stages::Context;
 
 /// Arguments of `cargo xtask serve`.
@@ -28,61 +29,38 @@ pub struct ServeArgs {
     open: bool,
 }
 
-/// Serves until Ctrl-C or SIGTERM.
-pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
+/// Runs `hdr-serve` (built on first use) on the pipeline's model, card,
+/// metrics, data summary and report; it serves until Ctrl-C or SIGTERM.
+pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     let artifacts = hdr_artifacts::Artifacts::under(&ctx.artifacts);
-    // The pipeline's eval and data facts describe its own weights only.
+    let mut server = front_end::command("hdr-serve", ctx.quiet)?;
     let own_weights = args.model.is_none();
     let model = args.model.unwrap_or(artifacts.train.weights);
-    let config = ServeConfig {
-        card: CardSources {
-            model_card: Some(model.with_file_name(hdr_artifacts::CARD_FILE)),
-            metrics: own_weights.then_some(artifacts.eval.metrics),
-            data_summary: own_weights.then_some(artifacts.data.summary),
-        },
-        model,
-        report_dir: Some(artifacts.report.dir),
-        limits: Limits::default(),
-    };
-    if !args.host.is_loopback() {
-        eprintln!(
-            "WARNING: listening on {} rather than 127.0.0.1: every machine that can reach \
-             this one can use the page and the API, unencrypted and without a password",
-            args.host
-        );
+    server
+        .arg("--model")
+        .arg(&model)
+        .arg("--model-card")
+        .arg(model.with_file_name(hdr_artifacts::CARD_FILE));
+    // The pipeline's eval and data facts describe its own weights only.
+    if own_weights {
+        server
+            .arg("--metrics")
+            .arg(&artifacts.eval.metrics)
+            .arg("--data-summary")
+            .arg(&artifacts.data.summary);
     }
-    let server = Server::bind(&config, SocketAddr::new(args.host, args.port))
-        .with_context(|| format!("cannot serve {}", ctx.display(&config.model)))?;
-    let addr = server.local_addr();
-    let shown = if addr.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
-    } else {
-        addr
-    };
-    let url = format!("http://{shown}/");
-    println!("serving {} at {url}", ctx.display(&config.model));
-    if !ctx.quiet {
-        eprintln!("press Ctrl-C to stop");
-    }
+    server
+        .arg("--report-dir")
+        .arg(&artifacts.report.dir)
+        .arg("--host")
+        .arg(args.host.to_string())
+        .arg("--port")
+        .arg(args.port.to_string());
     if args.open {
-        open_browser(&url);
+        server.arg("--open");
     }
-    server.run_until_signal()?;
-    if !ctx.quiet {
-        eprintln!("stopped");
+    if ctx.quiet {
+        server.arg("--quiet");
     }
-    Ok(())
-}
-
-/// Asks the desktop to open `url`; says so when no opener is found.
-fn open_browser(url: &str) {
-    let opened = Command::new("xdg-open")
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    if opened.is_err() {
-        eprintln!("--open: no browser opener found (xdg-open); open {url} yourself");
-    }
+    front_end::run_in_place(server)
 }

@@ -1,8 +1,9 @@
 //! Small pieces every hdr stage shares: all-or-nothing writes of a stage's
 //! files ([`OutputSet`]), SHA-256 hashing, progress bars that honour
 //! `--quiet`, stopping at a safe point on Ctrl-C ([`check_stop`]), the
-//! options every stage run takes and the configuration error that names its
-//! key.
+//! options every stage run takes, the configuration error that names its
+//! key, and how every hdr binary prints an error
+//! ([`error_lines`]) and a path ([`shown`]).
 //!
 //! What the stages' files are called and hold is not here but in
 //! `hdr-artifacts`, the artifact contract.
@@ -10,11 +11,13 @@
 #![deny(missing_docs)]
 
 mod atomic;
+mod cli;
 mod hash;
 mod interrupt;
 mod progress;
 
 pub use atomic::{remove_stale_temporaries, write_json_atomic, OutputSet};
+pub use cli::{error_lines, exit_status, shown};
 pub use hash::{copy_hashing, sha256_bytes, sha256_file};
 pub use interrupt::{check_stop, request_stop, stop_flag, stop_requested, Interrupted};
 pub use progress::Progress;

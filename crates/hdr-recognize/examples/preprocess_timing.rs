@@ -7,7 +7,7 @@
 //! cargo run --release -p hdr-recognize --example preprocess_timing
 //! ```
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

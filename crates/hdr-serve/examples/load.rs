@@ -15,7 +15,7 @@
 //! 280x280; `examples/drawing-7.png` beside this file is a drawing on the
 //! page's 280x280 canvas as Chromium encodes it, RGBA).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;

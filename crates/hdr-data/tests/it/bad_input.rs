@@ -1,0 +1,275 @@
+//! Every kind of bad input fails with a message naming the file and the
+//! line/column (or config key), and leaves earlier artifacts untouched.
+
+use crate::common::*;
+use hdr_common::RunOptions;
+use hdr_data::{load_csv, run, Config, LabelColumn};
+
+const QUIET: RunOptions = RunOptions { quiet: true };
+
+/// Runs the stage once on good data, then on `bad` (written as `name`);
+/// returns the error message after checking that the artifacts did not change.
+fn fails_keeping_artifacts(name: &str, bad: impl AsRef<[u8]>) -> String {
+    let scratch = Scratch::new();
+    let good = scratch.write("good.csv", csv_text(&rows(20)));
+    let paths = scratch.paths();
+    run(&scratch.config(&good, 0.5), &paths, &QUIET).expect("good data runs");
+    let before = snapshot(&paths);
+    let source = scratch.write(name, bad);
+    let err = run(&scratch.config(&source, 0.5), &paths, &QUIET)
+        .expect_err("bad data must fail")
+        .to_string();
+    assert_eq!(
+        snapshot(&paths),
+        before,
+        "artifacts changed or temp files left after: {err}"
+    );
+    assert!(
+        err.contains(&source.display().to_string()),
+        "message must name the file: {err}"
+    );
+    eprintln!("{name}: {err}");
+    err
+}
+
+fn assert_mentions(err: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(err.contains(part), "expected {part:?} in: {err}");
+    }
+}
+
+#[test]
+fn empty_file() {
+    let err = fails_keeping_artifacts("empty.csv", "");
+    assert_mentions(&err, &["empty", "label,pixel0"]);
+}
+
+#[test]
+fn header_only() {
+    let text = header(0).join(",") + "\n";
+    let err = fails_keeping_artifacts("header.csv", text);
+    assert_mentions(&err, &["no data rows", "line 1"]);
+}
+
+#[test]
+fn too_few_pixel_columns() {
+    let text: String = csv_text(&rows(20))
+        .lines()
+        .map(|line| line.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    let err = fails_keeping_artifacts("783.csv", text);
+    assert_mentions(
+        &err,
+        &["line 1", "found 783 pixel columns", "`pixel783` is missing"],
+    );
+}
+
+#[test]
+fn too_many_pixel_columns() {
+    let text: String = csv_text(&rows(20))
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                format!("{line},pixel784,pixel785\n")
+            } else {
+                format!("{line},0,0\n")
+            }
+        })
+        .collect();
+    let err = fails_keeping_artifacts("786.csv", text);
+    assert_mentions(
+        &err,
+        &[
+            "line 1",
+            "found 786 pixel columns",
+            "column 786 (`pixel784`)",
+        ],
+    );
+}
+
+#[test]
+fn duplicated_column_name() {
+    let text = csv_text(&rows(20)).replacen(",pixel5,", ",pixel4,", 1);
+    let err = fails_keeping_artifacts("dup.csv", text);
+    assert_mentions(
+        &err,
+        &["line 1", "column 7 (`pixel4`)", "duplicate", "column 6"],
+    );
+}
+
+#[test]
+fn non_numeric_cell() {
+    let text = with_cell(&csv_text(&rows(20)), 2, 11, "abc");
+    let err = fails_keeping_artifacts("text.csv", text);
+    assert_mentions(&err, &["line 4, column `pixel10`", "`abc` is not a number"]);
+}
+
+#[test]
+fn fractional_pixel() {
+    let text = with_cell(&csv_text(&rows(20)), 5, 1, "12.5");
+    let err = fails_keeping_artifacts("frac.csv", text);
+    assert_mentions(&err, &["line 7, column `pixel0`", "not a whole number"]);
+}
+
+#[test]
+fn pixel_above_255() {
+    let text = with_cell(&csv_text(&rows(20)), 19, 784, "256");
+    let err = fails_keeping_artifacts("256.csv", text);
+    assert_mentions(
+        &err,
+        &["line 21, column `pixel783`", "256 is outside 0..=255"],
+    );
+}
+
+#[test]
+fn negative_pixel() {
+    let text = with_cell(&csv_text(&rows(20)), 0, 300, "-1");
+    let err = fails_keeping_artifacts("neg.csv", text);
+    assert_mentions(&err, &["line 2, column `pixel299`", "-1 is negative"]);
+}
+
+#[test]
+fn label_ten() {
+    let text = with_cell(&csv_text(&rows(20)), 3, 0, "10");
+    let err = fails_keeping_artifacts("label.csv", text);
+    assert_mentions(
+        &err,
+        &["line 5, column `label`", "label 10 is outside 0..=9"],
+    );
+}
+
+#[test]
+fn empty_cell() {
+    let text = with_cell(&csv_text(&rows(20)), 8, 100, "");
+    let err = fails_keeping_artifacts("hole.csv", text);
+    assert_mentions(&err, &["line 10, column `pixel99`", "empty cell"]);
+}
+
+#[test]
+fn truncated_last_line() {
+    let text = csv_text(&rows(20));
+    let cut = text.len() - 1000; // well inside the last row, not at a comma boundary
+    let err = fails_keeping_artifacts("cut.csv", &text[..cut]);
+    assert_mentions(&err, &["line 21", "truncated"]);
+}
+
+#[test]
+fn random_binary_bytes() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let bytes: Vec<u8> = (0..8192)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    assert_ne!(&bytes[..2], &[0x1f, 0x8b]);
+    let err = fails_keeping_artifacts("noise.csv", bytes);
+    assert_mentions(&err, &["line 1"]);
+}
+
+#[test]
+fn corrupt_gzip() {
+    let mut gz = gzip(csv_text(&rows(20)).as_bytes());
+    let middle = gz.len() / 2;
+    for byte in &mut gz[middle..middle + 16] {
+        *byte ^= 0x5a;
+    }
+    let err = fails_keeping_artifacts("bad.csv.gz", gz);
+    assert_mentions(&err, &["corrupt gzip"]);
+}
+
+#[test]
+fn truncated_gzip() {
+    let gz = gzip(csv_text(&rows(20)).as_bytes());
+    let err = fails_keeping_artifacts("short.csv.gz", &gz[..gz.len() / 2]);
+    assert_mentions(&err, &["corrupt gzip"]);
+}
+
+#[test]
+fn missing_label_column() {
+    let text: String = csv_text(&rows(20))
+        .lines()
+        .map(|line| line.split_once(',').unwrap().1.to_string() + "\n")
+        .collect();
+    let err = fails_keeping_artifacts("nolabel.csv", text);
+    assert_mentions(&err, &["line 1", "no `label` column"]);
+}
+
+#[test]
+fn unexpected_column() {
+    let text = csv_text(&rows(20)).replacen(",pixel3,", ",colour,", 1);
+    let err = fails_keeping_artifacts("colour.csv", text);
+    assert_mentions(&err, &["line 1, column 5 (`colour`)", "unexpected column"]);
+}
+
+#[test]
+fn source_that_does_not_exist() {
+    let scratch = Scratch::new();
+    let good = scratch.write("good.csv", csv_text(&rows(20)));
+    let paths = scratch.paths();
+    run(&scratch.config(&good, 0.5), &paths, &QUIET).unwrap();
+    let before = snapshot(&paths);
+    let missing = scratch.path("nowhere/train.csv");
+    let err = run(&scratch.config(&missing, 0.5), &paths, &QUIET)
+        .unwrap_err()
+        .to_string();
+    assert_mentions(&err, &[&missing.display().to_string(), "cannot read"]);
+    assert_eq!(snapshot(&paths), before);
+}
+
+#[test]
+fn test_fraction_outside_zero_one_names_the_key() {
+    let scratch = Scratch::new();
+    let good = scratch.write("good.csv", csv_text(&rows(20)));
+    let paths = scratch.paths();
+    run(&scratch.config(&good, 0.5), &paths, &QUIET).unwrap();
+    let before = snapshot(&paths);
+    for bad in [0.0, 1.0, 1.5, -0.2] {
+        let err = run(&scratch.config(&good, bad), &paths, &QUIET)
+            .unwrap_err()
+            .to_string();
+        assert_mentions(&err, &["data.test_fraction"]);
+    }
+    assert_eq!(snapshot(&paths), before);
+}
+
+#[test]
+fn a_split_that_would_be_empty_is_refused() {
+    // One row per class and a small fraction: every class rounds to 0 test rows.
+    let scratch = Scratch::new();
+    let source = scratch.write("tiny.csv", csv_text(&rows(10)));
+    let config = Config {
+        source: source.clone(),
+        test_source: None,
+        test_fraction: 0.2,
+        seed: 1,
+    };
+    let err = run(&config, &scratch.paths(), &QUIET)
+        .unwrap_err()
+        .to_string();
+    assert_mentions(
+        &err,
+        &[
+            "tiny.csv",
+            "test split would be empty",
+            "data.test_fraction",
+        ],
+    );
+    assert!(!scratch.paths().train.exists());
+}
+
+#[test]
+fn load_csv_reports_the_same_positions() {
+    let scratch = Scratch::new();
+    let source = scratch.write("t.csv", with_cell(&csv_text(&rows(5)), 1, 0, "x"));
+    let err = load_csv(&source, LabelColumn::Optional)
+        .unwrap_err()
+        .to_string();
+    assert_mentions(
+        &err,
+        &["t.csv", "line 3, column `label`", "`x` is not a number"],
+    );
+}

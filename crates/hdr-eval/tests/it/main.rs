@@ -1,0 +1,6 @@
+//! hdr-eval's integration tests, one module per concern, linked into one test
+//! binary: each `tests/*.rs` file would be a binary of its own, linked
+//! against the whole dependency graph, which CI pays for cold.
+
+mod reference;
+mod run;

@@ -1,0 +1,8 @@
+//! hdr-export's integration tests, one module per concern, linked into one test
+//! binary: each `tests/*.rs` file would be a binary of its own, linked
+//! against the whole dependency graph, which CI pays for cold.
+
+mod common;
+mod generated_schema;
+mod model_file;
+mod tract;

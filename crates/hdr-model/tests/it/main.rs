@@ -1,0 +1,9 @@
+//! hdr-model's integration tests, one module per concern, linked into one test
+//! binary: each `tests/*.rs` file would be a binary of its own, linked
+//! against the whole dependency graph, which CI pays for cold.
+
+mod gradients;
+mod kernel_path;
+mod learner;
+mod safetensors_io;
+mod shapes;

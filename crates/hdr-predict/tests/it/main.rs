@@ -1,0 +1,8 @@
+//! hdr-predict's integration tests, one module per concern, linked into one test
+//! binary: each `tests/*.rs` file would be a binary of its own, linked
+//! against the whole dependency graph, which CI pays for cold.
+
+#[path = "../../../hdr-recognize/tests/it/common/mod.rs"]
+mod common;
+mod throughput;
+mod with_model;

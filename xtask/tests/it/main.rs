@@ -1,0 +1,19 @@
+//! xtask's integration tests, one module per concern, linked into one test
+//! binary: each `tests/*.rs` file would be a binary of its own, linked
+//! against the whole dependency graph, which CI pays for cold.
+
+#[path = "../../../crates/hdr-recognize/tests/it/common/bad_files.rs"]
+mod bad_files;
+mod bench;
+mod common;
+mod experiments;
+mod export;
+mod help;
+mod interrupt;
+mod one_runner;
+mod pipeline;
+mod predict;
+mod project_root;
+mod rust_version;
+mod serve;
+mod test_source;

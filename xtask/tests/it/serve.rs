@@ -1,0 +1,169 @@
+//! `cargo xtask serve` through the binary, after a small pipeline: it prints
+//! its URL (port 0 picks a free one), answers with the pipeline's model card
+//! and report, warns about a non-loopback host, and stops cleanly on Ctrl-C
+//! (SIGINT) and SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A project with a small CSV that the pipeline runs on in seconds.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    hdr_testkit::write_sample_csv(&dir.path().join("small.csv"), 0..400);
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        "[data]\nsource = \"small.csv\"\n\n[train]\nepochs = 1\nbatch_size = 32\n",
+    )
+    .unwrap();
+    let output = xtask(dir.path(), &["pipeline"]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    dir
+}
+
+fn xtask(dir: &Path, args: &[&str]) -> Command {
+    let mut command = crate::common::xtask_command();
+    command
+        .arg("--config")
+        .arg(dir.join("pipeline.toml"))
+        .arg("--quiet")
+        .args(args)
+        .stdin(Stdio::null());
+    command
+}
+
+/// A running `serve`, its URL, and its stderr as it comes.
+struct Serving {
+    child: Child,
+    addr: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+fn serve(dir: &Path, args: &[&str]) -> Serving {
+    let mut child = xtask(dir, &[&["serve", "--port", "0"], args].concat())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (send, stderr) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            if send.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    Serving {
+        child,
+        addr,
+        stderr,
+    }
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Sends `signal` and waits (at most 20 s) for the exit; returns whether it succeeded.
+fn stop(mut serving: Serving, signal: libc::c_int) -> bool {
+    let pid = serving.child.id() as libc::pid_t;
+    // SAFETY: kill(2) on the child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    let started = Instant::now();
+    loop {
+        if let Some(status) = serving.child.try_wait().unwrap() {
+            return status.success();
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            serving.child.kill().ok();
+            panic!("serve did not stop within 20 s of signal {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_answers_with_the_pipelines_model_and_stops_on_signals() {
+    let dir = project();
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let serving = serve(dir.path(), &[]);
+        assert!(serving.addr.starts_with("127.0.0.1:"), "{}", serving.addr);
+        assert_eq!(get(&serving.addr, "/healthz").0, 200);
+        let (status, card) = get(&serving.addr, "/api/model");
+        assert_eq!(status, 200);
+        let card: serde_json::Value = serde_json::from_str(&card).unwrap();
+        assert!(card["test_accuracy"].is_f64(), "{card}");
+        assert_eq!(card["report"], "/report/report.html", "{card}");
+        let source = card["data"]["source"].as_str().unwrap_or_default();
+        assert!(source.ends_with("small.csv"), "{card}");
+        assert_eq!(card["data"]["train_rows"], 321, "{card}");
+        assert_eq!(card["architecture_name"], "seed", "{card}");
+        assert_eq!(card["parameters"], 34826, "{card}");
+        let (status, report) = get(&serving.addr, "/report/report.html");
+        assert_eq!(status, 200);
+        assert!(report.contains("<html"), "the pipeline's report");
+        assert_eq!(get(&serving.addr, "/report/../pipeline.toml").0, 404);
+        assert!(stop(serving, signal), "exit status after signal {signal}");
+    }
+}
+
+#[test]
+fn serve_warns_loudly_off_loopback_and_names_a_missing_model() {
+    let dir = project();
+    let serving = serve(dir.path(), &["--host", "0.0.0.0"]);
+    let warning = serving
+        .stderr
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap();
+    assert!(warning.starts_with("WARNING"), "{warning}");
+    assert!(warning.contains("0.0.0.0"), "{warning}");
+    assert_eq!(get(&serving.addr, "/healthz").0, 200);
+    assert!(stop(serving, libc::SIGTERM));
+
+    let missing: PathBuf = dir.path().join("nowhere").join("model.safetensors");
+    let output = xtask(
+        dir.path(),
+        &["serve", "--port", "0", "--model", missing.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cargo xtask train"), "{stderr}");
+}
