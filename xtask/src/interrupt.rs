@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::stages::Stage;
+use crate::stage::Stage;
 
 /// The exit status of an interrupted run: 128 + SIGINT, as shells report it.
 pub const EXIT_STATUS: u8 = 130;

@@ -16,6 +16,7 @@ mod run_log;
 mod runner_lock;
 mod runs;
 mod serve;
+mod stage;
 mod stages;
 #[cfg(test)]
 mod stated_defaults;
@@ -30,7 +31,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Loaded, Location};
 use crate::interrupt::Interruption;
 use crate::lock::LockFile;
-use crate::stages::{Context, Stage};
+use crate::stage::Stage;
+use crate::stages::Context;
 
 const EXAMPLES: &str = "\
 Examples:

@@ -11,7 +11,8 @@ use crate::config::{self, Location};
 use crate::interrupt::{self, Interruption};
 use crate::lock::LockFile;
 use crate::run_log::{self, read_log};
-use crate::stages::{Context, Done, Stage};
+use crate::stage::Stage;
+use crate::stages::{Context, Done};
 use crate::{runner_lock, StageArgs};
 
 /// What the stages of one run did.

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use hdr_artifacts::{best_run, RunLog, RunRecord, StageOutcome};
 
-use crate::stages::{Context, Stage};
+use crate::stage::Stage;
+use crate::stages::Context;
 
 /// Reads the run log, warning about each line that cannot be read.
 pub fn read_log(ctx: &Context) -> Result<RunLog> {

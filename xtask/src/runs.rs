@@ -10,7 +10,8 @@ use crate::cache::{self, human_bytes};
 use crate::lock::LockFile;
 use crate::run_log::{cell, read_log, stage_summary, table};
 use crate::runner_lock;
-use crate::stages::{Context, Stage};
+use crate::stage::Stage;
+use crate::stages::Context;
 
 /// The run with id `id`, or an error listing the ids there are.
 fn find(log: &RunLog, id: u64) -> Result<&RunRecord> {

@@ -10,50 +10,7 @@ use crate::cache::{self, Cache};
 use crate::config::PipelineConfig;
 use crate::interrupt::Interruption;
 use crate::lock::{LockFile, StageLock};
-
-include!(concat!(env!("OUT_DIR"), "/code_hashes.rs"));
-
-/// A pipeline stage, in the order data flows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Stage {
-    /// Load, validate and split the source CSV.
-    Data,
-    /// Train the CNN on the train split.
-    Train,
-    /// Score the model on both splits.
-    Eval,
-    /// Draw the charts and write the HTML report.
-    Report,
-}
-
-impl Stage {
-    /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 4] = [Stage::Data, Stage::Train, Stage::Eval, Stage::Report];
-
-    /// The stage's name, as on the command line and in the lock file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Data => "data",
-            Stage::Train => "train",
-            Stage::Eval => "eval",
-            Stage::Report => "report",
-        }
-    }
-
-    /// The stage called `name` (as the stage crates name their producers).
-    fn named(name: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|stage| stage.name() == name)
-    }
-
-    /// The stage's code version, as the lock file records it.
-    pub fn code_hash(self) -> &'static str {
-        STAGE_CODE_HASHES
-            .iter()
-            .find(|(name, _)| *name == self.name())
-            .map(|(_, hash)| *hash)
-            .expect("build.rs hashes every stage")
-    }
-}
+use crate::stage::Stage;
 
 /// Everything a stage run needs from the command line and the config.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use polars::prelude::*;
 use hdr_artifacts::{row_major_pixels, IMAGE_PIXELS, NUM_CLASSES};
 
 use crate::error::fail;
-use crate::source::{decoded, read_file};
+use crate::read::{decoded, read_file};
 use crate::Error;
 
 /// Images from a source whose label column may be absent (Kaggle's test.csv).

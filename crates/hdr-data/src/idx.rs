@@ -8,7 +8,7 @@ use hdr_common::OutputSet;
 use rayon::prelude::*;
 
 use crate::error::{fail, io_fail};
-use crate::source::{decoded, read_file};
+use crate::read::{decoded, read_file};
 use crate::Error;
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).

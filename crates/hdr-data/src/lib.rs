@@ -16,6 +16,7 @@ mod config;
 mod csv_load;
 mod error;
 mod idx;
+mod read;
 mod source;
 mod split;
 mod stage;

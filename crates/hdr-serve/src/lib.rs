@@ -34,6 +34,7 @@
 
 mod assets;
 mod card;
+mod config;
 mod error;
 mod recognize;
 mod report_files;
@@ -42,5 +43,6 @@ mod server;
 mod workers;
 
 pub use card::CardSources;
+pub use config::{Limits, ServeConfig};
 pub use error::ServeError;
-pub use server::{Limits, RunningServer, ServeConfig, Server};
+pub use server::{RunningServer, Server};

@@ -19,9 +19,9 @@ use tokio::sync::Semaphore;
 use crate::assets;
 use hdr_recognize::Recognizer;
 
+use crate::config::{Limits, ServeConfig};
 use crate::recognize::{Answer, Failure};
 use crate::report_files::{self, REPORT_PAGE};
-use crate::server::{Limits, ServeConfig};
 use crate::workers::{Refusal, Work, Workers};
 
 /// What every request shares: the model's workers (loaded once), the card,

@@ -1,0 +1,46 @@
+//! The four stages by name, in pipeline order, with the code version
+//! `build.rs` baked in for each. Below everything that runs them.
+
+include!(concat!(env!("OUT_DIR"), "/code_hashes.rs"));
+
+/// A pipeline stage, in the order data flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Stage {
+    /// Load, validate and split the source CSV.
+    Data,
+    /// Train the CNN on the train split.
+    Train,
+    /// Score the model on both splits.
+    Eval,
+    /// Draw the charts and write the HTML report.
+    Report,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 4] = [Stage::Data, Stage::Train, Stage::Eval, Stage::Report];
+
+    /// The stage's name, as on the command line and in the lock file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Data => "data",
+            Stage::Train => "train",
+            Stage::Eval => "eval",
+            Stage::Report => "report",
+        }
+    }
+
+    /// The stage called `name` (as the stage crates name their producers).
+    pub fn named(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|stage| stage.name() == name)
+    }
+
+    /// The stage's code version, as the lock file records it.
+    pub fn code_hash(self) -> &'static str {
+        STAGE_CODE_HASHES
+            .iter()
+            .find(|(name, _)| *name == self.name())
+            .map(|(_, hash)| *hash)
+            .expect("build.rs hashes every stage")
+    }
+}
