@@ -21,7 +21,9 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, ValueEnum};
+use hdr_model::Architecture;
 use serde_json::json;
 
 use crate::stages::Context;
@@ -44,32 +46,15 @@ impl Which {
     const ALL: [Which; 4] = [Which::Data, Which::Train, Which::Memory, Which::Predict];
 }
 
-/// The network the train, memory and predict benchmarks use (`model.architecture`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Architecture {
-    /// The seed's Conv32-Pool-Conv64-Pool-Dropout-Dense10.
-    Seed,
-    /// Conv32-Conv32-Pool-Conv64-Conv64-Pool-Dense128-Dropout-Dense10.
-    Deep,
-}
-
-impl Architecture {
-    /// The name in `model.architecture` and in the Keras peer's `--architecture`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Architecture::Seed => "seed",
-            Architecture::Deep => "deep",
-        }
-    }
-
-    /// The `--set` overrides that select this network, as a user would type them.
-    /// The default network needs none, so the seed's benchmarks do not depend
-    /// on the `[model]` section existing.
-    pub fn overrides(self) -> Vec<String> {
-        match self {
-            Architecture::Seed => Vec::new(),
-            other => vec![format!("model.architecture={}", other.name())],
-        }
+/// The `--set` overrides that select `architecture` for the train, memory
+/// and predict benchmarks, as a user would type them. The default network
+/// needs none, so the seed's benchmarks do not depend on the `[model]`
+/// section existing.
+pub fn architecture_overrides(architecture: Architecture) -> Vec<String> {
+    if architecture == Architecture::default() {
+        Vec::new()
+    } else {
+        vec![format!("model.architecture={architecture}")]
     }
 }
 
@@ -80,7 +65,12 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     only: Vec<Which>,
     /// The network to train, time and compare with its Keras twin.
-    #[arg(long, value_enum, default_value_t = Architecture::Seed)]
+    #[arg(
+        long,
+        default_value_t = Architecture::default(),
+        value_parser = PossibleValuesParser::new(Architecture::NAMES)
+            .try_map(|name| name.parse::<Architecture>()),
+    )]
     architecture: Architecture,
     /// Epochs for the throughput comparison (both sides).
     #[arg(long, default_value_t = 5)]

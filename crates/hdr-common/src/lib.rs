@@ -2,8 +2,8 @@
 //! files ([`OutputSet`]), SHA-256 hashing, progress bars that honour
 //! `--quiet`, stopping at a safe point on Ctrl-C ([`check_stop`]), the
 //! options every stage run takes, the configuration error that names its
-//! key, and how every hdr binary prints an error
-//! ([`error_lines`]) and a path ([`shown`]).
+//! key, and how hdr shows an error ([`error_lines`]), a path ([`shown`]) and
+//! a count ([`thousands`]).
 //!
 //! What the stages' files are called and hold is not here but in
 //! `hdr-artifacts`, the artifact contract.
@@ -11,13 +11,13 @@
 #![deny(missing_docs)]
 
 mod atomic;
-mod cli;
+mod display;
 mod hash;
 mod interrupt;
 mod progress;
 
 pub use atomic::{remove_stale_temporaries, write_json_atomic, OutputSet};
-pub use cli::{error_lines, exit_status, shown};
+pub use display::{error_lines, exit_status, shown, thousands};
 pub use hash::{copy_hashing, sha256_bytes, sha256_file};
 pub use interrupt::{check_stop, request_stop, stop_flag, stop_requested, Interrupted};
 pub use progress::Progress;

@@ -39,6 +39,6 @@ pub use kernels::{kernel_path, KERNELS_ENV};
 pub use layers::{conv_relu_pool, Conv2D, Dropout, Features, Flatten, Linear, MaxPool2D, Nhwc};
 pub use networks::{
     deep, initialised, params, seed, AnyNetwork, Architecture, Cnn, Deep, ModelConfig, Network,
-    Param,
+    Param, UnknownArchitecture,
 };
 pub use train::{Learner, StepOutput};

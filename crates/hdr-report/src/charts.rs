@@ -188,20 +188,7 @@ fn render<C: Chart>(name: &'static str, description: String, chart: &C) -> Resul
     })
 }
 
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    // A comma before every digit whose distance from the end is a multiple of 3.
-    let phase = digits.len() % 3;
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && i % 3 == phase {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(crate) use hdr_common::thousands;
 
 /// The lower end of a score axis: 0 unless every value is high, then a round
 /// value below the smallest so that differences near 1 stay visible.
@@ -270,14 +257,6 @@ fn capitalised(split: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
-    }
 
     #[test]
     fn score_floor_zooms_only_when_every_value_is_high() {

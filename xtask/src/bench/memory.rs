@@ -9,9 +9,10 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use hdr_common::thousands;
 
 use super::project::{table, Project};
-use super::speed::{ensure_fashion_csv, fashion_idx, keras, thousands};
+use super::speed::{ensure_fashion_csv, fashion_idx, keras};
 use super::table::Row;
 use super::{prepare, Plan};
 
@@ -59,7 +60,7 @@ fn measure_point(plan: &Plan, images: &Path) -> Result<(Point, Project)> {
         images,
         table([("epochs", toml::Value::Integer(1))]),
         toml::Table::new(),
-        plan.architecture.overrides(),
+        super::architecture_overrides(plan.architecture),
     )?;
     plan.log.note(format!(
         "{}: data, train (1 epoch) and eval stages on {}...",
@@ -135,8 +136,8 @@ pub fn run(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
         rows.push(Row::new(
             format!(
                 "{arch}: train peak memory, 1 epoch, {} train rows (of {})",
-                thousands(point.train_rows),
-                thousands(point.source_rows)
+                thousands(point.train_rows as u64),
+                thousands(point.source_rows as u64)
             ),
             mb(point.train_peak),
             "MB",
@@ -148,7 +149,7 @@ pub fn run(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
         rows.push(Row::new(
             format!(
                 "{arch}: eval peak memory, {} rows (both splits)",
-                thousands(point.source_rows)
+                thousands(point.source_rows as u64)
             ),
             mb(point.eval_peak),
             "MB",

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use hdr_common::thousands;
 use serde_json::Value;
 
 use super::project::{table, Project};
@@ -88,7 +89,7 @@ pub fn data(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
             }
         }
     }
-    let rows_label = thousands(plan.data_rows());
+    let rows_label = thousands(plan.data_rows() as u64);
     rows.push(Row::new(
         format!("data stage, {rows_label}-row CSV (load, validate, split, parquet)"),
         median(seconds),
@@ -175,7 +176,7 @@ fn throughput_project(plan: &Plan) -> Result<Project> {
         &plan.csv,
         train,
         eval,
-        plan.architecture.overrides(),
+        super::architecture_overrides(plan.architecture),
     )
 }
 
@@ -329,7 +330,7 @@ pub fn predict(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
         format!(
             "{}: predict --csv, {} rows (whole command)",
             plan.architecture.name(),
-            thousands(predicted)
+            thousands(predicted as u64)
         ),
         Some(run.seconds),
         "s",
@@ -348,19 +349,6 @@ fn epochs(count: usize) -> String {
     }
 }
 
-/// 42000 -> "42,000".
-pub fn thousands(value: usize) -> String {
-    let digits = value.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,12 +357,5 @@ mod tests {
     fn median_takes_the_middle_and_none_of_nothing() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(vec![]), None);
-    }
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(42_000), "42,000");
-        assert_eq!(thousands(300_000), "300,000");
-        assert_eq!(thousands(999), "999");
     }
 }

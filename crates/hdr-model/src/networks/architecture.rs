@@ -35,6 +35,19 @@ impl Architecture {
     }
 }
 
+/// A network name that is not one of [`Architecture::NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown network `{0}` (expected one of: {names})", names = Architecture::NAMES.join(", "))]
+pub struct UnknownArchitecture(pub String);
+
+impl std::str::FromStr for Architecture {
+    type Err = UnknownArchitecture;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::from_name(name).ok_or_else(|| UnknownArchitecture(name.to_string()))
+    }
+}
+
 impl std::fmt::Display for Architecture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -71,6 +84,9 @@ mod tests {
         }
         assert_eq!(Architecture::default(), Architecture::Seed);
         assert_eq!(Architecture::from_name("wide"), None);
+        assert_eq!("deep".parse(), Ok(Architecture::Deep));
+        let err = "wide".parse::<Architecture>().unwrap_err().to_string();
+        assert_eq!(err, "unknown network `wide` (expected one of: seed, deep)");
         let err = serde_json::from_str::<ModelConfig>(r#"{"architecture": "wide"}"#)
             .unwrap_err()
             .to_string();

@@ -11,7 +11,7 @@ pub mod seed;
 
 pub(crate) use any::with_network;
 pub use any::AnyNetwork;
-pub use architecture::{Architecture, ModelConfig};
+pub use architecture::{Architecture, ModelConfig, UnknownArchitecture};
 pub use deep::Deep;
 pub use network::{initialised, Network};
 pub(crate) use params::{for_each_mut, for_each_ref};

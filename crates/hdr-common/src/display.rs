@@ -1,5 +1,5 @@
-//! What every hdr binary prints the same way: an error with its causes, and
-//! a path as the user sees it.
+//! How hdr shows things to people, the same everywhere: an error with its
+//! causes, a path as the user sees it, a count with thousands separators.
 
 use std::error::Error;
 use std::path::Path;
@@ -49,9 +49,32 @@ pub fn shown(path: &Path) -> String {
         .to_string()
 }
 
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(11_950), "11,950");
+        assert_eq!(thousands(300_000), "300,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn a_cause_already_in_its_parents_message_is_not_repeated() {
