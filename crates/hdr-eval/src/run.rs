@@ -82,8 +82,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     for (path, stage) in paths.inputs() {
         require_artifact(path, stage)?;
     }
-    let classifier = Classifier::load(&paths.weights)
-        .map_err(|e| Error::Other(format!("loading the model: {e}")))?;
+    let classifier = Classifier::load(&paths.weights).map_err(|source| Error::Model { source })?;
     let progress = Progress::new(opts.quiet);
 
     let train = score_split(
@@ -105,14 +104,12 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         test: test.metrics,
     };
     if let Some(field) = first_non_finite(&metrics) {
-        return Err(Error::Other(format!(
-            "{field} is not a finite number; nothing written"
-        )));
+        return Err(Error::NotFinite { metric: field });
     }
 
     let io_error = |path: &Path| {
-        let path = path.display().to_string();
-        move |e: io::Error| Error::Other(format!("{path}: {e}"))
+        let path = path.to_path_buf();
+        move |source: io::Error| Error::Write { path, source }
     };
     let predicted = test
         .labels
@@ -139,9 +136,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     set.write(&paths.report_txt, report_text(&metrics).as_bytes())
         .map_err(io_error(&paths.report_txt))?;
     hdr_common::check_stop()?;
-    let files = set
-        .commit()
-        .map_err(|e| Error::Other(format!("{}: {e}", paths.metrics.display())))?;
+    let files = set.commit().map_err(io_error(&paths.metrics))?;
     Ok(Outputs { files, metrics })
 }
 
@@ -174,10 +169,10 @@ fn score_split(
         let batch = classifier.predict(chunk);
         let expected = chunk.len() / IMAGE_PIXELS;
         if batch.len() != expected {
-            return Err(Error::Other(format!(
-                "the model returned {} predictions for {expected} images",
-                batch.len()
-            )));
+            return Err(Error::PredictionCount {
+                returned: batch.len(),
+                expected,
+            });
         }
         predictions.extend_from_slice(&batch);
         bar.inc(expected as u64);
@@ -187,11 +182,10 @@ fn score_split(
 
     for (index, p) in predictions.iter().enumerate() {
         if usize::from(p.digit) >= NUM_CLASSES || p.probabilities.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Other(format!(
-                "{}: the model's output for row {index} (0-based) is not a valid probability vector \
-                 (non-finite or out-of-range values); the weights are likely diverged or corrupt",
-                path.display()
-            )));
+            return Err(Error::InvalidOutput {
+                path: path.to_path_buf(),
+                row: index,
+            });
         }
     }
     let mut metrics = split_metrics(&data.labels, &predictions);
@@ -218,19 +212,16 @@ fn score_split(
 /// Rejects a split that cannot be scored, naming the file.
 fn check_split(data: &Dataset, path: &Path) -> Result<(), Error> {
     if data.is_empty() {
-        return Err(Error::Other(format!(
-            "{}: the split has no images; rerun `cargo xtask data` with more data",
-            path.display()
-        )));
+        return Err(Error::EmptySplit {
+            path: path.to_path_buf(),
+        });
     }
     if data.pixels.len() != data.len() * IMAGE_PIXELS {
-        return Err(Error::Other(format!(
-            "{}: {} pixels for {} images (expected {} per image)",
-            path.display(),
-            data.pixels.len(),
-            data.len(),
-            IMAGE_PIXELS
-        )));
+        return Err(Error::PixelCount {
+            path: path.to_path_buf(),
+            pixels: data.pixels.len(),
+            images: data.len(),
+        });
     }
     if let Some((row, label)) = data
         .labels
@@ -238,11 +229,11 @@ fn check_split(data: &Dataset, path: &Path) -> Result<(), Error> {
         .enumerate()
         .find(|(_, &l)| usize::from(l) >= NUM_CLASSES)
     {
-        return Err(Error::Other(format!(
-            "{}: row {row} (0-based) has label {label}, expected 0 to {}",
-            path.display(),
-            NUM_CLASSES - 1
-        )));
+        return Err(Error::Label {
+            path: path.to_path_buf(),
+            row,
+            label: *label,
+        });
     }
     Ok(())
 }
@@ -341,6 +332,49 @@ mod tests {
         assert_eq!(paths.metrics, EvalFiles::under(a).metrics);
         let stages: Vec<&str> = paths.inputs().iter().map(|(_, s)| *s).collect();
         assert_eq!(stages, ["data", "data", "train"]);
+    }
+
+    #[test]
+    fn splits_that_cannot_be_scored_are_refused_naming_the_file() {
+        let path = Path::new("artifacts/data/test.parquet");
+        let empty = Dataset {
+            labels: Vec::new(),
+            pixels: Vec::new(),
+        };
+        let err = check_split(&empty, path).unwrap_err();
+        assert!(
+            matches!(&err, Error::EmptySplit { path: p } if p == path),
+            "{err}"
+        );
+        let short = Dataset {
+            labels: vec![1, 2],
+            pixels: vec![0; IMAGE_PIXELS],
+        };
+        let err = check_split(&short, path).unwrap_err();
+        assert!(
+            matches!(&err, Error::PixelCount { pixels, images: 2, .. } if *pixels == IMAGE_PIXELS),
+            "{err}"
+        );
+        let bad_label = Dataset {
+            labels: vec![3, 12],
+            pixels: vec![0; 2 * IMAGE_PIXELS],
+        };
+        let err = check_split(&bad_label, path).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Label {
+                    row: 1,
+                    label: 12,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "artifacts/data/test.parquet: row 1 (0-based) has label 12, expected 0 to 9"
+        );
     }
 
     #[test]

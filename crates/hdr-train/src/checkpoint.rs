@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use hdr_common::OutputSet;
-use hdr_model::{AnyNetwork, Architecture, Cnn, Deep, ModelError, TensorFile};
+use hdr_model::{AnyNetwork, Architecture, Cnn, Deep, TensorFile};
 
 use crate::trainer::{AnyLearner, State};
 use crate::{Config, EpochRecord, Error};
@@ -74,20 +74,19 @@ fn from_bytes(
     config: &Config,
     fingerprint: &[u8; 32],
 ) -> Result<State, Error> {
-    let model_error = |e: ModelError| Error::Other(e.to_string());
+    let model_error = Error::Model;
     let mut file = TensorFile::from_bytes(bytes, path).map_err(model_error)?;
     if file.metadata(FORMAT_KEY) != Some(FORMAT) {
-        return Err(Error::Other(format!(
-            "{}: not an hdr-train checkpoint (metadata `{FORMAT_KEY}` is not `{FORMAT}`)",
-            path.display()
-        )));
+        return Err(Error::NotCheckpoint {
+            path: path.to_path_buf(),
+            key: FORMAT_KEY,
+            expected: FORMAT,
+        });
     }
     if file.require_metadata("fingerprint").map_err(model_error)? != hex(fingerprint) {
-        return Err(Error::Other(format!(
-            "{}: the checkpoint was made with a different `[model]` or `[train]` config or \
-             train split; run without `--resume` to train afresh",
-            path.display()
-        )));
+        return Err(Error::CheckpointMismatch {
+            path: path.to_path_buf(),
+        });
     }
     let number = |file: &TensorFile, key: &str| -> Result<f64, Error> {
         let text = file.require_metadata(key).map_err(model_error)?;
@@ -161,24 +160,20 @@ pub(crate) fn save(path: &Path, fingerprint: &[u8; 32], state: &State) -> Result
     let mut set = OutputSet::new();
     set.write(path, &to_bytes(fingerprint, state))
         .and_then(|()| set.commit().map(|_| ()))
-        .map_err(|e| {
-            Error::Other(format!(
-                "{}: cannot write the checkpoint: {e}",
-                path.display()
-            ))
+        .map_err(|source| Error::WriteCheckpoint {
+            path: path.to_path_buf(),
+            source,
         })
 }
 
 /// Loads the state saved at `path`; errors name the file and say how to start afresh.
 pub(crate) fn load(config: &Config, path: &Path, fingerprint: &[u8; 32]) -> Result<State, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::Other(format!(
-                "{}: no checkpoint to resume from; run without `--resume` to train afresh",
-                path.display()
-            ))
+    let bytes = std::fs::read(path).map_err(|source| {
+        let path = path.to_path_buf();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::NoCheckpoint { path }
         } else {
-            Error::Other(format!("{}: {e}", path.display()))
+            Error::Io { path, source }
         }
     })?;
     from_bytes(&bytes, path, config, fingerprint)
@@ -285,11 +280,13 @@ mod tests {
         );
         let weights = Cnn::new(1).to_safetensors();
         let err = from_bytes(&weights, path, &config, &[7; 32]).err().unwrap();
+        assert!(matches!(err, Error::NotCheckpoint { .. }), "{err}");
         assert!(
             err.to_string().contains("not an hdr-train checkpoint"),
             "{err}"
         );
         let err = from_bytes(&bytes, path, &config, &[8; 32]).err().unwrap();
+        assert!(matches!(err, Error::CheckpointMismatch { .. }), "{err}");
         assert!(err.to_string().contains("different"), "{err}");
     }
 }

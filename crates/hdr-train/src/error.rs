@@ -1,4 +1,6 @@
-//! Everything that can go wrong in training.
+//! Everything that can go wrong in training, each naming what and where.
+
+use std::path::PathBuf;
 
 /// Everything that can go wrong in training.
 #[derive(Debug, thiserror::Error)]
@@ -9,9 +11,91 @@ pub enum Error {
     /// The train split is missing.
     #[error(transparent)]
     Missing(#[from] hdr_artifacts::MissingArtifact),
-    /// Anything else, with a message naming the file.
-    #[error("{0}")]
-    Other(String),
+    /// The train split could not be read.
+    #[error("cannot read the train split {}: {source}; run `cargo xtask data` to recreate it", path.display())]
+    ReadSplit {
+        /// The split file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The train split's pixels do not make whole images.
+    #[error(
+        "the dataset has {labels} labels but {pixels} pixels (expected {} per image)",
+        hdr_artifacts::IMAGE_PIXELS
+    )]
+    PixelCount {
+        /// Labels in the split.
+        labels: usize,
+        /// Pixels in the split.
+        pixels: usize,
+    },
+    /// Too few images to hold some out for validation.
+    #[error(
+        "{images} images are too few to hold out `train.validation_fraction` = {fraction} for \
+         validation and still train on the rest"
+    )]
+    TooFewImages {
+        /// Images in the split.
+        images: usize,
+        /// `train.validation_fraction`.
+        fraction: f64,
+    },
+    /// A weights or checkpoint file that does not match what is asked of it.
+    #[error(transparent)]
+    Model(#[from] hdr_model::ModelError),
+    /// `--resume` without a checkpoint.
+    #[error("{}: no checkpoint to resume from; run without `--resume` to train afresh", path.display())]
+    NoCheckpoint {
+        /// Where the checkpoint would be.
+        path: PathBuf,
+    },
+    /// A file that is not a training checkpoint.
+    #[error("{}: not an hdr-train checkpoint (metadata `{key}` is not `{expected}`)", path.display())]
+    NotCheckpoint {
+        /// The file.
+        path: PathBuf,
+        /// The metadata key that says what a file is.
+        key: &'static str,
+        /// Its value in a checkpoint.
+        expected: &'static str,
+    },
+    /// A checkpoint of another config or train split.
+    #[error(
+        "{}: the checkpoint was made with a different `[model]` or `[train]` config or train \
+         split; run without `--resume` to train afresh",
+        path.display()
+    )]
+    CheckpointMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+    },
+    /// The checkpoint could not be written.
+    #[error("{}: cannot write the checkpoint: {source}", path.display())]
+    WriteCheckpoint {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The train config could not be recorded in `model.json`.
+    #[error("train config: {source}")]
+    RecordConfig {
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The loss became NaN, infinite or absurdly large; no model was written.
     #[error(
         "training diverged in epoch {epoch}{}: the mean loss is {loss:.3e}. The learning rate is probably \

@@ -96,14 +96,13 @@ pub fn run_interruptible(
     config.validate()?;
     hdr_artifacts::require_artifact(&paths.train_split, DataFiles::STAGE)?;
     let progress = Progress::new(opts.run.quiet);
-    let unreadable = |e: &dyn std::fmt::Display| {
-        Error::Other(format!(
-            "cannot read the train split {}: {e}; run `cargo xtask data` to recreate it",
-            paths.train_split.display()
-        ))
+    let unreadable = |source: Box<dyn std::error::Error + Send + Sync>| Error::ReadSplit {
+        path: paths.train_split.clone(),
+        source,
     };
-    let data = read_split(&paths.train_split).map_err(|e| unreadable(&e))?;
-    let data_sha256 = hdr_common::sha256_file(&paths.train_split).map_err(|e| unreadable(&e))?;
+    let data = read_split(&paths.train_split).map_err(|e| unreadable(e.into()))?;
+    let data_sha256 =
+        hdr_common::sha256_file(&paths.train_split).map_err(|e| unreadable(e.into()))?;
     let fingerprint = fingerprint(config, model, &data_sha256);
     let stopped = |epochs_done| Error::Interrupted { epochs_done };
 
@@ -138,15 +137,17 @@ pub fn run_interruptible(
         parameters: model.architecture.parameters(),
         kernels: hdr_model::kernel_path().to_string(),
         train_config: serde_json::to_value(config)
-            .map_err(|e| Error::Other(format!("train config: {e}")))?,
+            .map_err(|source| Error::RecordConfig { source })?,
         data_sha256,
         epochs_trained: fitted.history.len(),
         best_epoch: fitted.best_epoch,
         best_val_accuracy: fitted.best_val_accuracy,
     };
 
-    let write_error =
-        |path: &Path, e: std::io::Error| Error::Other(format!("{}: {e}", path.display()));
+    let write_error = |path: &Path, source: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut outputs = OutputSet::new();
     outputs
         .write(&paths.weights, &fitted.network.to_safetensors())

@@ -180,20 +180,14 @@ fn scale_rows(data: &Dataset, rows: &[usize], out: &mut [f32]) {
 /// Holds out validation images, returning the split or an error about size.
 pub fn hold_out(config: &Config, data: &Dataset) -> Result<Holdout, Error> {
     if data.pixels.len() != data.labels.len() * IMAGE_PIXELS {
-        return Err(Error::Other(format!(
-            "the dataset has {} labels but {} pixels (expected {} per image)",
-            data.labels.len(),
-            data.pixels.len(),
-            IMAGE_PIXELS
-        )));
+        return Err(Error::PixelCount {
+            labels: data.labels.len(),
+            pixels: data.pixels.len(),
+        });
     }
-    stratified(&data.labels, config.validation_fraction, config.seed).ok_or_else(|| {
-        Error::Other(format!(
-            "{} images are too few to hold out `train.validation_fraction` = {} for validation \
-             and still train on the rest",
-            data.len(),
-            config.validation_fraction
-        ))
+    stratified(&data.labels, config.validation_fraction, config.seed).ok_or(Error::TooFewImages {
+        images: data.len(),
+        fraction: config.validation_fraction,
     })
 }
 
@@ -375,28 +369,41 @@ fn summary_line(r: &EpochRecord, epochs: usize, best: bool) -> String {
         100.0 * r.val_accuracy,
         r.learning_rate,
         r.seconds,
-        thousands(r.samples_per_s.round() as u64),
+        hdr_common::thousands(r.samples_per_s.round() as u64),
         if best { "  *best" } else { "" }
     )
-}
-
-/// 11950 -> "11,950".
-fn thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::LrSchedule;
+
+    #[test]
+    fn a_split_that_cannot_be_held_out_from_is_refused() {
+        let torn = Dataset {
+            labels: vec![1, 2],
+            pixels: vec![0; IMAGE_PIXELS + 1],
+        };
+        let err = hold_out(&Config::default(), &torn).err().unwrap();
+        assert!(
+            matches!(err, Error::PixelCount { labels: 2, pixels } if pixels == IMAGE_PIXELS + 1),
+            "{err}"
+        );
+        let one = Dataset {
+            labels: vec![7],
+            pixels: vec![0; IMAGE_PIXELS],
+        };
+        let err = hold_out(&Config::default(), &one).err().unwrap();
+        assert!(
+            matches!(err, Error::TooFewImages { images: 1, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("`train.validation_fraction`"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn stops_at_the_budget_or_after_patience_epochs_without_improvement() {
@@ -419,14 +426,6 @@ mod tests {
         };
         assert!(!finished(&never, 9, 1));
         assert!(finished(&never, 10, 1));
-    }
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(11_950), "11,950");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -317,6 +317,7 @@ fn a_corrupt_model_fails_without_touching_previous_outputs() {
     std::fs::write(&paths.weights, b"not a safetensors file").unwrap();
 
     let error = run(&Config::default(), &paths, &QUIET).unwrap_err();
+    assert!(matches!(&error, Error::Model { .. }), "{error}");
     assert!(error.to_string().contains("model.safetensors"), "{error}");
     assert_eq!(std::fs::read(&paths.metrics).unwrap(), b"previous run");
     let entries = std::fs::read_dir(paths.metrics.parent().unwrap())

@@ -102,9 +102,9 @@ fn the_deep_network_is_trained_saved_and_recorded() {
     assert!(e.contains("`deep`") && e.contains("`seed`"), "{e}");
     // A seed checkpoint cannot continue as a deep run.
     run(&small_config(2), &SEED, &paths, &QUIET).unwrap();
-    let message = run(&small_config(2), &DEEP, &paths, &RESUME)
-        .unwrap_err()
-        .to_string();
+    let error = run(&small_config(2), &DEEP, &paths, &RESUME).unwrap_err();
+    assert!(matches!(error, Error::CheckpointMismatch { .. }), "{error}");
+    let message = error.to_string();
     assert!(message.contains("different `[model]`"), "{message}");
 }
 
@@ -190,9 +190,12 @@ fn resume_refuses_a_missing_checkpoint_or_one_from_another_config() {
     let paths = Paths::under(&artifacts);
     let config = small_config(2);
 
-    let message = run(&config, &SEED, &paths, &RESUME)
-        .unwrap_err()
-        .to_string();
+    let error = run(&config, &SEED, &paths, &RESUME).unwrap_err();
+    assert!(
+        matches!(&error, Error::NoCheckpoint { path } if *path == paths.checkpoint),
+        "{error}"
+    );
+    let message = error.to_string();
     assert!(
         message.contains("checkpoint.safetensors") && message.contains("no checkpoint"),
         "{message}"
@@ -213,9 +216,9 @@ fn resume_refuses_a_missing_checkpoint_or_one_from_another_config() {
     assert!(!paths.weights.exists());
 
     std::fs::write(&paths.checkpoint, b"HDRTRAIN\x01\x00").unwrap();
-    let message = run(&config, &SEED, &paths, &RESUME)
-        .unwrap_err()
-        .to_string();
+    let error = run(&config, &SEED, &paths, &RESUME).unwrap_err();
+    assert!(matches!(error, Error::Model(_)), "{error}");
+    let message = error.to_string();
     assert!(
         message.contains("checkpoint.safetensors") && message.contains("truncated"),
         "{message}"
@@ -251,9 +254,12 @@ fn missing_or_corrupt_train_split_says_how_to_make_it() {
 
     std::fs::create_dir_all(paths.train_split.parent().unwrap()).unwrap();
     std::fs::write(&paths.train_split, b"not a parquet file").unwrap();
-    let message = run(&Config::default(), &SEED, &paths, &QUIET)
-        .unwrap_err()
-        .to_string();
+    let error = run(&Config::default(), &SEED, &paths, &QUIET).unwrap_err();
+    assert!(
+        matches!(&error, Error::ReadSplit { path, .. } if *path == paths.train_split),
+        "{error}"
+    );
+    let message = error.to_string();
     assert!(
         message.contains("train.parquet") && message.contains("cargo xtask data"),
         "{message}"
