@@ -7,13 +7,10 @@
 //! cargo run --release -p hdr-recognize --example preprocess_timing
 //! ```
 
-#[path = "../tests/it/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{load_sample, Style};
 use hdr_recognize::preprocess;
+use hdr_testkit::{load_sample, Style};
 use image::DynamicImage;
 
 /// Digits timed per style.

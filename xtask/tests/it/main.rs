@@ -2,8 +2,6 @@
 //! binary: each `tests/*.rs` file would be a binary of its own, linked
 //! against the whole dependency graph, which CI pays for cold.
 
-#[path = "../../../crates/hdr-recognize/tests/it/common/bad_files.rs"]
-mod bad_files;
 mod bench;
 mod common;
 mod experiments;
@@ -17,3 +15,4 @@ mod project_root;
 mod rust_version;
 mod serve;
 mod test_source;
+mod tidy;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::bad_files::{bar_image, encoded, write_bad_files};
+use hdr_testkit::{bar_image, encoded, write_bad_files};
 use image::ImageFormat;
 
 /// A model with untrained weights: enough to predict and to refuse files.

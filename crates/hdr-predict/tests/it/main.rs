@@ -2,7 +2,5 @@
 //! binary: each `tests/*.rs` file would be a binary of its own, linked
 //! against the whole dependency graph, which CI pays for cold.
 
-#[path = "../../../hdr-recognize/tests/it/common/mod.rs"]
-mod common;
 mod throughput;
 mod with_model;

@@ -11,10 +11,10 @@ use hdr_predict::{predict_csv, Recognizer};
 #[test]
 #[ignore = "timing: run in release with --ignored --nocapture"]
 fn kaggle_sized_csv_throughput() {
-    let sample = crate::common::load_sample(0..10_000);
+    let sample = hdr_testkit::load_sample(0..10_000);
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("test.csv");
-    let mut text = (0..crate::common::IMAGE_PIXELS)
+    let mut text = (0..hdr_testkit::IMAGE_PIXELS)
         .map(|i| format!("pixel{i}"))
         .collect::<Vec<_>>()
         .join(",");

@@ -7,13 +7,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::common::{load_sample, round_trip, Dataset, Style, IMAGE_PIXELS};
 use hdr_model::Classifier;
 use hdr_predict::{
     format_json, format_text, predict_csv, predict_files, PredictError, RecognizeError, Recognizer,
     SUBMISSION_HEADER,
 };
 use hdr_recognize::preprocess;
+use hdr_testkit::{load_sample, round_trip, Dataset, Style, IMAGE_PIXELS};
 use image::{DynamicImage, ImageFormat};
 
 const TRAIN: std::ops::Range<usize> = 0..3000;
@@ -79,7 +79,7 @@ fn styles_are_recognised_like_originals_by_the_cnn() {
         }
     };
     report("originals, preprocessed", &|i| {
-        DynamicImage::ImageLuma8(crate::common::as_image(held_out.image(i)))
+        DynamicImage::ImageLuma8(hdr_testkit::as_image(held_out.image(i)))
     });
     for style in Style::ALL {
         report(style.name(), &|i| style.render(held_out.image(i), i));

@@ -2,9 +2,9 @@
 //! its own message naming the file, nothing panics, and good files beside
 //! them are still recognised.
 
-use crate::common::bad_files::{bar_image, encoded, write_bad_files};
 use hdr_model::Cnn;
 use hdr_recognize::{load_image, RecognizeError, Recognizer, MAX_IMAGE_SIDE};
+use hdr_testkit::{bar_image, encoded, write_bad_files};
 use image::ImageFormat;
 
 /// A recognizer with untrained weights: their values do not matter for

@@ -3,5 +3,4 @@
 //! against the whole dependency graph, which CI pays for cold.
 
 mod bad_images;
-mod common;
 mod styles_nearest_neighbour;

@@ -4,8 +4,8 @@
 //! distance punishes a misplaced or mis-scaled digit much harder than a CNN
 //! does, so this pins down size and centring.
 
-use crate::common::{load_sample, nearest_label, Style};
 use hdr_recognize::preprocess;
+use hdr_testkit::{load_sample, nearest_label, Style};
 use image::DynamicImage;
 
 const TRAIN: std::ops::Range<usize> = 0..3000;
@@ -26,7 +26,7 @@ fn styles_are_recognised_like_originals_by_nearest_neighbour() {
     eprintln!("1-NN accuracy on {} held-out digits:", held_out.len());
     eprintln!("  {:<32} {:.1}%", "28x28 originals", original * 100.0);
     let passthrough = accuracy(&|i| {
-        preprocess(&DynamicImage::ImageLuma8(crate::common::as_image(
+        preprocess(&DynamicImage::ImageLuma8(hdr_testkit::as_image(
             held_out.image(i),
         )))
         .expect("original has ink")

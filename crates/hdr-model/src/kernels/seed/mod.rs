@@ -213,6 +213,8 @@ fn infer_chunk(
 ) {
     #[cfg(target_arch = "x86_64")]
     if avx512_enabled() {
+        /// # Safety
+        /// The CPU must have the features this is compiled for.
         #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2,fma")]
         unsafe fn avx512(
             w: &SeedWeights,

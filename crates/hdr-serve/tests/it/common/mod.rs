@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use hdr_serve::{RunningServer, ServeConfig, Server};
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, GrayImage, ImageFormat};
+use image::{DynamicImage, ImageFormat};
 
-pub use hdr_testkit::{load_sample, Dataset};
+pub use hdr_testkit::{as_image, load_sample, Dataset};
 
 /// Sample rows the test model trains on.
 pub const TRAIN: std::ops::Range<usize> = 0..3000;
@@ -39,11 +39,6 @@ pub fn trained_model() -> &'static Path {
         (dir, path)
     });
     path
-}
-
-/// A 28x28 digit as a grey image (light ink on black, as in MNIST).
-pub fn as_image(digit: &[u8]) -> GrayImage {
-    GrayImage::from_raw(28, 28, digit.to_vec()).expect("784 pixels")
 }
 
 /// The digit as a person's file: dark ink on white paper, enlarged 10x

@@ -1,19 +1,12 @@
-//! Shared helpers of the integration tests: the embedded MNIST sample (from
-//! hdr-testkit) and the ways people photograph digits, rendered from 28x28
-//! originals.
-
-#![allow(dead_code)]
+//! The ways people photograph or scan digits, rendered from 28x28 originals
+//! of the sample, and a nearest-neighbour reader to check what survives.
 
 use std::io::Cursor;
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, GrayImage, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 
-// Each test binary and example that includes this module uses its own part.
-#[allow(unused_imports)]
-pub use hdr_testkit::{load_sample, Dataset, IMAGE_PIXELS};
-
-pub mod bad_files;
+use crate::Dataset;
 
 /// A 28x28 digit as a grey image (light ink on black, as in MNIST).
 pub fn as_image(digit: &[u8]) -> GrayImage {

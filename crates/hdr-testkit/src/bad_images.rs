@@ -1,5 +1,5 @@
 //! Files that must be refused, each with what its message must say; shared by
-//! the library's tests and the `cargo xtask predict` binary tests.
+//! hdr-recognize's tests and the `cargo xtask predict` binary tests.
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
