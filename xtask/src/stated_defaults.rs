@@ -1,7 +1,7 @@
 //! The defaults are stated four times: the `Default` impls (the truth),
-//! the field docs, the committed pipeline.toml and the README's table.
-//! These tests hold the other three to the first (a new config section needs
-//! its keys in pipeline.toml and in the README's table).
+//! the field docs, the committed pipeline.toml and the configuration table in
+//! docs/guide.md. These tests hold the other three to the first (a new config
+//! section needs its keys in pipeline.toml and in docs/guide.md's table).
 
 use std::path::{Path, PathBuf};
 
@@ -46,10 +46,10 @@ fn pipeline_toml_shows_every_default() {
 
 #[test]
 fn readme_table_lists_every_key_with_its_default() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo_root().join("docs/guide.md")).unwrap();
     let start = readme
         .find("## Configuration")
-        .expect("README has a Configuration section");
+        .expect("docs/guide.md has a Configuration section");
     let end = readme[start + 3..]
         .find("\n## ")
         .map_or(readme.len(), |i| start + 3 + i);
@@ -69,10 +69,10 @@ fn readme_table_lists_every_key_with_its_default() {
             continue;
         };
         let parsed = toml_value(value)
-            .unwrap_or_else(|| panic!("README: `{key}` default {value} is not TOML"));
+            .unwrap_or_else(|| panic!("docs/guide.md: `{key}` default {value} is not TOML"));
         assert!(
             rows.insert(key.to_string(), parsed).is_none(),
-            "README lists `{key}` twice"
+            "docs/guide.md lists `{key}` twice"
         );
     }
     let mut expected = std::collections::BTreeMap::new();
@@ -83,7 +83,7 @@ fn readme_table_lists_every_key_with_its_default() {
     }
     assert_eq!(
         rows, expected,
-        "README's configuration table (left) against the defaults (right)"
+        "docs/guide.md's configuration table (left) against the defaults (right)"
     );
 }
 

@@ -19,7 +19,7 @@ pub enum LrSchedule {
 /// The defaults are tuned on the embedded sample (data/mnist-sample.csv.gz:
 /// 8,000 train rows after the data stage's 80/20 split, 7,200 after the
 /// validation hold-out) with `cargo run --release -p hdr-train --example
-/// tune`; the accuracy they reach is in the README's measured figures.
+/// tune`; the accuracy they reach is in docs/benchmarks.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {

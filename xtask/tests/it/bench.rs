@@ -1,7 +1,7 @@
 //! `cargo xtask bench --smoke` through the binary: every benchmark still runs
 //! the real stages end to end and reports a figure. Nothing here asserts a
 //! speed or a memory figure: the machines are shared, and benchmarks are run
-//! by hand (see the README's measured section).
+//! by hand (see docs/benchmarks.md).
 
 use std::path::Path;
 
