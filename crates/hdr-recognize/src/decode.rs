@@ -281,25 +281,7 @@ mod tests {
     /// A grey 8-bit PNG header declaring `width` x `height`, with one
     /// compressed row of data: a few dozen bytes.
     fn png_declaring(width: u32, height: u32) -> Vec<u8> {
-        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-            out.extend((data.len() as u32).to_be_bytes());
-            out.extend(kind);
-            out.extend(data);
-            let mut crc = flate2::Crc::new();
-            crc.update(kind);
-            crc.update(data);
-            out.extend(crc.sum().to_be_bytes());
-        }
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut header = width.to_be_bytes().to_vec();
-        header.extend(height.to_be_bytes());
-        header.extend([8, 0, 0, 0, 0]);
-        chunk(&mut out, b"IHDR", &header);
-        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-        std::io::Write::write_all(&mut zlib, &vec![0u8; 1 + width as usize]).unwrap();
-        chunk(&mut out, b"IDAT", &zlib.finish().unwrap());
-        chunk(&mut out, b"IEND", &[]);
-        out
+        hdr_testkit::png_declaring(width, height, &[vec![0; width as usize]])
     }
 
     #[test]
