@@ -24,9 +24,9 @@ use anyhow::{bail, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, ValueEnum};
 use hdr_model::Architecture;
+use hdr_pipeline::Project;
 use serde_json::json;
 
-use crate::stages::Context;
 use table::Row;
 
 /// Which benchmark to run.
@@ -153,7 +153,7 @@ fn embedded_sample() -> PathBuf {
 }
 
 /// Runs the selected benchmarks, prints a table and writes bench.json.
-pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
+pub fn run(project: &Project, quiet: bool, args: BenchArgs) -> Result<()> {
     if let Some(prepare) = &args.prepare {
         return prepare::run_child(prepare);
     }
@@ -164,7 +164,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
         None
     } else {
         Some(args.python.clone().unwrap_or_else(|| {
-            let venv = ctx.root.join(".venv-peers/bin/python");
+            let venv = project.root.join(".venv-peers/bin/python");
             if venv.exists() {
                 venv
             } else {
@@ -175,7 +175,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
     let work = args
         .work
         .clone()
-        .unwrap_or_else(|| ctx.root.join("target").join("hdr-bench"));
+        .unwrap_or_else(|| project.root.join("target").join("hdr-bench"));
     let work = std::path::absolute(&work).unwrap_or(work);
     std::fs::create_dir_all(&work)?;
     let plan = Plan {
@@ -186,7 +186,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
         architecture: args.architecture,
         python,
         smoke: args.smoke,
-        log: Log { quiet: ctx.quiet },
+        log: Log { quiet },
     };
     let selected = if args.only.is_empty() {
         Which::ALL.to_vec()
@@ -220,7 +220,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
     let path = plan.work.join("bench.json");
     hdr_common::write_json_atomic(&path, &report)?;
     plan.log
-        .note(format!("\n(also written to {})", ctx.display(&path)));
+        .note(format!("\n(also written to {})", project.display(&path)));
     if !failures.is_empty() {
         bail!(
             "{} benchmark(s) failed:\n  {}",

@@ -8,8 +8,9 @@ use anyhow::Result;
 use clap::Args;
 use hdr_artifacts::{EvalFiles, TrainFiles};
 
+use hdr_pipeline::Project;
+
 use crate::front_end;
-use crate::stages::Context;
 
 /// Arguments of `cargo xtask export`.
 #[derive(Debug, Args)]
@@ -24,23 +25,23 @@ pub struct ExportArgs {
 
 /// Runs `hdr-export` (built on first use) on the trained weights; the test
 /// accuracy goes on the card only for the weights the eval stage scored.
-pub fn run(ctx: &Context, args: ExportArgs) -> Result<ExitCode> {
-    let train = TrainFiles::under(&ctx.artifacts);
+pub fn run(project: &Project, quiet: bool, args: ExportArgs) -> Result<ExitCode> {
+    let train = TrainFiles::under(&project.artifacts);
     let weights = args.model.unwrap_or(train.weights.clone());
     let output = args
         .output
-        .unwrap_or_else(|| ctx.artifacts.join("export").join("model.onnx"));
-    let mut export = front_end::command("hdr-export", ctx.quiet)?;
+        .unwrap_or_else(|| project.artifacts.join("export").join("model.onnx"));
+    let mut export = front_end::command("hdr-export", quiet)?;
     export
         .arg("--model")
         .arg(&weights)
         .arg("--output")
         .arg(&output);
-    let metrics = EvalFiles::under(&ctx.artifacts).metrics;
+    let metrics = EvalFiles::under(&project.artifacts).metrics;
     if weights == train.weights && metrics.exists() {
         export.arg("--metrics").arg(&metrics);
     }
-    if ctx.quiet {
+    if quiet {
         export.arg("--quiet");
     }
     front_end::run_in_place(export)

@@ -1,38 +1,21 @@
-//! `cargo xtask`: runs the hdr pipeline (data → train → eval → report),
-//! skipping stages that are up to date, and the tools around it.
+//! `cargo xtask`: the command line of the hdr pipeline runner
+//! (`hdr-pipeline`), the front end of `predict`, `serve` and `export`, and
+//! the developer tasks (`bench`). Parses, wires and prints; the runner's
+//! logic is in the library.
 
 mod bench;
-mod cache;
-#[cfg(test)]
-mod code_version;
-mod config;
 mod export;
 mod front_end;
-mod interrupt;
-mod lock;
 mod predict;
-mod run;
-mod run_log;
-mod runner_lock;
-mod runs;
 mod serve;
-mod stage;
-mod stages;
-#[cfg(test)]
-mod stated_defaults;
-mod workspace;
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
-
-use crate::config::{Loaded, Location};
-use crate::interrupt::Interruption;
-use crate::lock::LockFile;
-use crate::stage::Stage;
-use crate::stages::Context;
+use hdr_pipeline::{Loaded, Location, Options, Project, Stage, StageOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -85,6 +68,16 @@ struct StageArgs {
     /// Print what would run and why, and run nothing.
     #[arg(long)]
     dry_run: bool,
+}
+
+impl From<StageArgs> for StageOptions {
+    fn from(args: StageArgs) -> Self {
+        Self {
+            force: args.force,
+            dry_run: args.dry_run,
+            resume: false,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,24 +283,28 @@ fn main() -> ExitCode {
         .then(|| same_globals(&cli.global, &["pipeline"]));
     match run(cli) {
         Ok(code) => code,
-        Err(err) if err.is::<Interruption>() => {
-            let stopped = err.downcast_ref::<Interruption>().expect("checked above");
-            for line in stopped.explain(&resume, pipeline.as_deref()) {
-                eprintln!("{line}");
+        Err(err) => match err.downcast_ref::<hdr_pipeline::Error>() {
+            Some(hdr_pipeline::Error::Interrupted(stopped)) => {
+                for line in stopped.explain(&resume, pipeline.as_deref()) {
+                    eprintln!("{line}");
+                }
+                ExitCode::from(hdr_pipeline::EXIT_STATUS)
             }
-            ExitCode::from(interrupt::EXIT_STATUS)
-        }
-        Err(err) if err.is::<interrupt::SweepStopped>() => {
-            eprintln!("{err}");
-            ExitCode::from(interrupt::EXIT_STATUS)
-        }
-        Err(err) => {
-            for line in hdr_common::error_lines(err.as_ref()) {
-                eprintln!("{line}");
+            Some(stopped @ hdr_pipeline::Error::SweepStopped(_)) => {
+                eprintln!("{stopped}");
+                ExitCode::from(hdr_pipeline::EXIT_STATUS)
             }
-            ExitCode::FAILURE
-        }
+            _ => failure(&err),
+        },
     }
+}
+
+/// Prints `err` with its causes and returns the failure status.
+fn failure(err: &anyhow::Error) -> ExitCode {
+    for line in hdr_common::error_lines(err.as_ref()) {
+        eprintln!("{line}");
+    }
+    ExitCode::FAILURE
 }
 
 /// `cargo xtask` with the global options that shape the configuration
@@ -323,7 +320,7 @@ fn same_globals(global: &GlobalArgs, command: &[&str]) -> String {
         words.push(assignment.clone());
     }
     words.extend(command.iter().map(|w| w.to_string()));
-    interrupt::shell_line(&words)
+    hdr_pipeline::shell_line(&words)
 }
 
 /// The command that continues an interrupted training with the same
@@ -336,7 +333,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let location = Location::resolve(g.config.clone(), &cwd);
-    let loaded = config::load(&location, &g.overrides)?;
+    let loaded = hdr_pipeline::load(&location, &g.overrides)?;
     if !g.quiet && matches!(location, Location::Found(_)) && loaded.root != cwd {
         let shown = relative(location.path(), &cwd);
         match &loaded.file {
@@ -344,52 +341,74 @@ fn run(cli: Cli) -> Result<ExitCode> {
             None => eprintln!("using the defaults ({shown} does not exist)"),
         }
     }
-    let artifacts = loaded.root.join("artifacts");
-    let mut ctx = Context {
-        config: loaded.config.clone(),
-        root: loaded.root.clone(),
-        artifacts,
-        quiet: g.quiet,
-        terse: false,
-        resume: false,
-        run_id: None,
+    let project = Project::of(&loaded);
+    let quiet = g.quiet;
+    let options = Options {
+        quiet,
+        wait: !g.no_wait,
+        on_locked: Some(signals::install),
     };
-    let wait = !g.no_wait;
+    let output = hdr_pipeline::Output::quiet_if(quiet);
+    let stages_from =
+        |stage: Stage| -> Vec<Stage> { Stage::ALL.into_iter().filter(|s| *s >= stage).collect() };
     match cli.command {
         Command::Pipeline { stage, from, sweep } => {
-            let start = from.unwrap_or(Stage::Data);
-            let stages: Vec<Stage> = Stage::ALL.into_iter().filter(|s| *s >= start).collect();
+            let stages = stages_from(from.unwrap_or(Stage::Data));
             if sweep.is_empty() {
-                run::pipeline(&mut ctx, &stages, &stage, wait)?;
+                hdr_pipeline::pipeline(&project, &stages, stage.into(), options)?;
             } else {
                 let axes = sweep
                     .iter()
-                    .map(|item| run::SweepAxis::parse(item))
-                    .collect::<Result<Vec<_>>>()?;
-                run::sweep(&ctx, &location, &g.overrides, &axes, &stages, &stage, wait)?;
+                    .map(|item| hdr_pipeline::SweepAxis::parse(item))
+                    .collect::<Result<Vec<_>, _>>()?;
+                hdr_pipeline::sweep(
+                    &project,
+                    &location,
+                    &g.overrides,
+                    &axes,
+                    &stages,
+                    stage.into(),
+                    options,
+                )?;
             }
         }
-        Command::Data(args) => run::run_stages(&ctx, &[Stage::Data], &args, wait)?,
+        Command::Data(args) => {
+            hdr_pipeline::run_stages(&project, &[Stage::Data], args.into(), options)?
+        }
         Command::Train { stage, resume } => {
-            ctx.resume = resume;
             // Resuming means running: the lock would otherwise call it up to date.
-            let args = StageArgs {
+            let args = StageOptions {
                 force: stage.force || resume,
                 dry_run: stage.dry_run,
+                resume,
             };
-            run::run_stages(&ctx, &[Stage::Train], &args, wait)?;
+            hdr_pipeline::run_stages(&project, &[Stage::Train], args, options)?;
         }
-        Command::Eval(args) => run::run_stages(&ctx, &[Stage::Eval], &args, wait)?,
-        Command::Report(args) => run::run_stages(&ctx, &[Stage::Report], &args, wait)?,
-        Command::Status => return status(&ctx),
-        Command::Clean { all } => clean(&ctx, all, wait)?,
+        Command::Eval(args) => {
+            hdr_pipeline::run_stages(&project, &[Stage::Eval], args.into(), options)?
+        }
+        Command::Report(args) => {
+            hdr_pipeline::run_stages(&project, &[Stage::Report], args.into(), options)?
+        }
+        Command::Status => {
+            let stale = hdr_pipeline::status(&project, quiet)?;
+            // Quiet, the exit status is the answer (like `dvc status -q`).
+            if quiet && !stale.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Clean { all } => hdr_pipeline::clean(&project, all, options)?,
         Command::Runs { action, json } => match action {
-            None => runs::list(&ctx, json)?,
-            Some(RunsAction::Diff { ids }) => runs::diff(&ctx, &ids)?,
-            Some(RunsAction::Show { id, json }) => runs::show(&ctx, id, json)?,
-            Some(RunsAction::Checkout { id }) => runs::checkout(&ctx, id, wait)?,
+            None => hdr_pipeline::runs::list(&project, output, json)?,
+            Some(RunsAction::Diff { ids }) => hdr_pipeline::runs::diff(&project, output, &ids)?,
+            Some(RunsAction::Show { id, json }) => {
+                hdr_pipeline::runs::show(&project, output, id, json)?
+            }
+            Some(RunsAction::Checkout { id }) => {
+                hdr_pipeline::runs::checkout(&project, id, options)?
+            }
         },
-        Command::Gc { keep } => runs::gc(&ctx, keep, wait)?,
+        Command::Gc { keep } => hdr_pipeline::runs::gc(&project, keep, options)?,
         Command::Config { json } => show_config(&loaded, json)?,
         Command::ImportIdx {
             images,
@@ -399,7 +418,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let started = std::time::Instant::now();
             let data = hdr_data::read_idx(&images, &labels)?;
             hdr_data::write_kaggle_csv(&data, &output)?;
-            if !ctx.quiet {
+            if !quiet {
                 eprintln!(
                     "wrote {} images to {} in {:.2} s",
                     data.len(),
@@ -408,10 +427,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
         }
-        Command::Predict(args) => return predict::run(&ctx, args),
-        Command::Bench(args) => bench::run(&ctx, args)?,
-        Command::Export(args) => return export::run(&ctx, args),
-        Command::Serve(args) => return serve::run(&ctx, args),
+        Command::Predict(args) => return predict::run(&project, quiet, args),
+        Command::Bench(args) => bench::run(&project, quiet, args)?,
+        Command::Export(args) => return export::run(&project, quiet, args),
+        Command::Serve(args) => return serve::run(&project, quiet, args),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -460,7 +479,7 @@ fn show_config(loaded: &Loaded, json: bool) -> Result<()> {
         Some(file) => println!("# The configuration in force: {}", file.display()),
         None => println!(
             "# The configuration in force: defaults (no {} in {})",
-            config::FILE_NAME,
+            hdr_pipeline::FILE_NAME,
             loaded.root.display()
         ),
     }
@@ -482,81 +501,6 @@ fn show_config(loaded: &Loaded, json: bool) -> Result<()> {
             origin.push_str(&format!(" (default {default})"));
         }
         println!("{assignment:<w$}  # {origin}", w = width + 3);
-    }
-    Ok(())
-}
-
-/// Prints every stage as up to date or stale, with reasons. Exits 0, except
-/// that when quiet it prints nothing and exits 1 if any stage is stale.
-fn status(ctx: &Context) -> Result<ExitCode> {
-    let lock = LockFile::read(&ctx.lock_path())?;
-    let mut stale: Vec<Stage> = Vec::new();
-    for stage in Stage::ALL {
-        let reasons = ctx.stale_reasons(stage, &lock, &stale)?;
-        if reasons.is_empty() {
-            if !ctx.quiet {
-                println!("{:>7}: up to date", stage.name());
-            }
-            continue;
-        }
-        if !ctx.quiet {
-            println!("{:>7}: stale", stage.name());
-            for reason in reasons {
-                println!("         - {reason}");
-            }
-        }
-        stale.push(stage);
-    }
-    if !ctx.quiet {
-        println!("{}", runs::cache_line(ctx));
-    }
-    Ok(if ctx.quiet && !stale.is_empty() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// Removes the artifacts directory's contents, holding the runner lock (whose
-/// file stays); the run log and the run cache stay unless `all`.
-fn clean(ctx: &Context, all: bool, wait: bool) -> Result<()> {
-    let dir = &ctx.artifacts;
-    if !dir.exists() {
-        if !ctx.quiet {
-            eprintln!("nothing to clean: {} does not exist", ctx.display(dir));
-        }
-        return Ok(());
-    }
-    if !dir.is_dir() {
-        bail!("{} is not a directory", dir.display());
-    }
-    let _held = runner_lock::acquire(dir, wait, ctx.quiet)?;
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry?.path();
-        // The lock file stays: removing it would let a waiting runner and a
-        // new one each lock a different file.
-        let history = [hdr_artifacts::RUN_LOG_FILE, hdr_artifacts::CACHE_DIR];
-        if path.file_name().is_some_and(|n| {
-            n == ".gitkeep"
-                || n == runner_lock::FILE_NAME
-                || (!all && history.iter().any(|h| n == *h))
-        }) {
-            continue;
-        }
-        let result = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        result.with_context(|| format!("cannot remove {}", path.display()))?;
-    }
-    if !ctx.quiet {
-        let kept = if all {
-            ""
-        } else {
-            " (the run log and the run cache stay; `clean --all` removes them too)"
-        };
-        eprintln!("removed the contents of {}{kept}", ctx.display(dir));
     }
     Ok(())
 }

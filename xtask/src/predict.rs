@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::Args;
-
-use crate::stages::Context;
+use hdr_pipeline::Project;
 
 /// Arguments of `cargo xtask predict`.
 #[derive(Debug, Args)]
@@ -31,18 +30,18 @@ pub struct PredictArgs {
 }
 
 /// Runs the predict command; the exit code is non-zero if any file failed.
-pub fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
+pub fn run(project: &Project, quiet: bool, args: PredictArgs) -> Result<ExitCode> {
     let model_path = args
         .model
         .clone()
-        .unwrap_or_else(|| hdr_train::Paths::under(&ctx.artifacts).weights);
+        .unwrap_or_else(|| hdr_train::Paths::under(&project.artifacts).weights);
     if let Some(csv) = &args.csv {
         let Some(output) = &args.output else {
             bail!("--csv needs -o/--output for the submission file, e.g. -o submission.csv");
         };
         let classifier = hdr_predict::load_model(&model_path)?;
         let outcome = hdr_predict::predict_csv(&classifier, csv, output)?;
-        if !ctx.quiet {
+        if !quiet {
             eprintln!(
                 "wrote {} predictions to {} ({:.0} images/s)",
                 outcome.rows,

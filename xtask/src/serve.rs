@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
+use hdr_pipeline::Project;
+
 use crate::front_end;
-use crate::stages::Context;
 
 /// Arguments of `cargo xtask serve`.
 #[derive(Debug, Args)]
@@ -31,9 +32,9 @@ pub struct ServeArgs {
 
 /// Runs `hdr-serve` (built on first use) on the pipeline's model, card,
 /// metrics, data summary and report; it serves until Ctrl-C or SIGTERM.
-pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
-    let artifacts = hdr_artifacts::Artifacts::under(&ctx.artifacts);
-    let mut server = front_end::command("hdr-serve", ctx.quiet)?;
+pub fn run(project: &Project, quiet: bool, args: ServeArgs) -> Result<ExitCode> {
+    let artifacts = hdr_artifacts::Artifacts::under(&project.artifacts);
+    let mut server = front_end::command("hdr-serve", quiet)?;
     let own_weights = args.model.is_none();
     let model = args.model.unwrap_or(artifacts.train.weights);
     server
@@ -59,7 +60,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     if args.open {
         server.arg("--open");
     }
-    if ctx.quiet {
+    if quiet {
         server.arg("--quiet");
     }
     front_end::run_in_place(server)

@@ -55,7 +55,7 @@ pub use predictions::{
 };
 pub use runs::{
     append_run, best_run, changed_params, read_runs, run_log_path, HeadlineMetrics, ParamChange,
-    RunLog, RunRecord, RunStatus, SkippedLine, StageOutcome, RUN_LOG_FILE,
+    RunLog, RunRecord, RunStatus, SkippedLine, StageOutcome, TestData, RUN_LOG_FILE,
 };
 #[cfg(feature = "parquet")]
 pub use split_file::{encode_split, read_split, row_major_pixels, split_frame, SPLIT_COLUMNS};

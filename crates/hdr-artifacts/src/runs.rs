@@ -108,6 +108,11 @@ pub struct RunRecord {
     pub config: serde_json::Value,
     /// sha256 of the data source, as `data/summary.json` records it.
     pub data_sha256: Option<String>,
+    /// sha256 of the test split the run was scored on (`data/test.parquet`):
+    /// runs are compared on accuracy only when it is the same. None for a
+    /// run that was not scored, or recorded before hdr kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_sha256: Option<String>,
     /// Each stage's code version (the hash the lock file records).
     pub code: BTreeMap<String, String>,
     /// The kernel path that trained the model (`avx512` or `portable`), from `model.json`.
@@ -176,10 +181,32 @@ pub fn changed_params(before: &RunRecord, after: &RunRecord) -> Vec<ParamChange>
         .collect()
 }
 
-/// The successful run with the highest test accuracy (the earliest on a tie).
-pub fn best_run(runs: &[RunRecord]) -> Option<&RunRecord> {
+/// Which runs [`best_run`] compares: those scored on the same test data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestData<'a>(pub Option<&'a str>);
+
+impl<'a> TestData<'a> {
+    /// The test data `run` was scored on.
+    pub fn of(run: &'a RunRecord) -> Self {
+        Self(run.test_sha256.as_deref())
+    }
+
+    /// The test data of the latest successful scored run: what a table of
+    /// runs compares on. None when no run was scored.
+    pub fn latest(runs: &'a [RunRecord]) -> Option<Self> {
+        runs.iter()
+            .rev()
+            .find(|r| r.is_ok() && r.metrics.is_some())
+            .map(Self::of)
+    }
+}
+
+/// The successful run with the highest test accuracy (the earliest on a
+/// tie) among those scored on `test_data`: accuracies on different test
+/// sets are not comparable.
+pub fn best_run<'a>(runs: &'a [RunRecord], test_data: TestData<'_>) -> Option<&'a RunRecord> {
     runs.iter()
-        .filter(|r| r.is_ok())
+        .filter(|r| r.is_ok() && TestData::of(r) == test_data)
         .filter_map(|r| r.metrics.map(|m| (r, m.test_accuracy)))
         .fold(
             None,
@@ -293,6 +320,7 @@ mod tests {
                 .then(|| "stage `train` failed".to_string()),
             config: serde_json::json!({"train": {"dropout": dropout, "seed": 42}, "data": {"seed": 42}}),
             data_sha256: Some("a".repeat(64)),
+            test_sha256: Some("t".repeat(64)),
             code: BTreeMap::from([("train".to_string(), "c".repeat(64))]),
             kernels: Some("portable".into()),
             metrics: accuracy.map(|a| HeadlineMetrics {
@@ -356,7 +384,32 @@ mod tests {
             record(3, 0.5, None),
             record(4, 0.6, Some(0.985)),
         ];
-        assert_eq!(best_run(&runs).unwrap().id, 2);
-        assert!(best_run(&runs[2..3]).is_none());
+        let same = TestData::latest(&runs).unwrap();
+        assert_eq!(same, TestData(Some(&"t".repeat(64))));
+        assert_eq!(best_run(&runs, same).unwrap().id, 2);
+        assert!(best_run(&runs[2..3], same).is_none());
+        assert_eq!(TestData::latest(&runs[2..3]), None);
+    }
+
+    #[test]
+    fn the_best_run_is_chosen_among_runs_on_the_same_test_data() {
+        let mut mnist = record(5, 0.5, Some(0.99));
+        mnist.test_sha256 = Some("m".repeat(64));
+        let runs = vec![
+            record(1, 0.3, Some(0.97)),
+            record(2, 0.4, Some(0.985)),
+            mnist.clone(),
+        ];
+        let latest = TestData::latest(&runs).unwrap();
+        assert_eq!(latest, TestData::of(&mnist));
+        assert_eq!(best_run(&runs, latest).unwrap().id, 5);
+        let sample = TestData::of(&runs[0]);
+        assert_eq!(best_run(&runs, sample).unwrap().id, 2, "not the MNIST run");
+        // A record from before the hash was kept reads back as unknown test data.
+        let mut old = serde_json::to_value(record(6, 0.5, Some(0.999))).unwrap();
+        old.as_object_mut().unwrap().remove("test_sha256");
+        let old: RunRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(old.test_sha256, None);
+        assert_eq!(best_run(std::slice::from_ref(&old), sample), None);
     }
 }

@@ -6,10 +6,14 @@
 //! `[train]` config and architecture, the data summary's split settings. When
 //! the log already holds a run with the same metrics and settings (a report
 //! drawn again, or restored), that record is this run.
+//!
+//! Accuracies are compared only between runs scored on the same test data
+//! (the test split's sha256): "best" and the runs chart leave the others
+//! out, and a previous run scored on other test data says so.
 
 use std::collections::BTreeMap;
 
-use hdr_artifacts::{best_run, HeadlineMetrics, RunRecord};
+use hdr_artifacts::{best_run, HeadlineMetrics, RunRecord, TestData};
 use serde_json::Value;
 
 use crate::Inputs;
@@ -23,14 +27,67 @@ pub struct Comparison {
     pub this: HeadlineMetrics,
     /// The settings the artifacts record, as `section.key`.
     pub params: BTreeMap<String, Value>,
+    /// The test data this run was scored on.
+    pub test: TestSet,
     /// The latest successful run before this one.
     pub previous: Option<RunRecord>,
-    /// The most accurate successful run other than this one, when it beats this run.
+    /// The most accurate successful run other than this one, scored on the
+    /// same test data, when it beats this run.
     pub best: Option<RunRecord>,
-    /// (run id, test accuracy) of every successful run, this one included, in id order.
+    /// (run id, test accuracy) of every successful run scored on the same
+    /// test data, this one included, in id order.
     pub accuracy_by_run: Vec<(u64, f64)>,
+    /// Successful runs left out of `best` and the chart: scored on other test data.
+    pub other_test_data: usize,
     /// The x position of this run in `accuracy_by_run`.
     pub this_x: u64,
+}
+
+/// The test data a run was scored on: the test split's hash, and the
+/// `data.test_source` file it came from, if any (else a split of the source).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSet {
+    /// sha256 of `test.parquet`.
+    pub sha256: String,
+    /// The file name of `data.test_source`, when one was set.
+    pub source: Option<String>,
+}
+
+impl TestSet {
+    fn of(inputs: &Inputs) -> Self {
+        Self {
+            sha256: inputs.test_sha256.clone(),
+            source: inputs
+                .data_summary
+                .test_source
+                .as_ref()
+                .map(|t| file_name(&t.path)),
+        }
+    }
+
+    /// Whether `run` was scored on this test data; a record from before hdr
+    /// kept the hash is taken at its word on `data.test_source`.
+    pub(crate) fn matches(&self, run: &RunRecord) -> bool {
+        match &run.test_sha256 {
+            Some(theirs) => *theirs == self.sha256,
+            None => recorded_test_source(run) == self.source,
+        }
+    }
+}
+
+/// The last component of a path as written (`data/t.csv` → `t.csv`).
+fn file_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The `data.test_source` file name a run records, if it set one.
+fn recorded_test_source(run: &RunRecord) -> Option<String> {
+    run.params()
+        .get("data.test_source")
+        .and_then(Value::as_str)
+        .map(file_name)
 }
 
 /// This run's settings as the artifacts record them.
@@ -66,6 +123,7 @@ fn same_settings(run: &RunRecord, params: &BTreeMap<String, Value>) -> bool {
 pub fn compare(inputs: &Inputs, runs: &[RunRecord]) -> Comparison {
     let this = HeadlineMetrics::of(&inputs.metrics);
     let params = params_of(inputs);
+    let test = TestSet::of(inputs);
     let ok: Vec<&RunRecord> = runs
         .iter()
         .filter(|r| r.is_ok() && r.metrics.is_some())
@@ -73,27 +131,37 @@ pub fn compare(inputs: &Inputs, runs: &[RunRecord]) -> Comparison {
     let recorded = ok
         .iter()
         .rev()
-        .find(|r| r.metrics == Some(this) && same_settings(r, &params))
+        .find(|r| r.metrics == Some(this) && same_settings(r, &params) && test.matches(r))
         .map(|r| r.id);
     let earlier: Vec<RunRecord> = ok
         .iter()
         .filter(|r| recorded.is_none_or(|id| r.id < id))
         .map(|r| (*r).clone())
         .collect();
-    let others: Vec<RunRecord> = ok
+    // The runs scored on this test data, with the hash this run has, so
+    // that `best_run` compares them; the others are only counted.
+    let comparable: Vec<RunRecord> = ok
+        .iter()
+        .filter(|r| test.matches(r))
+        .map(|r| RunRecord {
+            test_sha256: Some(test.sha256.clone()),
+            ..(*r).clone()
+        })
+        .collect();
+    let others: Vec<RunRecord> = comparable
         .iter()
         .filter(|r| Some(r.id) != recorded)
-        .map(|r| (*r).clone())
+        .cloned()
         .collect();
-    let best = best_run(&others)
+    let best = best_run(&others, TestData(Some(&test.sha256)))
         .filter(|b| {
             b.metrics
                 .is_some_and(|m| m.test_accuracy > this.test_accuracy)
         })
-        .cloned();
+        .and_then(|b| ok.iter().find(|r| r.id == b.id).map(|r| (*r).clone()));
     let next_id = runs.iter().map(|r| r.id).max().unwrap_or(0) + 1;
     let this_x = recorded.unwrap_or(next_id);
-    let mut accuracy_by_run: Vec<(u64, f64)> = ok
+    let mut accuracy_by_run: Vec<(u64, f64)> = comparable
         .iter()
         .filter_map(|r| r.metrics.map(|m| (r.id, m.test_accuracy)))
         .collect();
@@ -106,8 +174,10 @@ pub fn compare(inputs: &Inputs, runs: &[RunRecord]) -> Comparison {
         params,
         previous: earlier.last().cloned(),
         best,
+        other_test_data: ok.len() - comparable.len(),
         accuracy_by_run,
         this_x,
+        test,
     }
 }
 
@@ -119,14 +189,38 @@ fn shown(value: Option<&Value>) -> String {
     }
 }
 
-/// `train.dropout 0.3 → 0.5; …` from `run` to this run, on the keys this run records.
-pub(crate) fn changes_from(run: &RunRecord, params: &BTreeMap<String, Value>) -> String {
+/// `train.dropout 0.3 → 0.5; …` from `run` to this run: the keys this run's
+/// artifacts record (a key the older run lacks is new, not changed), then
+/// the test data when it is not the same.
+pub(crate) fn changes_from(
+    run: &RunRecord,
+    params: &BTreeMap<String, Value>,
+    test: &TestSet,
+) -> String {
     let theirs = run.params();
-    let changes: Vec<String> = params
+    let mut changes: Vec<String> = params
         .iter()
         .filter(|(key, value)| theirs.get(*key).is_some_and(|v| v != *value))
         .map(|(key, value)| format!("{key} {} → {}", shown(theirs.get(key)), shown(Some(value))))
         .collect();
+    if !test.matches(run) {
+        let their_source = recorded_test_source(run);
+        if their_source != test.source {
+            let name = |s: Option<String>| s.unwrap_or_else(|| "- (a split of data.source)".into());
+            changes.push(format!(
+                "data.test_source {} → {}",
+                name(their_source),
+                name(test.source.clone())
+            ));
+        } else {
+            let short = |h: &str| h.chars().take(12).collect::<String>();
+            changes.push(format!(
+                "test data sha256 {}… → {}…",
+                run.test_sha256.as_deref().map_or("-".into(), short),
+                short(&test.sha256)
+            ));
+        }
+    }
     if changes.is_empty() {
         "the same settings".into()
     } else {
@@ -147,6 +241,7 @@ mod tests {
             error: None,
             config: serde_json::json!({"train": {"dropout": dropout}, "data": {"seed": 42}}),
             data_sha256: None,
+            test_sha256: Some("t".repeat(64)),
             code: BTreeMap::new(),
             kernels: None,
             metrics: Some(HeadlineMetrics {
@@ -168,15 +263,58 @@ mod tests {
             ("data.seed".to_string(), Value::from(42)),
             ("train.new_key".to_string(), Value::from(1)),
         ]);
+        let test = sample_test();
         assert_eq!(
-            changes_from(&run(1, 0.3, 0.9), &params),
+            changes_from(&run(1, 0.3, 0.9), &params, &test),
             "train.dropout 0.3 → 0.5"
         );
         assert_eq!(
-            changes_from(&run(2, 0.5, 0.9), &params),
+            changes_from(&run(2, 0.5, 0.9), &params, &test),
             "the same settings"
         );
         assert!(same_settings(&run(2, 0.5, 0.9), &params));
         assert!(!same_settings(&run(1, 0.3, 0.9), &params));
+    }
+
+    fn sample_test() -> TestSet {
+        TestSet {
+            sha256: "t".repeat(64),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn a_run_on_another_test_set_is_a_change_and_never_the_best() {
+        let params = BTreeMap::from([("train.dropout".to_string(), Value::from(0.5))]);
+        // The previous run scored on MNIST's test set (data.test_source set).
+        let mut mnist = run(1, 0.5, 0.99);
+        mnist.test_sha256 = Some("m".repeat(64));
+        mnist.config["data"]["test_source"] = Value::from("data/mnist-test.csv.gz");
+        let test = sample_test();
+        assert_eq!(
+            changes_from(&mnist, &params, &test),
+            "data.test_source mnist-test.csv.gz → - (a split of data.source)"
+        );
+        // The other way round: this run on MNIST, the previous on the sample split.
+        let on_mnist = TestSet {
+            sha256: "m".repeat(64),
+            source: Some("mnist-test.csv.gz".into()),
+        };
+        assert_eq!(
+            changes_from(&run(2, 0.5, 0.9), &params, &on_mnist),
+            "data.test_source - (a split of data.source) → mnist-test.csv.gz"
+        );
+        // Same settings, another split (another source file, say).
+        let mut other_split = run(3, 0.5, 0.9);
+        other_split.test_sha256 = Some("s".repeat(64));
+        assert_eq!(
+            changes_from(&other_split, &params, &test),
+            "test data sha256 ssssssssssss… → tttttttttttt…"
+        );
+        // A record from before the hash was kept is taken at its word.
+        let mut old = run(4, 0.5, 0.9);
+        old.test_sha256 = None;
+        assert!(test.matches(&old));
+        assert!(!on_mnist.matches(&old));
     }
 }

@@ -273,7 +273,12 @@ fn runs_section(c: &Comparison, chart: &str) -> String {
     };
     let mut columns: Vec<(String, &RunRecord)> = Vec::new();
     if let Some(previous) = &c.previous {
-        columns.push((format!("previous (run {})", previous.id), previous));
+        let other = if c.test.matches(previous) {
+            ""
+        } else {
+            ", scored on other test data"
+        };
+        columns.push((format!("previous (run {}{other})", previous.id), previous));
     }
     if let Some(best) = &c.best {
         columns.push((format!("best (run {})", best.id), best));
@@ -320,13 +325,29 @@ fn runs_section(c: &Comparison, chart: &str) -> String {
                 html,
                 "<tr><th scope=\"row\">settings vs {}</th><td>{}</td></tr>",
                 escape(name),
-                escape(&crate::compare::changes_from(run, &c.params))
+                escape(&crate::compare::changes_from(run, &c.params, &c.test))
             );
         }
         html.push_str("</tbody></table>\n");
     }
     if c.best.is_none() && !c.accuracy_by_run.is_empty() {
-        html.push_str("<p>This run has the best test accuracy of the recorded runs.</p>\n");
+        html.push_str("<p>This run has the best test accuracy of the recorded runs");
+        if c.other_test_data > 0 {
+            let _ = write!(
+                html,
+                " scored on the same test data ({} other runs, scored on other test data, are \
+                 not compared)",
+                c.other_test_data
+            );
+        }
+        html.push_str(".</p>\n");
+    } else if c.other_test_data > 0 {
+        let _ = writeln!(
+            html,
+            "<p>Best and the chart compare runs scored on the same test data as this one; {} \
+             other runs were scored on other test data.</p>",
+            c.other_test_data
+        );
     }
     html.push_str(chart);
     html.push_str("</section>\n");

@@ -24,6 +24,9 @@ pub struct Inputs {
     pub total_mistakes: usize,
     /// The runs recorded in `runs.jsonl` (none when it does not exist).
     pub runs: Vec<hdr_artifacts::RunRecord>,
+    /// sha256 of the test split (`test.parquet`): runs are compared on
+    /// accuracy only when they were scored on the same test data.
+    pub test_sha256: String,
 }
 
 /// One misclassified test image.

@@ -250,8 +250,13 @@ pub fn load_inputs(config: &Config, paths: &Paths) -> Result<Inputs, Error> {
         inputs::select_mistakes(&paths.predictions_test, &paths.test_split, config.mistakes)?;
     // The run log only adds a comparison: lines it cannot read are left out.
     let runs = hdr_artifacts::read_runs(&paths.runs)?.runs;
+    let test_sha256 = hdr_common::sha256_file(&paths.test_split).map_err(|source| Error::Io {
+        path: paths.test_split.clone(),
+        source,
+    })?;
     Ok(Inputs {
         runs,
+        test_sha256,
         metrics,
         history,
         card,

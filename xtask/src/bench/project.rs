@@ -126,8 +126,8 @@ mod tests {
             vec!["train.seed=7".into()],
         )
         .unwrap();
-        let location = crate::config::Location::Explicit(dir.path().join("pipeline.toml"));
-        let loaded = crate::config::load(&location, &project.overrides).unwrap();
+        let location = hdr_pipeline::Location::Explicit(dir.path().join("pipeline.toml"));
+        let loaded = hdr_pipeline::load(&location, &project.overrides).unwrap();
         assert_eq!(loaded.config.data.source, Path::new("/data/x y.csv"));
         assert_eq!(loaded.config.train.epochs, 3);
         assert!(!loaded.config.train.augment);

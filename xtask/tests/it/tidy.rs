@@ -497,3 +497,49 @@ fn no_source_file_is_over_800_lines() {
         long.join("\n")
     );
 }
+
+// ---- signals and exits belong to programs ----
+
+/// Whether a library source file (not a binary's `main.rs`, nor a test
+/// module's code after `#[cfg(test)]`) registers a signal handler or ends
+/// the process.
+fn stops_the_process(code: &str) -> bool {
+    let library_part = code.split("#[cfg(test)]").next().unwrap_or(code);
+    [
+        "signal_hook::",
+        "process::exit(",
+        "libc::signal(",
+        "libc::sigaction(",
+    ]
+    .iter()
+    .any(|call| library_part.contains(call))
+}
+
+#[test]
+fn no_library_installs_a_signal_handler_or_exits() {
+    let mut found = Vec::new();
+    for dir in crate_dirs() {
+        if !dir.join("src/lib.rs").is_file() {
+            continue;
+        }
+        for file in rust_files(&dir.join("src")) {
+            if file.ends_with("main.rs") || file.components().any(|c| c.as_os_str() == "bin") {
+                continue;
+            }
+            if stops_the_process(&code_only(&std::fs::read_to_string(&file).unwrap())) {
+                found.push(relative(&file));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a library that handles signals or exits takes that choice from the program embedding \
+         it (hdr-pipeline takes an `on_locked` hook; `cargo xtask` installs the handlers):\n{found:?}"
+    );
+    assert!(stops_the_process(
+        "fn f() { signal_hook::flag::register(SIGINT, flag); }"
+    ));
+    assert!(!stops_the_process(
+        "#[cfg(test)]\nmod tests { fn f() { std::process::exit(1) } }"
+    ));
+}

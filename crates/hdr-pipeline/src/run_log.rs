@@ -4,20 +4,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
-use hdr_artifacts::{best_run, RunLog, RunRecord, StageOutcome};
+use hdr_artifacts::{best_run, RunLog, RunRecord, StageOutcome, TestData};
 
+use crate::output::Output;
+use crate::project::Project;
 use crate::stage::Stage;
-use crate::stages::Context;
+use crate::Error;
 
 /// Reads the run log, warning about each line that cannot be read.
-pub fn read_log(ctx: &Context) -> Result<RunLog> {
-    let path = hdr_artifacts::run_log_path(&ctx.artifacts);
+pub fn read_log(project: &Project, output: Output) -> Result<RunLog, Error> {
+    let path = hdr_artifacts::run_log_path(&project.artifacts);
     let log = hdr_artifacts::read_runs(&path)?;
     for skipped in &log.skipped {
-        ctx.warn(format!(
+        output.warn(format!(
             "{} line {}: not a run record, skipped ({})",
-            ctx.display(&path),
+            project.display(&path),
             skipped.line,
             skipped.reason
         ));
@@ -88,13 +89,16 @@ fn varying_keys(runs: &[RunRecord]) -> Vec<String> {
 
 /// The runs as a table: id (the best marked `*`), time, the config keys that
 /// differ between them, the headline metrics, training seconds and what the
-/// stages did.
+/// stages did. "Best" compares only the runs scored on the same test data as
+/// the latest scored run; the note under the table says so when others were
+/// scored on other test data.
 pub fn table(runs: &[RunRecord]) -> String {
     if runs.is_empty() {
         return "no runs recorded yet: `cargo xtask pipeline` records one\n".to_string();
     }
     let keys = varying_keys(runs);
-    let best = best_run(runs).map(|r| r.id);
+    let test_data = TestData::latest(runs);
+    let best = test_data.and_then(|t| best_run(runs, t)).map(|r| r.id);
     let mut header: Vec<String> = vec!["run".into(), "time (UTC)".into(), "status".into()];
     header.extend(keys.iter().cloned());
     header.extend(
@@ -156,8 +160,26 @@ pub fn table(runs: &[RunRecord]) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
-    if let Some(best) = best {
-        out.push_str(&format!("* best test accuracy: run {best}\n"));
+    if let (Some(best), Some(test_data)) = (best, test_data) {
+        let scored: Vec<&RunRecord> = runs
+            .iter()
+            .filter(|r| r.is_ok() && r.metrics.is_some())
+            .collect();
+        let same = scored
+            .iter()
+            .filter(|r| TestData::of(r) == test_data)
+            .count();
+        if same == scored.len() {
+            out.push_str(&format!("* best test accuracy: run {best}\n"));
+        } else {
+            let latest = scored.last().map_or(0, |r| r.id);
+            out.push_str(&format!(
+                "* best test accuracy: run {best}, of the {same} runs scored on the same test data \
+                 as run {latest} (the other {} were scored on other test data, so their accuracies \
+                 are not compared)\n",
+                scored.len() - same
+            ));
+        }
     }
     out
 }
@@ -180,6 +202,7 @@ mod tests {
             config: serde_json::json!({"train": {"dropout": dropout, "seed": 42},
                                        "report": {"title": "t"}}),
             data_sha256: None,
+            test_sha256: Some("t".repeat(64)),
             code: BTreeMap::new(),
             kernels: None,
             metrics: accuracy.map(|a| HeadlineMetrics {
@@ -209,6 +232,23 @@ mod tests {
         assert!(lines[3].contains("failed"), "{text}");
         assert_eq!(lines[4], "* best test accuracy: run 2");
         assert!(table(&[]).contains("no runs"));
+    }
+
+    #[test]
+    fn the_best_run_is_marked_among_runs_on_the_latest_test_data_only() {
+        // Run 2 scored higher, but on another test set (say MNIST's 10,000).
+        let mut other = run(2, 0.5, Some(0.995));
+        other.test_sha256 = Some("m".repeat(64));
+        let text = table(&[run(1, 0.3, Some(0.97)), other, run(3, 0.7, Some(0.975))]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[3].starts_with("*3 "), "{text}");
+        assert!(lines[2].starts_with(" 2 "), "{text}");
+        assert!(
+            lines[4].starts_with(
+                "* best test accuracy: run 3, of the 2 runs scored on the same test data as run 3"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -3,33 +3,37 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{bail, Context as _, Result};
 use hdr_artifacts::{changed_params, RunLog, RunRecord};
 
-use crate::cache::{self, human_bytes};
-use crate::lock::LockFile;
+use crate::output::Output;
+use crate::pipeline_lock::LockFile;
+use crate::project::Project;
+use crate::run_cache::{self, human_bytes};
 use crate::run_log::{cell, read_log, stage_summary, table};
+use crate::runner::Options;
 use crate::runner_lock;
 use crate::stage::Stage;
-use crate::stages::Context;
+use crate::Error;
 
-/// The run with id `id`, or an error listing the ids there are.
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The run with id `id`, or an error naming the ids there are.
 fn find(log: &RunLog, id: u64) -> Result<&RunRecord> {
-    log.get(id)
-        .with_context(|| match (log.runs.first(), log.runs.last()) {
-            (Some(first), Some(last)) => format!(
-                "no run {id} in the run log (runs {}..{} are recorded; see `cargo xtask runs`)",
-                first.id, last.id
-            ),
-            _ => format!("no run {id}: no runs are recorded yet"),
-        })
+    log.get(id).ok_or_else(|| Error::UnknownRun {
+        id,
+        recorded: log
+            .runs
+            .first()
+            .zip(log.runs.last())
+            .map(|(a, b)| (a.id, b.id)),
+    })
 }
 
 /// `cargo xtask runs [--json]`.
-pub fn list(ctx: &Context, json: bool) -> Result<()> {
-    let log = read_log(ctx)?;
+pub fn list(project: &Project, output: Output, json: bool) -> Result<()> {
+    let log = read_log(project, output)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&log.runs)?);
+        println!("{}", to_json(&log.runs));
     } else {
         print!("{}", table(&log.runs));
     }
@@ -37,11 +41,11 @@ pub fn list(ctx: &Context, json: bool) -> Result<()> {
 }
 
 /// `cargo xtask runs show ID`.
-pub fn show(ctx: &Context, id: u64, json: bool) -> Result<()> {
-    let log = read_log(ctx)?;
+pub fn show(project: &Project, output: Output, id: u64, json: bool) -> Result<()> {
+    let log = read_log(project, output)?;
     let run = find(&log, id)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(run)?);
+        println!("{}", to_json(run));
         return Ok(());
     }
     let status = if run.is_ok() { "ok" } else { "failed" };
@@ -64,6 +68,9 @@ pub fn show(ctx: &Context, id: u64, json: bool) -> Result<()> {
     if let Some(hash) = &run.data_sha256 {
         println!("  data sha256     {hash}");
     }
+    if let Some(hash) = &run.test_sha256 {
+        println!("  test sha256     {hash}");
+    }
     println!("  config:");
     for (key, value) in run.params() {
         println!("    {key} = {value}");
@@ -73,19 +80,21 @@ pub fn show(ctx: &Context, id: u64, json: bool) -> Result<()> {
 
 /// `cargo xtask runs diff [A] [B]`: B's params and metrics against A's
 /// (default: the last two runs).
-pub fn diff(ctx: &Context, ids: &[u64]) -> Result<()> {
-    let log = read_log(ctx)?;
+pub fn diff(project: &Project, output: Output, ids: &[u64]) -> Result<()> {
+    let log = read_log(project, output)?;
     let (a, b) = match ids {
         [] => match log.runs.as_slice() {
             [.., a, b] => (a, b),
-            _ => bail!(
-                "runs diff needs two runs; the run log holds {}",
-                log.runs.len()
-            ),
+            _ => {
+                return Err(Error::TooFewRuns {
+                    recorded: log.runs.len(),
+                })
+            }
         },
         [a] => {
-            let last = log.runs.last().context("no runs are recorded yet")?;
-            (find(&log, *a)?, last)
+            let a = find(&log, *a)?;
+            // `a` was found, so the log has a last run.
+            (a, log.runs.last().unwrap_or(a))
         }
         [a, b, ..] => (find(&log, *a)?, find(&log, *b)?),
     };
@@ -119,52 +128,52 @@ pub fn diff(ctx: &Context, ids: &[u64]) -> Result<()> {
 
 /// `cargo xtask runs checkout ID`: the run's outputs back into artifacts/
 /// from the cache, and the lock file made to match them.
-pub fn checkout(ctx: &Context, id: u64, wait: bool) -> Result<()> {
-    let log = read_log(ctx)?;
+pub fn checkout(project: &Project, id: u64, options: Options) -> Result<()> {
+    let output = Output::quiet_if(options.quiet);
+    let log = read_log(project, output)?;
     let run = find(&log, id)?;
     if !run.is_ok() {
-        bail!("run {id} failed, so it has no outputs to check out");
+        return Err(Error::RunFailed { id });
     }
-    let _held = runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?;
-    let cache = ctx.cache();
+    let _held = runner_lock::acquire(&project.artifacts, options.wait, options.quiet)?;
+    let cache = project.cache();
     let mut restored = Vec::new();
     for stage in Stage::ALL {
         let name = stage.name();
         let Some(fingerprint) = run.fingerprints.get(name) else {
             continue;
         };
-        let gone = || {
-            format!(
-                "run {id}'s `{name}` outputs are no longer in the cache (removed by `cargo xtask gc`, \
-                 or `clean --all`); rerun its configuration instead (see `cargo xtask runs show {id}`)"
-            )
+        let gone = |damage: Option<run_cache::Damage>| Error::NotCached {
+            id,
+            stage: name.to_string(),
+            damage: damage.map(|d| d.0),
         };
         let entry = match cache.lookup(fingerprint) {
             Ok(Some(entry)) => entry,
-            Ok(None) => bail!(gone()),
+            Ok(None) => return Err(gone(None)),
             Err(damage) => {
                 cache.discard(fingerprint, None);
-                bail!("{}: {}", gone(), damage.0);
+                return Err(gone(Some(damage)));
             }
         };
-        match cache.restore(&entry, &ctx.root) {
+        match cache.restore(&entry, &project.root) {
             Ok(set) => restored.push((stage, entry, set)),
             Err(damage) => {
                 cache.discard(fingerprint, Some(&entry));
-                bail!("{}: {}", gone(), damage.0);
+                return Err(gone(Some(damage)));
             }
         }
     }
     // Every stage's outputs were read back and verified: only now replace the artifacts.
-    let lock_path = ctx.lock_path();
+    let lock_path = project.lock_path();
     let mut lock = LockFile::read(&lock_path)?;
     for (stage, entry, set) in restored {
         set.commit()
-            .with_context(|| format!("cannot restore {}'s outputs", stage.name()))?;
+            .map_err(|source| Error::Restore { stage, source })?;
         lock.stages.insert(stage.name().to_string(), entry.lock);
     }
     lock.write(&lock_path)?;
-    if !ctx.quiet {
+    if !options.quiet {
         eprintln!(
             "artifacts/ now hold run {id}'s outputs{}; `cargo xtask status` compares them with the \
              configuration in force",
@@ -179,23 +188,23 @@ pub fn checkout(ctx: &Context, id: u64, wait: bool) -> Result<()> {
 
 /// `cargo xtask gc --keep N`: drops the cache entries neither the lock file
 /// nor the last `keep` runs need.
-pub fn gc(ctx: &Context, keep: usize, wait: bool) -> Result<()> {
-    let _held = runner_lock::acquire(&ctx.artifacts, wait, ctx.quiet)?;
-    let log = read_log(ctx)?;
-    let lock = LockFile::read(&ctx.lock_path())?;
+pub fn gc(project: &Project, keep: usize, options: Options) -> Result<()> {
+    let _held = runner_lock::acquire(&project.artifacts, options.wait, options.quiet)?;
+    let log = read_log(project, Output::quiet_if(options.quiet))?;
+    let lock = LockFile::read(&project.lock_path())?;
     let mut needed: BTreeSet<String> = lock
         .stages
         .iter()
-        .map(|(name, entry)| cache::fingerprint(name, entry))
+        .map(|(name, entry)| run_cache::fingerprint(name, entry))
         .collect();
     let recent = log.runs.len().saturating_sub(keep);
     for run in &log.runs[recent..] {
         needed.extend(run.fingerprints.values().cloned());
     }
-    let cache = ctx.cache();
+    let cache = project.cache();
     let (removed, freed) = cache.collect(&needed)?;
     let (entries, bytes) = cache.size();
-    if !ctx.quiet {
+    if !options.quiet {
         eprintln!(
             "gc: removed {removed} cache entries ({}); kept {entries} ({}) for the lock file and the last {keep} runs",
             human_bytes(freed),
@@ -206,12 +215,17 @@ pub fn gc(ctx: &Context, keep: usize, wait: bool) -> Result<()> {
 }
 
 /// `cache: 12 entries, 8.3 MB in artifacts/.cache`, for `status`.
-pub fn cache_line(ctx: &Context) -> String {
-    let cache = ctx.cache();
+pub fn cache_line(project: &Project) -> String {
+    let cache = project.cache();
     let (entries, bytes) = cache.size();
     format!(
         "  cache: {entries} entries, {} in {} (`cargo xtask gc` bounds it)",
         human_bytes(bytes),
-        ctx.display(cache.dir())
+        project.display(cache.dir())
     )
+}
+
+/// Run records as pretty JSON (they hold only strings, numbers and maps).
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("run records serialise to JSON")
 }

@@ -19,11 +19,13 @@ use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
 use hdr_common::OutputSet;
 use serde::{Deserialize, Serialize};
 
-use crate::lock::StageLock;
+use crate::pipeline_lock::StageLock;
+use crate::Error;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One cached stage run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,11 +117,9 @@ impl Cache {
                 .parent()
                 .expect("objects live in a folder")
                 .to_path_buf();
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            let bytes =
-                std::fs::read(root.join(rel)).with_context(|| format!("cannot read {rel}"))?;
-            let compressed = gzip(&bytes).with_context(|| format!("cannot compress {rel}"))?;
+            std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+            let bytes = std::fs::read(root.join(rel)).map_err(Error::io("read", rel))?;
+            let compressed = gzip(&bytes).map_err(Error::io("compress", rel))?;
             let (target, content) = if compressed.len() * 10 <= bytes.len() * 9 {
                 (gz_path(&object), compressed)
             } else {
@@ -128,16 +128,17 @@ impl Cache {
             let mut tmp = tempfile::Builder::new()
                 .prefix(".object.")
                 .tempfile_in(&dir)
-                .with_context(|| format!("cannot write in {}", dir.display()))?;
-            write(tmp.as_file_mut(), &content)
-                .with_context(|| format!("cannot copy {rel} into {}", dir.display()))?;
+                .map_err(Error::io("write in", &dir))?;
+            write(tmp.as_file_mut(), &content).map_err(|source| Error::CacheCopy {
+                file: rel.clone(),
+                folder: dir.clone(),
+                source,
+            })?;
             tmp.persist(&target)
-                .map_err(|e| e.error)
-                .with_context(|| format!("cannot write {}", target.display()))?;
+                .map_err(|e| Error::io("write", &target)(e.error))?;
         }
         let path = self.entry_path(&fingerprint(&entry.stage, &entry.lock));
-        hdr_common::write_json_atomic(&path, entry)
-            .with_context(|| format!("cannot write {}", path.display()))
+        hdr_common::write_json_atomic(&path, entry).map_err(Error::io("write", &path))
     }
 
     /// The entry stored under `fingerprint`, if any. An entry that cannot be
@@ -244,8 +245,7 @@ impl Cache {
                         }
                     }
                     None => {
-                        std::fs::remove_file(&path)
-                            .with_context(|| format!("cannot remove {}", path.display()))?;
+                        std::fs::remove_file(&path).map_err(Error::io("remove", &path))?;
                         removed += 1;
                     }
                 }
@@ -259,8 +259,7 @@ impl Cache {
                 for file in files.flatten() {
                     let path = file.path();
                     if !live.contains(&path) {
-                        std::fs::remove_file(&path)
-                            .with_context(|| format!("cannot remove {}", path.display()))?;
+                        std::fs::remove_file(&path).map_err(Error::io("remove", &path))?;
                     }
                 }
                 let _ = std::fs::remove_dir(sub.path()); // only when empty
@@ -444,11 +443,14 @@ mod tests {
                 Err(io::Error::from(io::ErrorKind::StorageFull))
             })
             .unwrap_err();
-        let message = format!("{error:#}");
         assert!(
-            message.contains("cannot copy artifacts/train/b.bin into"),
-            "{message}"
+            matches!(&error, Error::CacheCopy { file, source, .. }
+                if file == "artifacts/train/b.bin" && source.kind() == io::ErrorKind::StorageFull),
+            "{error:?}"
         );
+        assert!(error
+            .to_string()
+            .starts_with("cannot copy artifacts/train/b.bin into"));
         let fp = fingerprint("train", &entry.lock);
         assert!(cache.lookup(&fp).unwrap().is_none(), "no entry");
         // Only the first object, whole; no temporary file is left.

@@ -4,7 +4,8 @@
 include!(concat!(env!("OUT_DIR"), "/code_hashes.rs"));
 
 /// A pipeline stage, in the order data flows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Stage {
     /// Load, validate and split the source CSV.
     Data,
@@ -42,5 +43,19 @@ impl Stage {
             .find(|(name, _)| *name == self.name())
             .map(|(_, hash)| *hash)
             .expect("build.rs hashes every stage")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_has_a_code_hash_and_its_name() {
+        for stage in Stage::ALL {
+            assert_eq!(stage.code_hash().len(), 64);
+            assert_eq!(Stage::named(stage.name()), Some(stage));
+        }
+        assert_eq!(Stage::named("deploy"), None);
     }
 }

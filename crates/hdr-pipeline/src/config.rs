@@ -3,16 +3,126 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The config file's name at the project root.
 pub const FILE_NAME: &str = "pipeline.toml";
 
+/// What is wrong with the configuration: the file (named as given) or a `--set`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {}", file.display())]
+    Read {
+        /// The config file.
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--config` names a file that does not exist.
+    #[error("config file {} does not exist", file.display())]
+    Missing {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// The file is not TOML.
+    #[error("{}: {source}", file.display())]
+    Syntax {
+        /// The config file.
+        file: PathBuf,
+        /// The parser's message, with line and column.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A `--set` is not `section.key=value` or names no section.
+    #[error("--set {item}: {problem}")]
+    BadOverride {
+        /// The argument as given.
+        item: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A table that is not a pipeline section.
+    #[error("{}: unknown section `[{section}]` (known: {})", file.display(), SECTIONS.join(", "))]
+    UnknownSection {
+        /// The config file.
+        file: PathBuf,
+        /// The table's name.
+        section: String,
+    },
+    /// A section name given a value instead of a table.
+    #[error("{}: `{section}` must be a section ([{section}])", file.display())]
+    NotASection {
+        /// The config file.
+        file: PathBuf,
+        /// The section's name.
+        section: String,
+    },
+    /// A key its section does not have.
+    #[error(
+        "{}: unknown key `{key}` (known keys in [{}]: {})",
+        file.display(),
+        section_of(key),
+        known.join(", ")
+    )]
+    UnknownKey {
+        /// The config file.
+        file: PathBuf,
+        /// The key, as `section.key`.
+        key: String,
+        /// The section's keys.
+        known: Vec<String>,
+    },
+    /// A value of the wrong type, or not one of those allowed.
+    #[error(
+        "{}: bad value for `{key}` = {value}: {}",
+        file.display(),
+        expected.map_or(detail.clone(), |e| format!("expected {e} ({detail})"))
+    )]
+    BadValue {
+        /// The config file.
+        file: PathBuf,
+        /// The key, as `section.key`.
+        key: String,
+        /// The value given, as TOML.
+        value: String,
+        /// The type the key takes, when the value has another.
+        expected: Option<&'static str>,
+        /// What the parser said.
+        detail: String,
+    },
+    /// A value of the right type out of its range (a section's `validate`).
+    #[error("{}: {source}", file.display())]
+    OutOfRange {
+        /// The config file.
+        file: PathBuf,
+        /// Which key and why.
+        #[source]
+        source: hdr_common::ConfigError,
+    },
+    /// A section cannot be shown as TOML.
+    #[error("cannot show [{section}]")]
+    Show {
+        /// The section.
+        section: &'static str,
+        /// The serialiser's message.
+        #[source]
+        source: toml::ser::Error,
+    },
+}
+
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// `data` of `data.seed`.
+fn section_of(key: &str) -> &str {
+    key.split_once('.').map_or(key, |(section, _)| section)
+}
+
 /// Declares the pipeline's sections once: the struct, the list of names, and
 /// the key-by-key loading and validation. A new section is one line here,
-/// given a type with `Default`, serde and `validate() -> Result<(), ConfigError>`.
+/// given a type with `Default`, serde and `validate() -> Result<(), hdr_common::ConfigError>`.
 macro_rules! sections {
     ($($(#[$doc:meta])* $name:ident: $ty:ty,)+) => {
         /// The whole pipeline configuration, one section per stage.
@@ -28,12 +138,15 @@ macro_rules! sections {
         impl PipelineConfig {
             /// Builds the typed config from a table whose sections are known,
             /// naming the first unknown or ill-typed key, then checks ranges.
-            fn from_sections(table: &toml::Table, shown: &str) -> Result<Self> {
+            fn from_sections(table: &toml::Table, file: &Path) -> Result<Self> {
                 let defaults = Self::default();
                 let config = Self {
-                    $($name: section(table, stringify!($name), &defaults.$name, shown)?,)+
+                    $($name: section(table, stringify!($name), &defaults.$name, file)?,)+
                 };
-                $(config.$name.validate().map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;)+
+                $(config.$name.validate().map_err(|source| ConfigError::OutOfRange {
+                    file: file.to_path_buf(),
+                    source,
+                })?;)+
                 Ok(config)
             }
 
@@ -41,8 +154,10 @@ macro_rules! sections {
             pub fn tables(&self) -> Result<Vec<(&'static str, toml::Table)>> {
                 Ok(vec![$((
                     stringify!($name),
-                    toml::Table::try_from(&self.$name)
-                        .with_context(|| format!("cannot show [{}]", stringify!($name)))?,
+                    toml::Table::try_from(&self.$name).map_err(|source| ConfigError::Show {
+                        section: stringify!($name),
+                        source,
+                    })?,
                 ),)+])
             }
 
@@ -86,7 +201,7 @@ impl Location {
         if let Some(path) = explicit {
             return Self::Explicit(path);
         }
-        let root = crate::workspace::find_root(cwd)
+        let root = hdr_workspace::find_root(cwd)
             .or_else(|| {
                 cwd.ancestors()
                     .find(|dir| dir.join(FILE_NAME).is_file())
@@ -150,14 +265,21 @@ pub struct Loaded {
 /// `section.key=value` overrides, checks every key and value.
 pub fn load(location: &Location, overrides: &[String]) -> Result<Loaded> {
     let path = location.path();
-    let shown = path.display().to_string();
     let exists = path.exists();
     let mut table = if exists {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
         text.parse::<toml::Table>()
-            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
+            .map_err(|source| ConfigError::Syntax {
+                file: path.to_path_buf(),
+                source,
+            })?
     } else if matches!(location, Location::Explicit(_)) {
-        bail!("config file {shown} does not exist");
+        return Err(ConfigError::Missing {
+            file: path.to_path_buf(),
+        });
     } else {
         toml::Table::new()
     };
@@ -166,7 +288,7 @@ pub fn load(location: &Location, overrides: &[String]) -> Result<Loaded> {
     for item in overrides {
         set_keys.push(apply_override(&mut table, item)?);
     }
-    let as_written = from_table(&table, &shown)?;
+    let as_written = from_table(&table, path)?;
     let root = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -252,13 +374,17 @@ fn keys_of(table: &toml::Table) -> Vec<String> {
 /// value is read as TOML, or as a plain string when it is not valid TOML (so
 /// `data.source=x.csv` works).
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<String> {
+    let bad = |problem: &str| ConfigError::BadOverride {
+        item: item.to_string(),
+        problem: problem.to_string(),
+    };
     let (key, raw) = item
         .split_once('=')
-        .with_context(|| format!("--set {item}: expected section.key=value"))?;
+        .ok_or_else(|| bad("expected section.key=value"))?;
     let key = key.trim();
     let (section, field) = key
         .split_once('.')
-        .with_context(|| format!("--set {item}: the key must be section.key, e.g. train.epochs"))?;
+        .ok_or_else(|| bad("the key must be section.key, e.g. train.epochs"))?;
     let value = match format!("v = {raw}").parse::<toml::Table>() {
         Ok(mut t) => t.remove("v").expect("parsed key v"),
         Err(_) => toml::Value::String(raw.to_string()),
@@ -267,65 +393,76 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<String> {
         .entry(section.to_string())
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     let toml::Value::Table(section_table) = entry else {
-        bail!("--set {item}: `{section}` is not a section");
+        return Err(bad(&format!("`{section}` is not a section")));
     };
     section_table.insert(field.to_string(), value);
     Ok(key.to_string())
 }
 
 /// Builds the typed config, naming the first unknown or ill-typed key, then validates ranges.
-fn from_table(table: &toml::Table, shown: &str) -> Result<PipelineConfig> {
+fn from_table(table: &toml::Table, file: &Path) -> Result<PipelineConfig> {
     for (name, value) in table {
         if !SECTIONS.contains(&name.as_str()) {
-            bail!(
-                "{shown}: unknown section `[{name}]` (known: {})",
-                SECTIONS.join(", ")
-            );
+            return Err(ConfigError::UnknownSection {
+                file: file.to_path_buf(),
+                section: name.clone(),
+            });
         }
         if !value.is_table() {
-            bail!("{shown}: `{name}` must be a section ([{name}])");
+            return Err(ConfigError::NotASection {
+                file: file.to_path_buf(),
+                section: name.clone(),
+            });
         }
     }
-    PipelineConfig::from_sections(table, shown)
+    PipelineConfig::from_sections(table, file)
 }
 
 /// Deserialises one section key by key onto its defaults, so an error names `section.key`.
-fn section<T>(table: &toml::Table, name: &str, defaults: &T, shown: &str) -> Result<T>
+fn section<T>(table: &toml::Table, name: &str, defaults: &T, file: &Path) -> Result<T>
 where
     T: Serialize + DeserializeOwned,
 {
-    let default_table = toml::Table::try_from(defaults).context("serialise default config")?;
+    // A section's defaults are plain values (numbers, strings, paths) that
+    // TOML holds and reads back: these two conversions cannot fail.
+    let default_table = toml::Table::try_from(defaults).expect("a section's defaults are TOML");
     let Some(toml::Value::Table(user)) = table.get(name) else {
-        return Ok(toml::Value::Table(default_table).try_into()?);
+        return Ok(toml::Value::Table(default_table)
+            .try_into()
+            .expect("a section's defaults read back"));
     };
     let mut merged = default_table.clone();
     for (key, value) in user {
         if !default_table.contains_key(key) && !is_optional_key::<T>(&default_table, key) {
-            let known: Vec<&str> = default_table.keys().map(String::as_str).collect();
-            bail!(
-                "{shown}: unknown key `{name}.{key}` (known keys in [{name}]: {})",
-                known.join(", ")
-            );
+            return Err(ConfigError::UnknownKey {
+                file: file.to_path_buf(),
+                key: format!("{name}.{key}"),
+                known: default_table.keys().cloned().collect(),
+            });
         }
         merged.insert(key.clone(), value.clone());
         if let Err(e) = toml::Value::Table(merged.clone()).try_into::<T>() {
             let message = e.to_string();
-            let detail = serde_detail(&message);
-            // An optional key has no default to take its type from.
-            let Some(expected) = default_table.get(key).map(describe) else {
-                bail!("{shown}: bad value for `{name}.{key}` = {value}: {detail}");
-            };
-            if expected == describe(value) {
-                // The right type but not an allowed value (e.g. an unknown
-                // architecture): serde's message lists the choices.
-                bail!("{shown}: bad value for `{name}.{key}` = {value}: {detail}");
-            }
-            bail!(
-                "{shown}: bad value for `{name}.{key}` = {value}: expected {expected} ({detail})"
-            );
+            // An optional key has no default to take its type from; a value
+            // of the right type but not allowed (e.g. an unknown
+            // architecture) has serde's message, which lists the choices.
+            let expected = default_table
+                .get(key)
+                .map(describe)
+                .filter(|expected| *expected != describe(value));
+            return Err(ConfigError::BadValue {
+                file: file.to_path_buf(),
+                key: format!("{name}.{key}"),
+                value: value.to_string(),
+                expected,
+                detail: serde_detail(&message).to_string(),
+            });
         }
     }
-    Ok(toml::Value::Table(merged).try_into()?)
+    // Every key was read back above, the last one with all the others.
+    Ok(toml::Value::Table(merged)
+        .try_into()
+        .expect("the merged section was read back key by key"))
 }
 
 /// Whether `key` is a field of `T` that has no default (an `Option` left
@@ -383,9 +520,12 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_section_and_file() {
-        let err = load_text("[data]\nsead = 3\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = load_text("[data]\nsead = 3\n", &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnknownKey { key, .. } if key == "data.sead"),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.contains("unknown key `data.sead`"), "{err}");
         assert!(err.contains("pipeline.toml"), "{err}");
     }
@@ -396,9 +536,12 @@ mod tests {
         let test = config.data.test_source.unwrap();
         assert!(test.is_absolute() && test.ends_with("t.csv"), "{test:?}");
         assert_eq!(load_text("", &[]).unwrap().data.test_source, None);
-        let err = load_text("[data]\ntest_source = 3\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = load_text("[data]\ntest_source = 3\n", &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadValue { key, expected: None, .. } if key == "data.test_source"),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(
             err.contains("bad value for `data.test_source` = 3"),
             "{err}"
@@ -407,26 +550,48 @@ mod tests {
 
     #[test]
     fn unknown_section_is_named() {
-        let err = load_text("[dataa]\nseed = 3\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = load_text("[dataa]\nseed = 3\n", &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnknownSection { section, .. } if section == "dataa"),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.contains("unknown section `[dataa]`"), "{err}");
     }
 
     #[test]
     fn wrong_type_names_the_key() {
-        let err = load_text("[data]\ntest_fraction = \"lots\"\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = load_text("[data]\ntest_fraction = \"lots\"\n", &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadValue { key, expected: Some("a number"), .. } if key == "data.test_fraction"),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.contains("`data.test_fraction`"), "{err}");
     }
 
     #[test]
     fn out_of_range_value_names_the_key() {
-        let err = load_text("[data]\ntest_fraction = 1.5\n", &[])
-            .unwrap_err()
-            .to_string();
+        let err = load_text("[data]\ntest_fraction = 1.5\n", &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::OutOfRange { .. }), "{err:?}");
+        let err = err.to_string();
         assert!(err.contains("data.test_fraction"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_override_is_named() {
+        for (item, problem) in [
+            ("train.epochs", "expected section.key=value"),
+            ("epochs=3", "the key must be section.key, e.g. train.epochs"),
+        ] {
+            let err = load_text("", &[item]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::BadOverride { item: i, problem: p } if i == item && p == problem),
+                "{err:?}"
+            );
+        }
+        let err = load_text("data = 3\n", &["data.seed=3"]).unwrap_err();
+        assert!(matches!(err, ConfigError::BadOverride { .. }), "{err:?}");
     }
 
     #[test]
@@ -438,7 +603,9 @@ mod tests {
 
     #[test]
     fn override_with_unknown_key_is_an_error() {
-        let err = load_text("", &["train.epoch=3"]).unwrap_err().to_string();
+        let err = load_text("", &["train.epoch=3"]).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownKey { .. }), "{err:?}");
+        let err = err.to_string();
         assert!(err.contains("unknown key `train.epoch`"), "{err}");
     }
 
@@ -509,10 +676,12 @@ mod tests {
         let found = load(&Location::Found(path.clone()), &[]).unwrap();
         assert_eq!(found.file, None);
         assert_eq!(found.config.train, hdr_train::Config::default());
-        let err = load(&Location::Explicit(path), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("does not exist"), "{err}");
+        let err = load(&Location::Explicit(path.clone()), &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Missing { file } if *file == path),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("does not exist"), "{err}");
     }
 
     #[test]

@@ -13,8 +13,9 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::Error;
 
 /// The lock file's name inside the artifacts folder.
 pub const FILE_NAME: &str = ".lock";
@@ -65,9 +66,8 @@ impl Holder {
 /// Takes the lock on `<artifacts>/.lock`, creating the folder if needed.
 /// When another process holds it: with `wait`, says so (unless `quiet`) and
 /// waits for it; without, fails at once naming the holder.
-pub fn acquire(artifacts: &Path, wait: bool, quiet: bool) -> Result<RunnerLock> {
-    std::fs::create_dir_all(artifacts)
-        .with_context(|| format!("cannot create {}", artifacts.display()))?;
+pub fn acquire(artifacts: &Path, wait: bool, quiet: bool) -> Result<RunnerLock, Error> {
+    std::fs::create_dir_all(artifacts).map_err(Error::io("create", artifacts))?;
     let path = artifacts.join(FILE_NAME);
     let mut file = OpenOptions::new()
         .read(true)
@@ -75,7 +75,7 @@ pub fn acquire(artifacts: &Path, wait: bool, quiet: bool) -> Result<RunnerLock> 
         .create(true)
         .truncate(false)
         .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        .map_err(Error::io("open the lock file", &path))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -86,20 +86,19 @@ pub fn acquire(artifacts: &Path, wait: bool, quiet: bool) -> Result<RunnerLock> 
             );
             let folder = shown_folder(artifacts);
             if !wait {
-                bail!("{folder} is in use by {who}; run again when it has finished, or leave out --no-wait to wait for it");
+                return Err(Error::InUse {
+                    folder,
+                    holder: who,
+                });
             }
             if !quiet {
                 eprintln!("waiting for {folder}: it is in use by {who} (Ctrl-C stops waiting; --no-wait fails at once)");
             }
-            file.lock()
-                .with_context(|| format!("cannot lock {}", path.display()))?;
+            file.lock().map_err(Error::io("lock", &path))?;
         }
-        Err(TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-        }
+        Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path)(e)),
     }
-    write_holder(&mut file, &Holder::current())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_holder(&mut file, &Holder::current()).map_err(Error::io("write", &path))?;
     Ok(RunnerLock { _file: file })
 }
 
@@ -181,11 +180,15 @@ mod tests {
         let holder = read_holder(&artifacts.join(FILE_NAME)).unwrap();
         assert_eq!(holder.pid, std::process::id());
         // A second open file description conflicts even within one process.
-        let err = acquire(&artifacts, false, true).unwrap_err().to_string();
+        let err = acquire(&artifacts, false, true).unwrap_err();
+        let Error::InUse { holder, .. } = &err else {
+            panic!("{err:?}");
+        };
         assert!(
-            err.contains(&format!("pid {}", std::process::id())),
-            "{err}"
+            holder.contains(&format!("pid {}", std::process::id())),
+            "{holder}"
         );
+        let err = err.to_string();
         assert!(err.contains("--no-wait"), "{err}");
         drop(first);
         let again = acquire(&artifacts, false, true);

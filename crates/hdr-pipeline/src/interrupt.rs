@@ -1,12 +1,14 @@
-//! Ctrl-C and SIGTERM while stages run: the stage stops at its next safe
-//! point, its temporary files are removed, the previous artifacts and
-//! `pipeline.lock` stay as they were, the runner lock is released, and the
-//! process exits with status 130 (what a shell reports for SIGINT). A second
-//! signal exits at once.
+//! Ctrl-C and SIGTERM while stages run, as the runner sees them: the stage
+//! stops at its next safe point, its temporary files are removed, the
+//! previous artifacts and `pipeline.lock` stay as they were, the runner lock
+//! is released, and the command exits with status 130 (what a shell reports
+//! for SIGINT). The handlers that raise the flags belong to the program
+//! (`cargo xtask` installs them through [`crate::Options`]); this library
+//! only polls hdr-common's stop flag and [`finish_run_flag`].
 //!
 //! A sweep is gentler with Ctrl-C: the first one lets the current run finish
-//! and stops the sweep before the next ([`install_sweep_handler`]); a second
-//! stops the current run as above; a third exits at once.
+//! and stops the sweep before the next; a second stops the current run as
+//! above; a third exits at once.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,66 +18,27 @@ use crate::stage::Stage;
 /// The exit status of an interrupted run: 128 + SIGINT, as shells report it.
 pub const EXIT_STATUS: u8 = 130;
 
-/// Makes SIGINT and SIGTERM raise hdr-common's stop flag, which the stages
-/// poll at safe points; once it is raised, another of them exits at once
-/// with [`EXIT_STATUS`] (possibly leaving temporary files, which the next
-/// run removes). The runner installs it once it holds the runner lock, before
-/// the first stage; other commands (and a runner still waiting for the lock)
-/// keep the signals' default action.
-pub fn install_handler() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let flag = hdr_common::stop_flag();
-    for signal in [SIGINT, SIGTERM] {
-        // The shutdown is registered first, so the first signal only arms it.
-        signal_hook::flag::register_conditional_shutdown(signal, EXIT_STATUS.into(), flag)?;
-        signal_hook::flag::register(signal, flag)?;
-    }
-    Ok(())
-}
-
 /// Raised by the first Ctrl-C of a sweep: finish the current run, start no other.
 static FINISH_RUN: AtomicBool = AtomicBool::new(false);
+
+/// The flag a sweep polls between runs; a signal handler raises it to
+/// finish the current run and start no other.
+pub fn finish_run_flag() -> &'static AtomicBool {
+    &FINISH_RUN
+}
 
 /// Whether a sweep was asked to stop once its current run is done.
 pub fn finish_requested() -> bool {
     FINISH_RUN.load(Ordering::SeqCst)
 }
 
-/// The sweep's handler: the first SIGINT raises [`finish_requested`] (and,
-/// unless `quiet`, says so at once), the second raises hdr-common's stop
-/// flag so the current run stops at its next safe point, the third exits
-/// with [`EXIT_STATUS`]. SIGTERM, which asks a process to go rather than
-/// wait, acts as in [`install_handler`].
-pub fn install_sweep_handler(quiet: bool) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let flag = hdr_common::stop_flag();
-    signal_hook::flag::register_conditional_shutdown(SIGTERM, EXIT_STATUS.into(), flag)?;
-    signal_hook::flag::register(SIGTERM, flag)?;
-    // SAFETY: the action only loads and stores atomics and calls `_exit`,
-    // all async-signal-safe.
-    unsafe {
-        signal_hook::low_level::register(SIGINT, || {
-            if hdr_common::stop_requested() {
-                signal_hook::low_level::exit(EXIT_STATUS.into());
-            } else if FINISH_RUN.swap(true, Ordering::SeqCst) {
-                hdr_common::request_stop();
-            }
-        })?;
-    }
-    // Printing is not safe inside a signal handler: a thread says it.
-    if !quiet {
-        std::thread::spawn(|| {
-            while !FINISH_RUN.load(Ordering::SeqCst) {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            if !hdr_common::stop_requested() {
-                eprintln!(
-                    "sweep: Ctrl-C: the current run finishes, then the sweep stops (Ctrl-C again stops the run now)"
-                );
-            }
-        });
-    }
-    Ok(())
+/// What Ctrl-C should do once a command holds the runner lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtrlC {
+    /// Stop the running stage at its next safe point.
+    StopStage,
+    /// Finish the current run of a sweep, then stop.
+    FinishRun,
 }
 
 /// Where a run stopped after a signal.

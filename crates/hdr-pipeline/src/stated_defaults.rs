@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{PipelineConfig, FILE_NAME, SECTIONS};
 
 fn repo_root() -> PathBuf {
-    crate::workspace::find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
+    hdr_workspace::find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 fn defaults() -> Vec<(&'static str, toml::Table)> {
@@ -91,7 +91,7 @@ fn readme_table_lists_every_key_with_its_default() {
 fn field_docs(type_name: &str) -> std::collections::BTreeMap<String, String> {
     let (krate, rest) = type_name.split_once("::").unwrap();
     let strukt = rest.rsplit("::").next().unwrap();
-    let ws = crate::code_version::Workspace::read(&repo_root()).unwrap();
+    let ws = hdr_workspace::Workspace::read(&repo_root()).unwrap();
     let dir = ws
         .member_dir(&krate.replace('_', "-"))
         .unwrap_or_else(|| panic!("no crate for {type_name}"))

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::Error;
 
 /// The whole lock file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -32,23 +33,19 @@ pub struct StageLock {
 
 impl LockFile {
     /// Reads the lock file, or an empty one when there is none.
-    pub fn read(path: &Path) -> Result<Self> {
+    pub fn read(path: &Path) -> Result<Self, Error> {
         if !path.exists() {
             return Ok(Self::default());
         }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is corrupt; delete it (or run `cargo xtask clean`) to start afresh",
-                path.display()
-            )
+        let text = std::fs::read_to_string(path).map_err(Error::io("read", path))?;
+        serde_json::from_str(&text).map_err(|source| Error::CorruptLock {
+            path: path.to_path_buf(),
+            source,
         })
     }
 
     /// Writes the lock file atomically.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        hdr_common::write_json_atomic(path, self)
-            .with_context(|| format!("cannot write {}", path.display()))
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        hdr_common::write_json_atomic(path, self).map_err(Error::io("write", path))
     }
 }

@@ -1,8 +1,8 @@
 //! Finding the project's Cargo workspace, the way cargo does: walk up from a
 //! folder to the first `Cargo.toml` that has a `[workspace]` table.
 //!
-//! Shared with `build.rs` (through `#[path]`), which needs the same root to
-//! hash the stages' code.
+//! The runner finds `pipeline.toml` beside it; hdr-pipeline's `build.rs`
+//! needs the same root to hash the stages' code.
 
 use std::path::{Path, PathBuf};
 

@@ -1,29 +1,24 @@
 //! Bakes each stage's code version into the runner, so it can tell when a
 //! stage's code changed since its artifacts were made. What a version covers
-//! is derived from the workspace (see `src/code_version.rs`).
-
-#[path = "src/code_version.rs"]
-mod code_version;
-#[path = "src/workspace.rs"]
-mod workspace;
+//! is derived from the workspace (see the hdr-workspace crate).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use hdr_workspace::{Workspace, MANIFEST, NOT_CODE, STAGE_CRATES};
+
 fn main() {
-    for own in ["src/code_version.rs", "src/workspace.rs"] {
-        println!("cargo:rerun-if-changed={own}");
-    }
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let root = workspace::find_root(&manifest_dir).expect("xtask lives in the hdr workspace");
-    let ws = code_version::Workspace::read(&root).unwrap_or_else(|e| panic!("{e}"));
+    let root =
+        hdr_workspace::find_root(&manifest_dir).expect("hdr-pipeline lives in the hdr workspace");
+    let ws = Workspace::read(&root).unwrap_or_else(|e| panic!("{e}"));
 
     let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
     // A new dependency edge shows up in some member's manifest.
-    watched.extend(ws.member_dirs().map(|d| d.join(workspace::MANIFEST)));
-    let mut out = String::from("/// Code version of each stage: see xtask/src/code_version.rs.\n");
+    watched.extend(ws.member_dirs().map(|d| d.join(MANIFEST)));
+    let mut out = String::from("/// Code version of each stage: see the hdr-workspace crate.\n");
     out.push_str("pub const STAGE_CODE_HASHES: &[(&str, &str)] = &[\n");
-    for (stage, krate) in code_version::STAGE_CRATES {
+    for (stage, krate) in STAGE_CRATES {
         let version = ws
             .code_version(krate)
             .unwrap_or_else(|e| panic!("stage {stage}: {e}"));
@@ -53,10 +48,7 @@ fn watch_folders(dir: &Path, watched: &mut BTreeSet<PathBuf>) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.path().is_dir()
-            && !name.starts_with('.')
-            && !code_version::NOT_CODE.contains(&name.as_str())
-        {
+        if entry.path().is_dir() && !name.starts_with('.') && !NOT_CODE.contains(&name.as_str()) {
             watched.insert(entry.path());
         }
     }

@@ -4,7 +4,7 @@
 //! dependencies), of the workspace settings those crates inherit, and of the
 //! `Cargo.lock` entries of every package they pull in.
 //!
-//! Runs in `build.rs` (through `#[path]`), which bakes one hash per stage into
+//! Runs in hdr-pipeline's `build.rs`, which bakes one hash per stage into
 //! the runner; the unit tests run it on temporary workspaces.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::workspace::{read_manifest, MANIFEST};
+use crate::Error;
 
 /// The crate that implements each stage: the one mapping written by hand.
 pub const STAGE_CRATES: &[(&str, &str)] = &[
@@ -49,9 +50,10 @@ pub struct CodeVersion {
 
 impl Workspace {
     /// Reads the workspace manifest at `root` and its members (`dir/*` globs and plain folders).
-    pub fn read(root: &Path) -> Result<Self, String> {
-        let manifest = read_manifest(&root.join(MANIFEST))
-            .ok_or_else(|| format!("cannot read {}", root.join(MANIFEST).display()))?;
+    pub fn read(root: &Path) -> Result<Self, Error> {
+        let manifest = read_manifest(&root.join(MANIFEST)).ok_or_else(|| Error::Manifest {
+            path: root.join(MANIFEST),
+        })?;
         let patterns = manifest
             .get("workspace")
             .and_then(|w| w.get("members"))
@@ -103,7 +105,7 @@ impl Workspace {
     /// `name` and every workspace crate it depends on, transitively: normal,
     /// build and target-specific dependencies (not dev-dependencies), by path
     /// or through `workspace = true` entries that have a path.
-    pub fn closure(&self, name: &str) -> Result<BTreeSet<String>, String> {
+    pub fn closure(&self, name: &str) -> Result<BTreeSet<String>, Error> {
         let mut seen = BTreeSet::new();
         let mut todo = vec![name.to_string()];
         while let Some(next) = todo.pop() {
@@ -113,7 +115,7 @@ impl Workspace {
             let (dir, manifest) = self
                 .members
                 .get(&next)
-                .ok_or_else(|| format!("`{next}` is not a member of the workspace"))?;
+                .ok_or_else(|| Error::NotAMember { name: next.clone() })?;
             for (dep, spec) in dependency_tables(manifest).flat_map(|t| t.iter()) {
                 let (package, path) = self.resolve(dir, dep, spec);
                 if let Some(path) = path {
@@ -160,7 +162,7 @@ impl Workspace {
     }
 
     /// The code version of `crate_name`: see the module docs.
-    pub fn code_version(&self, crate_name: &str) -> Result<CodeVersion, String> {
+    pub fn code_version(&self, crate_name: &str) -> Result<CodeVersion, Error> {
         let crates = self.closure(crate_name)?;
         let mut hasher = Sha256::new();
         let mut files = Vec::new();
@@ -176,8 +178,10 @@ impl Workspace {
             collect_code(dir, dir, &mut crate_files);
             crate_files.sort();
             for file in crate_files {
-                let bytes = std::fs::read(&file)
-                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let bytes = std::fs::read(&file).map_err(|source| Error::Read {
+                    path: file.clone(),
+                    source,
+                })?;
                 section(&mut hasher, &self.relative(&file), &bytes);
                 files.push(file);
             }
@@ -437,7 +441,7 @@ mod tests {
         let names = |set: BTreeSet<String>| set.into_iter().collect::<Vec<_>>();
         assert_eq!(names(ws.closure("app").unwrap()), ["app", "base", "lib"]);
         assert_eq!(names(ws.closure("base").unwrap()), ["base"]);
-        assert!(ws.closure("nope").is_err());
+        assert!(matches!(ws.closure("nope"), Err(Error::NotAMember { name }) if name == "nope"));
         assert_eq!(ws.member_dirs().count(), 4);
     }
 
@@ -513,6 +517,7 @@ mod tests {
                 "{krate}: {version:?}"
             );
             assert!(!version.crates.contains("xtask"));
+            assert!(!version.crates.contains("hdr-pipeline"));
         }
     }
 }
