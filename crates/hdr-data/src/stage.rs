@@ -56,7 +56,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
     let split = match &test_loaded {
         // A fixed test set: every source row trains, every test-source row tests.
-        Some(_) => crate::Split {
+        Some(_) => hdr_common::Split {
             kept: (0..loaded.labels.len() as u32).collect(),
             held_out: Vec::new(),
         },
