@@ -2,8 +2,10 @@
 //! files ([`OutputSet`]), SHA-256 hashing, progress bars that honour
 //! `--quiet`, stopping at a safe point on Ctrl-C ([`check_stop`]), the
 //! options every stage run takes, the configuration error that names its
-//! key, and how hdr shows an error ([`error_lines`]), a path ([`shown`]) and
-//! a count ([`thousands`]).
+//! key, how hdr shows an error ([`error_lines`]), a path ([`shown`]) and
+//! a count ([`thousands`]), and the stratified split by class
+//! ([`stratified_split_with`]) behind both the data stage's test split and
+//! the train stage's validation hold-out.
 //!
 //! What the stages' files are called and hold is not here but in
 //! `hdr-artifacts`, the artifact contract.
@@ -15,12 +17,14 @@ mod display;
 mod hash;
 mod interrupt;
 mod progress;
+mod split;
 
 pub use atomic::{remove_stale_temporaries, write_json_atomic, OutputSet};
 pub use display::{error_lines, exit_status, shown, thousands};
 pub use hash::{copy_hashing, sha256_bytes, sha256_file};
 pub use interrupt::{check_stop, request_stop, stop_flag, stop_requested, Interrupted};
 pub use progress::Progress;
+pub use split::{stratified_split_with, Split};
 
 /// Options every stage's `run` takes, set by the runner's command line.
 #[derive(Debug, Clone, Copy, Default)]

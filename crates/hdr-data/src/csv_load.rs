@@ -14,7 +14,7 @@ use polars::prelude::*;
 
 use hdr_artifacts::{row_major_pixels, IMAGE_PIXELS, NUM_CLASSES};
 
-use crate::error::fail;
+use crate::error::{CellError, CellKind};
 use crate::read::{decoded, read_file};
 use crate::Error;
 
@@ -47,9 +47,6 @@ pub enum LabelColumn {
     Optional,
 }
 
-/// The header every message suggests.
-const EXPECTED_HEADER: &str = "`label,pixel0,...,pixel783` (or `pixel1..pixel784`)";
-
 /// A parsed CSV frame, columns normalised to `[label,] pixel0..pixel783`.
 pub(crate) struct CsvFrame {
     /// UInt8 columns: `label` (when present) then `pixel0`..`pixel783`.
@@ -65,8 +62,12 @@ pub fn load_csv(path: &Path, labels: LabelColumn) -> Result<Images, Error> {
     let loaded = frame_from_csv(path, &text, labels)?;
     drop(text);
     drop(raw);
-    let pixels = row_major_pixels(&loaded.frame, usize::from(loaded.labels.is_some()))
-        .map_err(|e| fail(format!("{}: pixel columns: {e}", path.display())))?;
+    let pixels = row_major_pixels(&loaded.frame, usize::from(loaded.labels.is_some())).map_err(
+        |source| Error::PixelValues {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
     Ok(Images {
         labels: loaded.labels,
         pixels,
@@ -97,13 +98,13 @@ pub(crate) fn frame_from_csv(
     text: &[u8],
     labels: LabelColumn,
 ) -> Result<CsvFrame, Error> {
-    let file = path.display().to_string();
-    let (header, body_start) = parse_header(&file, text, labels)?;
+    let no_data_rows = || Error::NoDataRows {
+        path: path.to_path_buf(),
+    };
+    let (header, body_start) = parse_header(path, text, labels)?;
     let body = &text[body_start..];
     if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(fail(format!(
-            "{file}: no data rows: line 1 is the header and nothing follows it"
-        )));
+        return Err(no_data_rows());
     }
 
     let schema: Schema = header
@@ -120,29 +121,39 @@ pub(crate) fn frame_from_csv(
         .finish();
     let frame = match parsed {
         Ok(frame) => frame,
-        Err(polars_error) => {
-            return Err(diagnose(&file, body, &header).unwrap_or_else(|| {
-                fail(format!("{file}: could not parse the CSV: {polars_error}"))
-            }))
+        Err(source) => {
+            return Err(
+                diagnose(path, body, &header).unwrap_or_else(|| Error::ParseCsv {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            )
         }
     };
     if frame.height() == 0 {
-        return Err(fail(format!(
-            "{file}: no data rows: line 1 is the header and nothing follows it"
-        )));
+        return Err(no_data_rows());
     }
     if frame.columns().iter().any(|c| c.null_count() > 0) {
-        return Err(diagnose(&file, body, &header)
-            .unwrap_or_else(|| fail(format!("{file}: some cells are empty or missing"))));
+        return Err(
+            diagnose(path, body, &header).unwrap_or_else(|| Error::EmptyCells {
+                path: path.to_path_buf(),
+            }),
+        );
     }
 
     let label_values = match header.label {
         Some(position) => {
-            let values = u8_column(&frame.columns()[position])
-                .map_err(|e| fail(format!("{file}: column `label`: {e}")))?;
+            let values =
+                u8_column(&frame.columns()[position]).map_err(|source| Error::LabelValues {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             if values.iter().any(|&l| usize::from(l) >= NUM_CLASSES) {
-                return Err(diagnose(&file, body, &header)
-                    .unwrap_or_else(|| fail(format!("{file}: a label is outside 0..=9"))));
+                return Err(diagnose(path, body, &header).unwrap_or_else(|| {
+                    Error::LabelOutOfRange {
+                        path: path.to_path_buf(),
+                    }
+                }));
             }
             Some(values)
         }
@@ -162,8 +173,10 @@ pub(crate) fn frame_from_csv(
                 .with_name(format!("pixel{pixel}").into()),
         );
     }
-    let frame = DataFrame::new(frame.height(), ordered)
-        .map_err(|e| fail(format!("{file}: could not assemble the columns: {e}")))?;
+    let frame = DataFrame::new(frame.height(), ordered).map_err(|source| Error::Columns {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(CsvFrame {
         frame,
         labels: label_values,
@@ -181,16 +194,16 @@ fn u8_column(column: &Column) -> PolarsResult<Vec<u8>> {
 }
 
 /// Parses the header line; returns it and where the body starts.
-fn parse_header(file: &str, text: &[u8], labels: LabelColumn) -> Result<(Header, usize), Error> {
+fn parse_header(path: &Path, text: &[u8], labels: LabelColumn) -> Result<(Header, usize), Error> {
     let bom = if text.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
         0
     };
     if text[bom..].iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(fail(format!(
-            "{file}: the file is empty; expected a header line {EXPECTED_HEADER}"
-        )));
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     let line_end = text[bom..]
         .iter()
@@ -199,8 +212,9 @@ fn parse_header(file: &str, text: &[u8], labels: LabelColumn) -> Result<(Header,
     let body_start = (line_end + 1).min(text.len());
     let line = &text[bom..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = std::str::from_utf8(line).map_err(|_| {
-        fail(format!("{file}: line 1: the header is not text; is this a CSV file? Expected {EXPECTED_HEADER}"))
+    let line = std::str::from_utf8(line).map_err(|source| Error::HeaderNotText {
+        path: path.to_path_buf(),
+        source,
     })?;
 
     let mut names = Vec::new();
@@ -214,31 +228,34 @@ fn parse_header(file: &str, text: &[u8], labels: LabelColumn) -> Result<(Header,
             .and_then(|n| n.strip_suffix('"'))
             .unwrap_or(name)
             .trim();
-        let at = format!("{file}: line 1, column {} (`{name}`)", position + 1);
         if let Some(first) = seen.insert(name.to_string(), position) {
-            return Err(fail(format!(
-                "{at}: duplicate column name; `{name}` is also column {}",
-                first + 1
-            )));
+            return Err(Error::DuplicateColumn {
+                path: path.to_path_buf(),
+                column: position + 1,
+                name: name.to_string(),
+                first: first + 1,
+            });
         }
         if name == "label" {
             label = Some(position);
         } else if let Some(number) = name.strip_prefix("pixel").and_then(parse_pixel_number) {
             pixel_numbers.push((number, position));
         } else {
-            return Err(fail(format!(
-                "{at}: unexpected column; expected {EXPECTED_HEADER}"
-            )));
+            return Err(Error::UnexpectedColumn {
+                path: path.to_path_buf(),
+                column: position + 1,
+                name: name.to_string(),
+            });
         }
         names.push(name.to_string());
     }
 
     if label.is_none() && labels == LabelColumn::Required {
-        return Err(fail(format!(
-            "{file}: line 1: no `label` column; expected {EXPECTED_HEADER}"
-        )));
+        return Err(Error::NoLabelColumn {
+            path: path.to_path_buf(),
+        });
     }
-    let pixel_columns = pixel_layout(file, &pixel_numbers)?;
+    let pixel_columns = pixel_layout(path, &pixel_numbers)?;
     Ok((
         Header {
             names,
@@ -263,7 +280,7 @@ fn parse_pixel_number(digits: &str) -> Option<u32> {
 
 /// Checks that the pixel columns are `pixel0..pixel783` or `pixel1..pixel784`
 /// (any order) and returns each pixel's column position.
-fn pixel_layout(file: &str, numbers: &[(u32, usize)]) -> Result<Vec<usize>, Error> {
+fn pixel_layout(path: &Path, numbers: &[(u32, usize)]) -> Result<Vec<usize>, Error> {
     let base = if numbers.iter().any(|&(n, _)| n == 0) {
         0
     } else {
@@ -279,35 +296,27 @@ fn pixel_layout(file: &str, numbers: &[(u32, usize)]) -> Result<Vec<usize>, Erro
             positions[(number - base) as usize] = position;
         }
     }
-    let count = numbers.len();
-    let mut problem = Vec::new();
-    if count != IMAGE_PIXELS {
-        problem.push(format!(
-            "found {count} pixel columns but a 28x28 image needs 784"
-        ));
-    }
-    if let Some((number, position)) = outside {
-        problem.push(format!(
-            "column {} (`pixel{number}`) is outside pixel{base}..pixel{last}",
-            position + 1
-        ));
-    }
-    if let Some(missing) = positions.iter().position(|&p| p == usize::MAX) {
-        problem.push(format!("`pixel{}` is missing", missing as u32 + base));
-    }
-    if problem.is_empty() {
+    let found = numbers.len();
+    let missing = positions
+        .iter()
+        .position(|&p| p == usize::MAX)
+        .map(|missing| missing as u32 + base);
+    if found == IMAGE_PIXELS && outside.is_none() && missing.is_none() {
         Ok(positions)
     } else {
-        Err(fail(format!(
-            "{file}: line 1: {}; expected {EXPECTED_HEADER}",
-            problem.join("; ")
-        )))
+        Err(Error::PixelColumns {
+            path: path.to_path_buf(),
+            found,
+            outside: outside.map(|(number, position)| (position + 1, number)),
+            missing,
+            base,
+        })
     }
 }
 
 /// Finds the first bad cell of `body` (the text after the header line) and
 /// describes it with its 1-based line and column name. `None` if every cell is fine.
-fn diagnose(file: &str, body: &[u8], header: &Header) -> Option<Error> {
+fn diagnose(path: &Path, body: &[u8], header: &Header) -> Option<Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -318,9 +327,12 @@ fn diagnose(file: &str, body: &[u8], header: &Header) -> Option<Error> {
         match reader.read_byte_record(&mut record) {
             Ok(false) => return None,
             Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() + 1);
-                return Some(fail(format!("{file}: line {line}: unreadable CSV: {e}")));
+            Err(source) => {
+                return Some(Error::UnreadableCsv {
+                    path: path.to_path_buf(),
+                    line: source.position().map_or(0, |p| p.line() + 1),
+                    source,
+                });
             }
         }
         // The header is line 1 and holds no quoted newlines, so body line n is file line n + 1.
@@ -329,26 +341,43 @@ fn diagnose(file: &str, body: &[u8], header: &Header) -> Option<Error> {
             continue; // a blank line (e.g. a stray trailing newline)
         }
         if record.len() < width {
-            return Some(fail(format!(
-                "{file}: line {line}: the row ends after {} of {width} cells (column `{}` is missing); \
-                 is the line truncated?",
-                record.len(),
-                header.name(record.len())
-            )));
+            return Some(Error::TruncatedRow {
+                path: path.to_path_buf(),
+                line,
+                cells: record.len(),
+                width,
+                missing: header.name(record.len()).to_string(),
+            });
         }
         if record.len() > width {
-            return Some(fail(format!(
-                "{file}: line {line}: the row has {} cells but the header names {width} columns",
-                record.len()
-            )));
+            return Some(Error::LongRow {
+                path: path.to_path_buf(),
+                line,
+                cells: record.len(),
+                width,
+            });
         }
         for (position, cell) in record.iter().enumerate() {
-            let is_label = header.label == Some(position);
-            if let Err(why) = check_cell(cell, is_label) {
-                return Some(fail(format!(
-                    "{file}: line {line}, column `{}`: {why}",
-                    header.name(position)
-                )));
+            let kind = if header.label == Some(position) {
+                CellKind::Label
+            } else {
+                CellKind::Pixel
+            };
+            if let Err(problem) = check_cell(cell, kind) {
+                let path = path.to_path_buf();
+                return Some(match kind {
+                    CellKind::Label => Error::BadLabel {
+                        path,
+                        line,
+                        problem,
+                    },
+                    CellKind::Pixel => Error::BadPixel {
+                        path,
+                        line,
+                        column: header.name(position).to_string(),
+                        problem,
+                    },
+                });
             }
         }
     }
@@ -356,58 +385,47 @@ fn diagnose(file: &str, body: &[u8], header: &Header) -> Option<Error> {
 
 /// Checks one cell the way the fast path reads it: optional leading
 /// whitespace, then a whole number in range.
-fn check_cell(cell: &[u8], is_label: bool) -> Result<(), String> {
+fn check_cell(cell: &[u8], kind: CellKind) -> Result<(), CellError> {
     let start = cell
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(cell.len());
     let trimmed = &cell[start..];
-    let shown = String::from_utf8_lossy(cell);
-    let (what, max) = if is_label {
-        ("label", 9)
-    } else {
-        ("pixel value", 255)
-    };
+    let text = || String::from_utf8_lossy(cell).into_owned();
     if trimmed.is_empty() {
-        return Err(format!(
-            "empty cell; every {what} must be a whole number 0..={max}"
-        ));
+        return Err(CellError::Empty { kind });
     }
     let digits = trimmed.strip_prefix(b"+").unwrap_or(trimmed);
     if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
         let value = digits.iter().fold(0u64, |acc, &d| {
             acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
         });
-        if value > max {
-            return Err(format!("{what} {shown} is outside 0..={max}"));
+        if value > kind.max() {
+            return Err(CellError::OutOfRange { kind, text: text() });
         }
         return Ok(());
     }
-    let text = std::str::from_utf8(trimmed).unwrap_or("");
-    if !text.trim_end().is_empty() && text.trim_end().bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "`{shown}` has trailing spaces; write the number alone"
-        ));
+    let utf8 = std::str::from_utf8(trimmed).unwrap_or("");
+    if !utf8.trim_end().is_empty() && utf8.trim_end().bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CellError::TrailingSpaces { kind, text: text() });
     }
     match std::str::from_utf8(trimmed)
         .ok()
         .and_then(|s| s.trim().parse::<f64>().ok())
     {
-        Some(number) if number < 0.0 => Err(format!(
-            "{what} {shown} is negative; it must lie in 0..={max}"
-        )),
-        Some(_) => Err(format!(
-            "{what} `{shown}` is not a whole number; it must be an integer 0..={max}"
-        )),
-        None => Err(format!(
-            "`{shown}` is not a number; every {what} must be a whole number 0..={max}"
-        )),
+        Some(number) if number < 0.0 => Err(CellError::Negative { kind, text: text() }),
+        Some(_) => Err(CellError::NotWhole { kind, text: text() }),
+        None => Err(CellError::NotANumber { kind, text: text() }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn f_csv() -> &'static Path {
+        Path::new("f.csv")
+    }
 
     fn header_line(names: &[String]) -> Vec<u8> {
         let mut line = names.join(",").into_bytes();
@@ -426,7 +444,7 @@ mod tests {
         let mut names = kaggle_names(1);
         names.reverse();
         let (header, start) =
-            parse_header("f.csv", &header_line(&names), LabelColumn::Required).unwrap();
+            parse_header(f_csv(), &header_line(&names), LabelColumn::Required).unwrap();
         assert_eq!(header.label, Some(784));
         assert_eq!(
             header.pixel_columns[0], 783,
@@ -441,7 +459,7 @@ mod tests {
         let quoted: Vec<String> = kaggle_names(0).iter().map(|n| format!("\"{n}\"")).collect();
         text.extend_from_slice(quoted.join(",").as_bytes());
         text.extend_from_slice(b"\r\n1");
-        let (header, start) = parse_header("f.csv", &text, LabelColumn::Required).unwrap();
+        let (header, start) = parse_header(f_csv(), &text, LabelColumn::Required).unwrap();
         assert_eq!(header.names[0], "label");
         assert_eq!(&text[start..], b"1");
     }
@@ -450,44 +468,104 @@ mod tests {
     fn header_problems_are_named() {
         let mut names = kaggle_names(0);
         names[5] = "pixel900".into();
-        let err = parse_header("f.csv", &header_line(&names), LabelColumn::Required)
-            .unwrap_err()
-            .to_string();
+        let err = parse_header(f_csv(), &header_line(&names), LabelColumn::Required).unwrap_err();
         assert!(
-            err.contains("`pixel900`") && err.contains("`pixel4` is missing"),
-            "{err}"
+            matches!(
+                err,
+                Error::PixelColumns {
+                    found: 784,
+                    outside: Some((6, 900)),
+                    missing: Some(4),
+                    base: 0,
+                    ..
+                }
+            ),
+            "{err:?}"
         );
-        let err = parse_header("f.csv", b"label,pixel01\n", LabelColumn::Required)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("column 2 (`pixel01`)"), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("`pixel900`") && message.contains("`pixel4` is missing"),
+            "{message}"
+        );
+        let err = parse_header(f_csv(), b"label,pixel01\n", LabelColumn::Required).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnexpectedColumn { column: 2, name, .. } if name == "pixel01"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("column 2 (`pixel01`)"), "{err}");
+        let err = parse_header(f_csv(), b"label,label\n", LabelColumn::Required).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::DuplicateColumn {
+                    column: 2,
+                    first: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let unlabelled: Vec<String> = (0..784).map(|p| format!("pixel{p}")).collect();
-        parse_header("f.csv", &header_line(&unlabelled), LabelColumn::Optional).unwrap();
+        parse_header(f_csv(), &header_line(&unlabelled), LabelColumn::Optional).unwrap();
+        let err =
+            parse_header(f_csv(), &header_line(&unlabelled), LabelColumn::Required).unwrap_err();
+        assert!(matches!(err, Error::NoLabelColumn { .. }), "{err:?}");
+        let err = parse_header(f_csv(), b"\xEF\xBB\xBF \r\n", LabelColumn::Required).unwrap_err();
+        assert!(matches!(err, Error::EmptyFile { .. }), "{err:?}");
+        let err = parse_header(f_csv(), b"label,\xff\n", LabelColumn::Required).unwrap_err();
+        assert!(matches!(err, Error::HeaderNotText { .. }), "{err:?}");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "keeps the Utf8Error"
+        );
     }
 
     #[test]
     fn cells_are_checked_like_the_fast_path() {
-        assert!(check_cell(b"255", false).is_ok());
-        assert!(check_cell(b" 7", true).is_ok());
-        assert!(check_cell(b"256", false)
-            .unwrap_err()
-            .contains("outside 0..=255"));
-        assert!(check_cell(b"10", true)
-            .unwrap_err()
-            .contains("label 10 is outside 0..=9"));
-        assert!(check_cell(b"-1", false).unwrap_err().contains("negative"));
-        assert!(check_cell(b"0.5", false)
-            .unwrap_err()
-            .contains("not a whole number"));
-        assert!(check_cell(b"abc", false)
-            .unwrap_err()
-            .contains("not a number"));
-        assert!(check_cell(b"", false).unwrap_err().contains("empty cell"));
-        assert!(check_cell(b"5 ", false)
-            .unwrap_err()
-            .contains("trailing spaces"));
-        assert!(check_cell(b"99999999999999999999999", false)
-            .unwrap_err()
-            .contains("outside"));
+        use CellKind::{Label, Pixel};
+        assert!(check_cell(b"255", Pixel).is_ok());
+        assert!(check_cell(b" 7", Label).is_ok());
+        assert!(check_cell(b"+12", Pixel).is_ok());
+        let text = |t: &str| t.to_string();
+        assert_eq!(
+            check_cell(b"256", Pixel),
+            Err(CellError::OutOfRange {
+                kind: Pixel,
+                text: text("256")
+            })
+        );
+        let label = check_cell(b"10", Label).unwrap_err();
+        assert_eq!(label.to_string(), "label 10 is outside 0..=9");
+        assert_eq!(
+            check_cell(b"-1", Pixel),
+            Err(CellError::Negative {
+                kind: Pixel,
+                text: text("-1")
+            })
+        );
+        assert!(matches!(
+            check_cell(b"0.5", Pixel),
+            Err(CellError::NotWhole { .. })
+        ));
+        assert!(matches!(
+            check_cell(b"abc", Pixel),
+            Err(CellError::NotANumber { .. })
+        ));
+        assert_eq!(
+            check_cell(b"", Pixel),
+            Err(CellError::Empty { kind: Pixel })
+        );
+        assert_eq!(
+            check_cell(b"", Pixel).unwrap_err().to_string(),
+            "empty cell; every pixel value must be a whole number 0..=255"
+        );
+        assert!(matches!(
+            check_cell(b"5 ", Pixel),
+            Err(CellError::TrailingSpaces { .. })
+        ));
+        assert!(matches!(
+            check_cell(b"99999999999999999999999", Pixel),
+            Err(CellError::OutOfRange { .. })
+        ));
     }
 }

@@ -7,14 +7,9 @@ use hdr_artifacts::{Dataset, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use hdr_common::OutputSet;
 use rayon::prelude::*;
 
-use crate::error::{fail, io_fail};
+use crate::error::IdxFile;
 use crate::read::{decoded, read_file};
 use crate::Error;
-
-/// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
-const IMAGES_MAGIC: u32 = 0x0000_0803;
-/// Magic number of an IDX file of unsigned bytes with 1 dimension (labels).
-const LABELS_MAGIC: u32 = 0x0000_0801;
 
 /// Reads an MNIST-format pair of IDX files (each raw or gzip), checking magic
 /// numbers, 28x28 images, matching counts and labels 0..=9; errors name the file.
@@ -23,42 +18,40 @@ pub fn read_idx(images: &Path, labels: &Path) -> Result<Dataset, Error> {
         // The labels file is small; read it on the side while the images inflate.
         let label_job = scope.spawn(|| read_decoded(labels));
         let image_bytes = read_decoded(images);
-        let label_bytes = label_job
-            .join()
-            .map_err(|_| fail("the IDX labels thread panicked"));
+        let label_bytes = label_job.join().map_err(|_| Error::Panicked {
+            thread: "IDX labels",
+        });
         (image_bytes, label_bytes)
     });
     let mut image_bytes = image_bytes?;
     let mut label_bytes = label_bytes??;
 
     let count = check_images(images, &image_bytes)?;
-    let label_count = check_header(labels, &label_bytes, LABELS_MAGIC, 8, "labels")?;
+    let label_count = check_header(labels, &label_bytes, IdxFile::Labels, 8)?;
     if label_count != count {
-        return Err(fail(format!(
-            "{}: {label_count} labels, but {} holds {count} images",
-            labels.display(),
-            images.display()
-        )));
+        return Err(Error::IdxCounts {
+            path: labels.to_path_buf(),
+            images: images.to_path_buf(),
+            label_count,
+            image_count: count,
+        });
     }
-    let expected_len = 8 + count;
-    if label_bytes.len() != expected_len {
-        return Err(fail(format!(
-            "{}: the header promises {count} labels ({expected_len} bytes) but the file has {} bytes",
-            labels.display(),
-            label_bytes.len()
-        )));
+    if label_bytes.len() != 8 + count {
+        return Err(Error::IdxLabelBytes {
+            path: labels.to_path_buf(),
+            count,
+            bytes: label_bytes.len(),
+        });
     }
     if let Some(i) = label_bytes[8..]
         .iter()
         .position(|&l| usize::from(l) >= NUM_CLASSES)
     {
-        return Err(fail(format!(
-            "{}: label {} of item {} (byte {}) is outside 0..=9",
-            labels.display(),
-            label_bytes[8 + i],
-            i + 1,
-            8 + i
-        )));
+        return Err(Error::IdxLabel {
+            path: labels.to_path_buf(),
+            item: i + 1,
+            label: label_bytes[8 + i],
+        });
     }
     label_bytes.drain(..8);
     image_bytes.drain(..16);
@@ -80,33 +73,26 @@ fn read_decoded(path: &Path) -> Result<Vec<u8>, Error> {
 fn check_header(
     path: &Path,
     bytes: &[u8],
-    magic: u32,
+    kind: IdxFile,
     header_len: usize,
-    what: &str,
 ) -> Result<usize, Error> {
     let field = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
-    let too_short = || {
-        fail(format!(
-            "{}: only {} bytes; too short for an MNIST IDX {what} file",
-            path.display(),
-            bytes.len()
-        ))
+    let too_short = || Error::IdxTooShort {
+        path: path.to_path_buf(),
+        bytes: bytes.len(),
+        kind,
     };
     if bytes.len() < 4 {
         return Err(too_short());
     }
     // The magic number first: it tells a swapped pair apart from a short file.
     let found = field(0);
-    if found != magic {
-        let hint = match found {
-            IMAGES_MAGIC => " (this is an images file; are the two files swapped?)",
-            LABELS_MAGIC => " (this is a labels file; are the two files swapped?)",
-            _ => "",
-        };
-        return Err(fail(format!(
-            "{}: magic number {found:#010x}, expected {magic:#010x} for an MNIST IDX {what} file{hint}",
-            path.display()
-        )));
+    if found != kind.magic() {
+        return Err(Error::IdxMagic {
+            path: path.to_path_buf(),
+            kind,
+            found,
+        });
     }
     if bytes.len() < header_len {
         return Err(too_short());
@@ -116,26 +102,27 @@ fn check_header(
 
 /// Checks an images file's header and size; returns the image count.
 fn check_images(path: &Path, bytes: &[u8]) -> Result<usize, Error> {
-    let count = check_header(path, bytes, IMAGES_MAGIC, 16, "images")?;
+    let count = check_header(path, bytes, IdxFile::Images, 16)?;
     let side = |i: usize| {
         u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes")) as usize
     };
     let (rows, cols) = (side(2), side(3));
     if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE) {
-        return Err(fail(format!(
-            "{}: images are {rows}x{cols}, expected 28x28",
-            path.display()
-        )));
+        return Err(Error::IdxImageSize {
+            path: path.to_path_buf(),
+            rows,
+            cols,
+        });
     }
     let expected_len = count
         .checked_mul(IMAGE_PIXELS)
         .and_then(|n| n.checked_add(16));
     if expected_len != Some(bytes.len()) {
-        return Err(fail(format!(
-            "{}: the header promises {count} images of 784 bytes but the file holds {} bytes of pixels",
-            path.display(),
-            bytes.len() - 16
-        )));
+        return Err(Error::IdxImageBytes {
+            path: path.to_path_buf(),
+            count,
+            pixel_bytes: bytes.len() - 16,
+        });
     }
     Ok(count)
 }
@@ -144,24 +131,22 @@ fn check_images(path: &Path, bytes: &[u8]) -> Result<usize, Error> {
 /// `out` ends in `.gz`; the file appears only once complete.
 pub fn write_kaggle_csv(data: &Dataset, out: &Path) -> Result<(), Error> {
     if data.pixels.len() != data.labels.len() * IMAGE_PIXELS {
-        return Err(fail(format!(
-            "{}: {} labels but {} pixels (expected 784 per image)",
-            out.display(),
-            data.labels.len(),
-            data.pixels.len()
-        )));
+        return Err(Error::PixelCount {
+            path: out.to_path_buf(),
+            labels: data.labels.len(),
+            pixels: data.pixels.len(),
+        });
     }
     if let Some(i) = data
         .labels
         .iter()
         .position(|&l| usize::from(l) >= NUM_CLASSES)
     {
-        return Err(fail(format!(
-            "{}: image {} has label {}, outside 0..=9",
-            out.display(),
-            i + 1,
-            data.labels[i]
-        )));
+        return Err(Error::ImageLabel {
+            path: out.to_path_buf(),
+            image: i + 1,
+            label: data.labels[i],
+        });
     }
     let mut header = String::from("label");
     for p in 0..IMAGE_PIXELS {
@@ -181,7 +166,11 @@ pub fn write_kaggle_csv(data: &Dataset, out: &Path) -> Result<(), Error> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let mut outputs = OutputSet::new();
-    let file = outputs.create(out).map_err(|e| io_fail(out, e))?;
+    let cannot_write = |source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let file = outputs.create(out).map_err(cannot_write)?;
     let writer = BufWriter::with_capacity(1 << 20, file);
     let result = if gzip {
         let mut encoder = flate2::write::GzEncoder::new(writer, flate2::Compression::default());
@@ -192,8 +181,8 @@ pub fn write_kaggle_csv(data: &Dataset, out: &Path) -> Result<(), Error> {
         let mut writer = writer;
         write_blocks(&mut writer, &header, &blocks).and_then(|_| writer.flush())
     };
-    result.map_err(|e| io_fail(out, e))?;
-    outputs.commit().map_err(|e| io_fail(out, e))?;
+    result.map_err(cannot_write)?;
+    outputs.commit().map_err(cannot_write)?;
     Ok(())
 }
 

@@ -23,9 +23,9 @@ mod stage;
 
 pub use config::Config;
 pub use csv_load::{load_csv, Images, LabelColumn};
-pub use error::Error;
+pub use error::{CellError, CellKind, Error, IdxFile};
 pub use idx::{read_idx, write_kaggle_csv};
-pub use split::{stratified_split, stratified_split_with, Split};
+pub use split::stratified_split;
 pub use stage::{run, Outputs, Paths};
 
 /// The split files' content and reader, as the artifact contract defines

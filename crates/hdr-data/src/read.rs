@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
-use crate::error::fail;
 use crate::Error;
 
 /// Pieces read in parallel by [`read_file`]: large enough for few system calls.
@@ -16,7 +15,10 @@ const READ_PIECE: usize = 4 << 20;
 /// Large files are read in pieces on all cores: the copy out of the page
 /// cache and the first touch of the fresh buffer then overlap.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    let cannot_read = |e: std::io::Error| fail(format!("cannot read {}: {e}", path.display()));
+    let cannot_read = |source: std::io::Error| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     #[cfg(unix)]
     {
         use rayon::prelude::*;
@@ -53,10 +55,9 @@ pub(crate) fn decoded<'a>(path: &Path, raw: &'a [u8]) -> Result<Cow<'a, [u8]>, E
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
         && !raw.is_empty()
     {
-        return Err(fail(format!(
-            "{}: the name ends in .gz but the file is not gzip data",
-            path.display()
-        )));
+        return Err(Error::NotGzip {
+            path: path.to_path_buf(),
+        });
     }
     Ok(Cow::Borrowed(raw))
 }
@@ -74,7 +75,10 @@ fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(hint);
     flate2::read::MultiGzDecoder::new(raw)
         .read_to_end(&mut out)
-        .map_err(|e| fail(format!("{}: corrupt gzip data: {e}", path.display())))?;
+        .map_err(|source| Error::CorruptGzip {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(out)
 }
 
@@ -93,12 +97,14 @@ mod tests {
             b"label,pixel0\n"
         );
         assert_eq!(&*decoded(Path::new("x.csv"), b"plain").unwrap(), b"plain");
-        let err = decoded(Path::new("x.csv.gz"), b"plain")
-            .unwrap_err()
-            .to_string();
+        let err = decoded(Path::new("x.csv.gz"), b"plain").unwrap_err();
         assert!(
-            err.contains("x.csv.gz") && err.contains("not gzip"),
+            matches!(&err, Error::NotGzip { path } if path == Path::new("x.csv.gz")),
             "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "x.csv.gz: the name ends in .gz but the file is not gzip data"
         );
     }
 
@@ -112,9 +118,17 @@ mod tests {
             .collect();
         std::fs::write(&path, &bytes).unwrap();
         assert!(read_file(&path).unwrap() == bytes);
-        let err = read_file(&dir.path().join("absent.csv"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("absent.csv"), "{err}");
+        let absent = dir.path().join("absent.csv");
+        let err = read_file(&absent).unwrap_err();
+        match &err {
+            Error::Read { path, source } => {
+                assert_eq!(path, &absent);
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("expected Error::Read, got {other:?}"),
+        }
+        assert!(err
+            .to_string()
+            .starts_with(&format!("cannot read {}: ", absent.display())));
     }
 }

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use polars::prelude::DataFrame;
 
-use crate::error::{fail, io_fail};
 use crate::read::{decoded, read_file};
 use crate::{csv_load, idx, Error, LabelColumn};
 
@@ -33,12 +32,13 @@ pub(crate) fn load_labelled_frame(path: &Path) -> Result<LabelledFrame, Error> {
         let labels_path =
             path.with_file_name(name.replace("images-idx3-ubyte", "labels-idx1-ubyte"));
         let data = idx::read_idx(path, &labels_path)?;
-        let sha256 = hdr_common::sha256_file(path).map_err(|e| io_fail(path, e))?;
-        let frame = hdr_artifacts::split_frame(&data).map_err(|e| {
-            fail(format!(
-                "{}: could not assemble the columns: {e}",
-                path.display()
-            ))
+        let sha256 = hdr_common::sha256_file(path).map_err(|source| Error::Hash {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let frame = hdr_artifacts::split_frame(&data).map_err(|source| Error::Columns {
+            path: path.to_path_buf(),
+            source,
         })?;
         return Ok(LabelledFrame {
             frame,
@@ -54,7 +54,7 @@ pub(crate) fn load_labelled_frame(path: &Path) -> Result<LabelledFrame, Error> {
             .and_then(|text| csv_load::frame_from_csv(path, &text, LabelColumn::Required));
         let sha256 = hasher
             .join()
-            .map_err(|_| fail("the hashing thread panicked"))?;
+            .map_err(|_| Error::Panicked { thread: "hashing" })?;
         let loaded = loaded?;
         let labels = loaded.labels.expect("labels are required");
         Ok(LabelledFrame {

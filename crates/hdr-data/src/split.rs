@@ -1,57 +1,12 @@
-//! Stratified splitting: the data stage's train/test split, and any other
-//! hold-out by class (the train stage's validation share uses it too).
+//! The data stage's train/test split: the stratified split of
+//! [`hdr_common::stratified_split_with`] (the train stage's validation
+//! hold-out uses it too), each class shuffled in turn by one ChaCha8
+//! generator seeded with `data.seed`.
 
+use hdr_common::{stratified_split_with, Split};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-/// Row indices of the two sides of a split, each ascending (source order is
-/// kept within a side).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Split {
-    /// Rows kept (the train side).
-    pub kept: Vec<u32>,
-    /// Rows held out (the test or validation side).
-    pub held_out: Vec<u32>,
-}
-
-/// Splits rows class by class: of the `n` rows of each class, `round(n *
-/// fraction)` go to `held_out` — but never all `n`, so every class present
-/// keeps at least one row — and the rest stay in `kept`. Which rows are held
-/// out is decided by `shuffle(class, rows)`, which puts the class's rows (in
-/// source order) in a random order; the first ones are held out.
-///
-/// Classes are visited in ascending order, so a `shuffle` drawing from one
-/// seeded generator gives the same split on every machine.
-pub fn stratified_split_with(
-    labels: &[u8],
-    fraction: f64,
-    mut shuffle: impl FnMut(u8, &mut [u32]),
-) -> Split {
-    let classes = labels
-        .iter()
-        .map(|&l| usize::from(l) + 1)
-        .max()
-        .unwrap_or(0);
-    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); classes];
-    for (row, &label) in labels.iter().enumerate() {
-        by_class[usize::from(label)].push(row as u32);
-    }
-    let mut kept = Vec::with_capacity(labels.len());
-    let mut held_out = Vec::new();
-    for (class, mut rows) in by_class.into_iter().enumerate() {
-        if rows.is_empty() {
-            continue;
-        }
-        shuffle(class as u8, &mut rows);
-        let held = ((rows.len() as f64 * fraction).round() as usize).min(rows.len() - 1);
-        held_out.extend_from_slice(&rows[..held]);
-        kept.extend_from_slice(&rows[held..]);
-    }
-    kept.sort_unstable();
-    held_out.sort_unstable();
-    Split { kept, held_out }
-}
 
 /// The data stage's split: [`stratified_split_with`] shuffling each class in
 /// turn with one ChaCha8 generator seeded with `seed`. `held_out` is the test split.
@@ -129,19 +84,6 @@ mod tests {
             stratified_split(&labels, 0.2, 42).held_out,
             stratified_split(&labels, 0.2, 43).held_out
         );
-    }
-
-    #[test]
-    fn the_shuffle_sees_each_class_in_ascending_order() {
-        let labels = [2u8, 0, 2, 7, 0];
-        let mut seen = Vec::new();
-        let split = stratified_split_with(&labels, 0.5, |class, rows| {
-            seen.push((class, rows.to_vec()));
-            rows.reverse();
-        });
-        assert_eq!(seen, vec![(0, vec![1, 4]), (2, vec![0, 2]), (7, vec![3])]);
-        assert_eq!(split.held_out, vec![2, 4]);
-        assert_eq!(split.kept, vec![0, 1, 3]);
     }
 
     /// The data stage's split as it was before the hold-out shared this code

@@ -6,7 +6,6 @@ use std::time::Instant;
 use hdr_artifacts::{encode_split, write_summary, DataSummary, SplitSummary, TestSource};
 use hdr_common::{OutputSet, Progress, RunOptions};
 
-use crate::error::{fail, io_fail};
 use crate::{source, stratified_split, Config, Error};
 
 /// The files the data stage writes: `artifacts/data/{train,test}.parquet` and
@@ -39,13 +38,14 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     let test_loaded = match &config.test_source {
         Some(path) => {
             spinner.set_message(format!("data: loading {}", path.display()));
-            let test = source::load_labelled_frame(path)
-                .map_err(|e| fail(format!("data.test_source: {e}")))?;
+            let test = source::load_labelled_frame(path).map_err(|e| Error::TestSource {
+                source: Box::new(e),
+            })?;
             if test.frame.get_column_names() != loaded.frame.get_column_names() {
-                return Err(fail(format!(
-                    "data.test_source: {}: its columns do not match those of data.source {source_name}",
-                    path.display()
-                )));
+                return Err(Error::TestSourceColumns {
+                    path: path.clone(),
+                    data_source: config.source.clone(),
+                });
             }
             Some(test)
         }
@@ -56,7 +56,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
     let split = match &test_loaded {
         // A fixed test set: every source row trains, every test-source row tests.
-        Some(_) => crate::Split {
+        Some(_) => hdr_common::Split {
             kept: (0..loaded.labels.len() as u32).collect(),
             held_out: Vec::new(),
         },
@@ -74,12 +74,12 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     };
     for (name, rows) in [("train", train_rows), ("test", test_rows)] {
         if rows.is_empty() {
-            return Err(fail(format!(
-                "{source_name}: the {name} split would be empty: {} rows with data.test_fraction = {} \
-                 leave no rows for it; use more data or change data.test_fraction",
-                loaded.labels.len(),
-                config.test_fraction
-            )));
+            return Err(Error::EmptySplit {
+                path: config.source.clone(),
+                split: name,
+                rows: loaded.labels.len(),
+                test_fraction: config.test_fraction,
+            });
         }
     }
     if let Some(path) = &config.test_source {
@@ -98,14 +98,20 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         let test = encode_split(&paths.test, test_frame, test_rows);
         (train.join(), test)
     });
-    let train_bytes = train_bytes.map_err(|_| fail("the parquet encoding thread panicked"))??;
+    let train_bytes = train_bytes.map_err(|_| Error::Panicked {
+        thread: "parquet encoding",
+    })??;
     hdr_common::check_stop()?;
+    let cannot_write = |path: &PathBuf| {
+        let path = path.clone();
+        move |source: std::io::Error| Error::Write { path, source }
+    };
     outputs
         .write(&paths.train, &train_bytes)
-        .map_err(|e| io_fail(&paths.train, e))?;
+        .map_err(cannot_write(&paths.train))?;
     outputs
         .write(&paths.test, &test_bytes?)
-        .map_err(|e| io_fail(&paths.test, e))?;
+        .map_err(cannot_write(&paths.test))?;
     drop(loaded.frame);
 
     let summary = DataSummary {
@@ -128,13 +134,11 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     };
     outputs
         .write_with(&paths.summary, |w| write_summary(w, &summary))
-        .map_err(|e| io_fail(&paths.summary, e))?;
+        .map_err(cannot_write(&paths.summary))?;
     hdr_common::check_stop()?;
-    let files = outputs.commit().map_err(|e| {
-        fail(format!(
-            "could not move the data artifacts into {}: {e}",
-            paths.dir.display()
-        ))
+    let files = outputs.commit().map_err(|source| Error::MoveIntoPlace {
+        dir: paths.dir.clone(),
+        source,
     })?;
     spinner.finish_and_clear();
     progress.line(format!(

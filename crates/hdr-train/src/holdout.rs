@@ -15,12 +15,12 @@ pub struct Holdout {
     pub validation: Vec<usize>,
 }
 
-/// Holds out `fraction` of each class with [`hdr_data::stratified_split_with`]
+/// Holds out `fraction` of each class with [`hdr_common::stratified_split_with`]
 /// (rounded to the nearest image, always leaving at least one image of the
 /// class for training), each class shuffled by its own generator seeded from
 /// `seed` and the class. Returns `None` when either side would be empty.
 pub fn stratified(labels: &[u8], fraction: f64, seed: u64) -> Option<Holdout> {
-    let split = hdr_data::stratified_split_with(labels, fraction, |class, rows| {
+    let split = hdr_common::stratified_split_with(labels, fraction, |class, rows| {
         let class_seed = derive_seed(seed, Stream::Holdout, u64::from(class), 0);
         rows.shuffle(&mut ChaCha8Rng::seed_from_u64(class_seed));
     });

@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
+use hdr_artifacts::Dataset;
 use hdr_common::Progress;
-use hdr_data::Dataset;
 use hdr_model::{
     initialised, AnyNetwork, Architecture, Cnn, Deep, Learner, ModelError, Network, StepOutput,
     TensorFile, IMAGE_PIXELS,

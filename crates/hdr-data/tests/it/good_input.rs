@@ -76,10 +76,12 @@ fn unlabelled_test_csv_loads_with_optional_labels() {
     assert_eq!(images.labels, None);
     assert_eq!(images.len(), 12);
     assert!(images.pixels == as_dataset(&rows).pixels);
-    let err = load_csv(&path, LabelColumn::Required)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("no `label` column"), "{err}");
+    let err = load_csv(&path, LabelColumn::Required).unwrap_err();
+    assert!(
+        matches!(&err, hdr_data::Error::NoLabelColumn { path: p } if p == &path),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no `label` column"), "{err}");
 }
 
 #[test]

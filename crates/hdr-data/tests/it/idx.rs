@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use crate::common::*;
-use hdr_data::{load_csv, read_idx, write_kaggle_csv, Dataset, LabelColumn, IMAGE_PIXELS};
+use hdr_data::{
+    load_csv, read_idx, write_kaggle_csv, Dataset, Error, IdxFile, LabelColumn, IMAGE_PIXELS,
+};
 
 fn sample_data(count: usize) -> Dataset {
     let rows = rows(count);
@@ -29,10 +31,10 @@ fn idx_labels(count: u32, labels: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn read_pair(scratch: &Scratch, images: Vec<u8>, labels: Vec<u8>) -> Result<Dataset, String> {
+fn read_pair(scratch: &Scratch, images: Vec<u8>, labels: Vec<u8>) -> Result<Dataset, Error> {
     let i = scratch.write("x-images-idx3-ubyte", images);
     let l = scratch.write("x-labels-idx1-ubyte", labels);
-    read_idx(&i, &l).map_err(|e| e.to_string())
+    read_idx(&i, &l)
 }
 
 #[test]
@@ -56,50 +58,151 @@ fn bad_idx_files_are_named() {
     let scratch = Scratch::new();
     let good_images = || idx_images(3, 28, &data.pixels);
     let good_labels = || idx_labels(3, &data.labels);
-    let cases: Vec<(Vec<u8>, Vec<u8>, &[&str])> = vec![
+    /// Images bytes, labels bytes, the expected variant, parts of the message.
+    type Case = (
+        Vec<u8>,
+        Vec<u8>,
+        fn(&Error) -> bool,
+        &'static [&'static str],
+    );
+    let cases: Vec<Case> = vec![
         (
             good_labels(),
             good_labels(),
+            |e| {
+                matches!(
+                    e,
+                    Error::IdxMagic {
+                        kind: IdxFile::Images,
+                        found: 0x801,
+                        ..
+                    }
+                )
+            },
             &["x-images-idx3-ubyte", "magic number 0x00000801", "swapped"],
         ),
         (
             idx_images(3, 27, &data.pixels),
             good_labels(),
+            |e| {
+                matches!(
+                    e,
+                    Error::IdxImageSize {
+                        rows: 27,
+                        cols: 27,
+                        ..
+                    }
+                )
+            },
             &["x-images-idx3-ubyte", "27x27, expected 28x28"],
         ),
         (
             idx_images(4, 28, &data.pixels),
             good_labels(),
+            |e| {
+                matches!(
+                    e,
+                    Error::IdxImageBytes {
+                        count: 4,
+                        pixel_bytes: 2352,
+                        ..
+                    }
+                )
+            },
             &["x-images-idx3-ubyte", "promises 4 images"],
         ),
         (
             good_images(),
             idx_labels(2, &data.labels[..2]),
+            |e| {
+                matches!(
+                    e,
+                    Error::IdxCounts {
+                        label_count: 2,
+                        image_count: 3,
+                        ..
+                    }
+                )
+            },
             &["x-labels-idx1-ubyte", "2 labels", "3 images"],
         ),
         (
             good_images(),
             idx_labels(3, &[1, 10, 2]),
-            &["x-labels-idx1-ubyte", "label 10 of item 2"],
+            |e| {
+                matches!(
+                    e,
+                    Error::IdxLabel {
+                        item: 2,
+                        label: 10,
+                        ..
+                    }
+                )
+            },
+            &["x-labels-idx1-ubyte", "label 10 of item 2 (byte 9)"],
+        ),
+        (
+            good_images(),
+            idx_labels(5, &data.labels),
+            |e| matches!(e, Error::IdxCounts { label_count: 5, .. }),
+            &["x-labels-idx1-ubyte", "5 labels"],
+        ),
+        (
+            good_images(),
+            {
+                let mut labels = good_labels();
+                labels.push(0);
+                labels
+            },
+            |e| {
+                matches!(
+                    e,
+                    Error::IdxLabelBytes {
+                        count: 3,
+                        bytes: 12,
+                        ..
+                    }
+                )
+            },
+            &[
+                "x-labels-idx1-ubyte",
+                "promises 3 labels (11 bytes)",
+                "has 12 bytes",
+            ],
         ),
         (
             good_images(),
             vec![0, 0],
+            |e| {
+                matches!(
+                    e,
+                    Error::IdxTooShort {
+                        bytes: 2,
+                        kind: IdxFile::Labels,
+                        ..
+                    }
+                )
+            },
             &["x-labels-idx1-ubyte", "too short"],
         ),
     ];
-    for (images, labels, parts) in cases {
+    for (images, labels, check, parts) in cases {
         let err = read_pair(&scratch, images, labels).unwrap_err();
+        assert!(check(&err), "unexpected variant: {err:?}");
+        let message = err.to_string();
         for part in parts {
-            assert!(err.contains(part), "expected {part:?} in: {err}");
+            assert!(message.contains(part), "expected {part:?} in: {message}");
         }
     }
-    let err = read_idx(&scratch.path("nope-images"), &scratch.path("nope-labels"))
-        .unwrap_err()
-        .to_string();
+    let err = read_idx(&scratch.path("nope-images"), &scratch.path("nope-labels")).unwrap_err();
     assert!(
-        err.contains("nope-images") && err.contains("cannot read"),
-        "{err}"
+        matches!(&err, Error::Read { path, .. } if path.ends_with("nope-images")),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("nope-images") && message.contains("cannot read"),
+        "{message}"
     );
 }
 
@@ -131,10 +234,35 @@ fn inconsistent_dataset_is_not_written() {
     data.pixels.pop();
     let scratch = Scratch::new();
     let path = scratch.path("bad.csv");
-    let err = write_kaggle_csv(&data, &path).unwrap_err().to_string();
+    let err = write_kaggle_csv(&data, &path).unwrap_err();
     assert!(
-        err.contains("bad.csv") && err.contains("784 per image"),
-        "{err}"
+        matches!(&err, Error::PixelCount { labels: 2, pixels: 1567, path: p } if p == &path),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("bad.csv") && message.contains("784 per image"),
+        "{message}"
+    );
+    assert!(!path.exists());
+
+    let mut data = sample_data(2);
+    data.labels[1] = 12;
+    let err = write_kaggle_csv(&data, &path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ImageLabel {
+                image: 2,
+                label: 12,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("{}: image 2 has label 12, outside 0..=9", path.display())
     );
     assert!(!path.exists());
 }
