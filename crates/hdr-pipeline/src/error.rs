@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::interrupt::{Interruption, SweepStopped};
 use crate::stage::Stage;
 

@@ -19,7 +19,7 @@
 //!
 //! The modules stand in layers, each using only those before it (the tidy
 //! test checks that no two import each other):
-//! - `stage`, `output`, `interrupt`, `config`: names, printing, how a run
+//! - `stage`, `output`, `interrupt`, `config_error`, `config`: names, printing, how a run
 //!   stops, `pipeline.toml`;
 //! - `error`: the one [`Error`];
 //! - `pipeline_lock` (what each stage last ran with), `runner_lock` (one run
@@ -32,6 +32,7 @@
 
 mod clean;
 mod config;
+mod config_error;
 mod error;
 mod interrupt;
 mod output;
@@ -51,9 +52,8 @@ mod status;
 mod sweep;
 
 pub use clean::clean;
-pub use config::{
-    load, ConfigError, KeyValue, Loaded, Location, Origin, PipelineConfig, FILE_NAME, SECTIONS,
-};
+pub use config::{load, KeyValue, Loaded, Location, Origin, PipelineConfig, FILE_NAME, SECTIONS};
+pub use config_error::ConfigError;
 pub use error::{one_line, Error, StageError};
 pub use interrupt::{
     finish_requested, finish_run_flag, shell_line, CtrlC, Interruption, SweepStopped, EXIT_STATUS,
