@@ -9,7 +9,9 @@
 //! - no `#[path]` reaches outside its own crate (tests share through
 //!   hdr-testkit);
 //! - no `Other(String)` error variant in a library: errors are typed;
-//! - no source file over 800 lines, generated files aside.
+//! - no source file over 800 lines, generated files aside;
+//! - no library registers a signal handler or exits the process;
+//! - ARCHITECTURE.md's crate table names each crate's workspace dependencies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -543,4 +545,72 @@ fn no_library_installs_a_signal_handler_or_exits() {
     assert!(!stops_the_process(
         "#[cfg(test)]\nmod tests { fn f() { std::process::exit(1) } }"
     ));
+}
+
+// ---- the crate map ----
+
+/// The workspace crates (without `hdr-`) in a manifest's `[dependencies]`,
+/// optional ones (behind a feature) aside.
+fn workspace_dependencies(manifest: &Path) -> BTreeSet<String> {
+    let table: toml::Table = std::fs::read_to_string(manifest).unwrap().parse().unwrap();
+    let Some(deps) = table.get("dependencies").and_then(toml::Value::as_table) else {
+        return BTreeSet::new();
+    };
+    deps.iter()
+        .filter(|(_, spec)| spec.get("optional").and_then(toml::Value::as_bool) != Some(true))
+        .filter_map(|(name, _)| name.strip_prefix("hdr-").map(str::to_string))
+        .collect()
+}
+
+/// ARCHITECTURE.md's crate table: each crate and the workspace crates its
+/// last column names (before any `;`, which adds what features bring).
+fn stated_dependencies(architecture: &str) -> BTreeMap<String, BTreeSet<String>> {
+    architecture
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.trim().strip_prefix("| `")?.split(" | ").collect();
+            let name = cells.first()?.split('`').next()?.to_string();
+            let deps = cells.last()?.trim_end_matches('|').trim();
+            let base = deps.split(';').next().unwrap_or("");
+            let deps = base
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty() && *d != "—")
+                .map(str::to_string)
+                .collect();
+            Some((name, deps))
+        })
+        .collect()
+}
+
+#[test]
+fn architecture_lists_each_crates_dependencies() {
+    let root = workspace_root();
+    let stated =
+        stated_dependencies(&std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap());
+    let mut wrong = Vec::new();
+    for dir in crate_dirs() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let actual = workspace_dependencies(&dir.join("Cargo.toml"));
+        match stated.get(&name) {
+            None => wrong.push(format!("{name}: not in ARCHITECTURE.md's crate table")),
+            Some(listed) if *listed != actual => wrong.push(format!(
+                "{name}: the table says {listed:?}, Cargo.toml {actual:?}"
+            )),
+            Some(_) => {}
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "ARCHITECTURE.md's crate map:\n{}",
+        wrong.join("\n")
+    );
+    let parsed = stated_dependencies(
+        "| `a` | job, with | pipes | b, c; with feature `x` also d |\n| `e` | job | — |",
+    );
+    assert_eq!(
+        parsed["a"],
+        BTreeSet::from(["b".to_string(), "c".to_string()])
+    );
+    assert!(parsed["e"].is_empty());
 }
