@@ -202,11 +202,15 @@ impl<'a> TestData<'a> {
 }
 
 /// The successful run with the highest test accuracy (the earliest on a
-/// tie) among those scored on `test_data`: accuracies on different test
-/// sets are not comparable.
-pub fn best_run<'a>(runs: &'a [RunRecord], test_data: TestData<'_>) -> Option<&'a RunRecord> {
-    runs.iter()
-        .filter(|r| r.is_ok() && TestData::of(r) == test_data)
+/// tie) among those `same_test_data` accepts: accuracies on different test
+/// sets are not comparable, so every caller says which runs share its test
+/// data (usually `|r| TestData::of(r) == test_data`).
+pub fn best_run<'a>(
+    runs: impl IntoIterator<Item = &'a RunRecord>,
+    same_test_data: impl Fn(&RunRecord) -> bool,
+) -> Option<&'a RunRecord> {
+    runs.into_iter()
+        .filter(|r| r.is_ok() && same_test_data(r))
         .filter_map(|r| r.metrics.map(|m| (r, m.test_accuracy)))
         .fold(
             None,
@@ -386,8 +390,9 @@ mod tests {
         ];
         let same = TestData::latest(&runs).unwrap();
         assert_eq!(same, TestData(Some(&"t".repeat(64))));
-        assert_eq!(best_run(&runs, same).unwrap().id, 2);
-        assert!(best_run(&runs[2..3], same).is_none());
+        let on_same = |r: &RunRecord| TestData::of(r) == same;
+        assert_eq!(best_run(&runs, on_same).unwrap().id, 2);
+        assert!(best_run(&runs[2..3], on_same).is_none());
         assert_eq!(TestData::latest(&runs[2..3]), None);
     }
 
@@ -402,14 +407,22 @@ mod tests {
         ];
         let latest = TestData::latest(&runs).unwrap();
         assert_eq!(latest, TestData::of(&mnist));
-        assert_eq!(best_run(&runs, latest).unwrap().id, 5);
+        assert_eq!(
+            best_run(&runs, |r| TestData::of(r) == latest).unwrap().id,
+            5
+        );
         let sample = TestData::of(&runs[0]);
-        assert_eq!(best_run(&runs, sample).unwrap().id, 2, "not the MNIST run");
+        let on_sample = |r: &RunRecord| TestData::of(r) == sample;
+        assert_eq!(
+            best_run(&runs, on_sample).unwrap().id,
+            2,
+            "not the MNIST run"
+        );
         // A record from before the hash was kept reads back as unknown test data.
         let mut old = serde_json::to_value(record(6, 0.5, Some(0.999))).unwrap();
         old.as_object_mut().unwrap().remove("test_sha256");
         let old: RunRecord = serde_json::from_value(old).unwrap();
         assert_eq!(old.test_sha256, None);
-        assert_eq!(best_run(std::slice::from_ref(&old), sample), None);
+        assert_eq!(best_run([&old], on_sample), None);
     }
 }

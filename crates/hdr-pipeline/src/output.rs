@@ -12,11 +12,6 @@ pub struct Output {
 }
 
 impl Output {
-    /// Everything on: progress, lines per stage, warnings.
-    pub fn normal() -> Self {
-        Self::default()
-    }
-
     /// Only errors when `quiet`, else everything.
     pub fn quiet_if(quiet: bool) -> Self {
         Self {

@@ -98,7 +98,9 @@ pub fn table(runs: &[RunRecord]) -> String {
     }
     let keys = varying_keys(runs);
     let test_data = TestData::latest(runs);
-    let best = test_data.and_then(|t| best_run(runs, t)).map(|r| r.id);
+    let best = test_data
+        .and_then(|t| best_run(runs, |r| TestData::of(r) == t))
+        .map(|r| r.id);
     let mut header: Vec<String> = vec!["run".into(), "time (UTC)".into(), "status".into()];
     header.extend(keys.iter().cloned());
     header.extend(

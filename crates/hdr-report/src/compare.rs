@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use hdr_artifacts::{best_run, HeadlineMetrics, RunRecord, TestData};
+use hdr_artifacts::{best_run, HeadlineMetrics, RunRecord};
 use serde_json::Value;
 
 use crate::Inputs;
@@ -138,27 +138,18 @@ pub fn compare(inputs: &Inputs, runs: &[RunRecord]) -> Comparison {
         .filter(|r| recorded.is_none_or(|id| r.id < id))
         .map(|r| (*r).clone())
         .collect();
-    // The runs scored on this test data, with the hash this run has, so
-    // that `best_run` compares them; the others are only counted.
-    let comparable: Vec<RunRecord> = ok
+    // Only runs scored on this test data are compared; the others are counted.
+    let comparable: Vec<&RunRecord> = ok.iter().copied().filter(|r| test.matches(r)).collect();
+    let others = comparable
         .iter()
-        .filter(|r| test.matches(r))
-        .map(|r| RunRecord {
-            test_sha256: Some(test.sha256.clone()),
-            ..(*r).clone()
-        })
-        .collect();
-    let others: Vec<RunRecord> = comparable
-        .iter()
-        .filter(|r| Some(r.id) != recorded)
-        .cloned()
-        .collect();
-    let best = best_run(&others, TestData(Some(&test.sha256)))
+        .copied()
+        .filter(|r| Some(r.id) != recorded);
+    let best = best_run(others, |r| test.matches(r))
         .filter(|b| {
             b.metrics
                 .is_some_and(|m| m.test_accuracy > this.test_accuracy)
         })
-        .and_then(|b| ok.iter().find(|r| r.id == b.id).map(|r| (*r).clone()));
+        .cloned();
     let next_id = runs.iter().map(|r| r.id).max().unwrap_or(0) + 1;
     let this_x = recorded.unwrap_or(next_id);
     let mut accuracy_by_run: Vec<(u64, f64)> = comparable
