@@ -58,6 +58,13 @@ pub fn architecture_overrides(architecture: Architecture) -> Vec<String> {
     }
 }
 
+/// Said under a table with rows for several kernel paths.
+const GEMM_NOTE: &str =
+    "\nnote: HDR_KERNELS picks hdr's own kernels (the seed network's conv blocks). \
+Matrix products (the deep network's convolutions, every dense layer) come from the gemm crate, \
+which takes the best instruction set this CPU has on every path: where it does the work, rows \
+for a path below this CPU's best flatter hdr beside a TensorFlow held to that path.";
+
 /// Arguments of `cargo xtask bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -210,6 +217,11 @@ pub fn run(project: &Project, quiet: bool, args: BenchArgs) -> Result<()> {
     }
     println!();
     println!("{}", table::markdown(&rows));
+    if hdr_model::KernelPath::available().len() > 1
+        && rows.iter().any(|r| r.name.contains(" kernels: "))
+    {
+        plan.log.note(GEMM_NOTE);
+    }
     let report = json!({
         "architecture": plan.architecture.name(),
         "epochs": plan.epochs,

@@ -253,6 +253,22 @@ GET /healthz; see the README.")]
     Serve(serve::ServeArgs),
 }
 
+impl Command {
+    /// Whether the command may run the network, so `HDR_KERNELS` must be
+    /// followable (status, runs and the like only read files).
+    fn runs_kernels(&self) -> bool {
+        matches!(
+            self,
+            Command::Pipeline { .. }
+                | Command::Train { .. }
+                | Command::Eval(_)
+                | Command::Predict(_)
+                | Command::Bench(_)
+                | Command::Serve(_)
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum RunsAction {
     /// Changed params and metric deltas between two runs (default: the last two).
@@ -331,6 +347,10 @@ fn resume_command(global: &GlobalArgs) -> String {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
+    if cli.command.runs_kernels() {
+        // A kernel path that cannot be followed stops here, before any work.
+        hdr_model::kernels_from_env()?;
+    }
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let location = Location::resolve(g.config.clone(), &cwd);
     let loaded = hdr_pipeline::load(&location, &g.overrides)?;

@@ -17,8 +17,9 @@ pub struct ModelCard {
     pub architecture: Vec<String>,
     /// Trainable parameters.
     pub parameters: usize,
-    /// Which kernel path trained it (`avx512` or `portable`): the same seed,
-    /// config and data give the same bytes only on the same path.
+    /// Which kernel path trained it (`avx512`, `avx2` or `portable`): the same
+    /// seed, config and data give the same weights on `avx512` and `avx2`, and
+    /// on `portable` the same as other `portable` runs.
     pub kernels: String,
     /// The `[train]` config it was trained with.
     pub train_config: serde_json::Value,

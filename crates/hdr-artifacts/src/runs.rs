@@ -115,7 +115,7 @@ pub struct RunRecord {
     pub test_sha256: Option<String>,
     /// Each stage's code version (the hash the lock file records).
     pub code: BTreeMap<String, String>,
-    /// The kernel path that trained the model (`avx512` or `portable`), from `model.json`.
+    /// The kernel path that trained the model (`avx512`, `avx2` or `portable`), from `model.json`.
     pub kernels: Option<String>,
     /// The headline scores, when the eval stage's metrics exist.
     pub metrics: Option<HeadlineMetrics>,

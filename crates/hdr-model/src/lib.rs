@@ -5,8 +5,8 @@
 //! The crate is layered; each layer uses only those below it:
 //! - `kernels`: plain-slice compute behind one dispatch point — generic
 //!   im2col/GEMM kernels for any geometry, and kernels written for the seed
-//!   network's two conv blocks (AVX-512 and portable builds, see
-//!   [`kernel_path`]);
+//!   network's two conv blocks (AVX-512, AVX2 and portable builds, see
+//!   [`KernelPath`]);
 //! - `layers`: the typed dfdx modules [`Conv2D`], [`MaxPool2D`], [`Flatten`]
 //!   (and dfdx's [`Linear`]), the fused [`conv_relu_pool`] tape op, [`Dropout`];
 //! - `networks`: [`Cnn`] (the seed's Keras model) and [`Deep`], each a short
@@ -35,7 +35,9 @@ pub use error::ModelError;
 pub use hdr_artifacts::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 pub use inference::{Classifier, Prediction};
 pub use io::TensorFile;
-pub use kernels::{kernel_path, KERNELS_ENV};
+pub use kernels::{
+    active_kernel_path, kernel_path, kernels_from_env, KernelPath, KernelsError, KERNELS_ENV,
+};
 pub use layers::{conv_relu_pool, Conv2D, Dropout, Features, Flatten, Linear, MaxPool2D, Nhwc};
 pub use networks::{
     deep, initialised, params, seed, AnyNetwork, Architecture, Cnn, Deep, ModelConfig, Network,

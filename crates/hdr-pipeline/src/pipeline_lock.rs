@@ -29,6 +29,10 @@ pub struct StageLock {
     pub deps: BTreeMap<String, String>,
     /// Output files (relative to the project root) and their sha256.
     pub outs: BTreeMap<String, String>,
+    /// The kernel path the stage computed on (`avx512`, `avx2`, `portable`),
+    /// for the stages that run the network (train, eval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<String>,
 }
 
 impl LockFile {

@@ -51,13 +51,24 @@ pub struct Cache {
 /// The fingerprint of a stage run: sha256 of its name, code version, config
 /// section and input hashes (the lock entry less its outputs).
 pub fn fingerprint(stage: &str, lock: &StageLock) -> String {
-    let key = serde_json::json!({
+    let mut key = serde_json::json!({
         "stage": stage,
         "code": lock.code,
         "params": lock.params,
         "deps": lock.deps,
     });
+    // Kernel paths of one arithmetic give the same bytes, so a model trained
+    // on AVX-512 is restored for AVX2, but not for the portable build.
+    if let Some(arithmetic) = lock.kernels.as_deref().map(arithmetic) {
+        key["arithmetic"] = arithmetic.into();
+    }
     hdr_common::sha256_bytes(key.to_string().as_bytes())
+}
+
+/// The arithmetic of the kernel path called `name` (an unknown name, from a
+/// newer hdr, is its own arithmetic).
+pub(crate) fn arithmetic(name: &str) -> &str {
+    hdr_model::KernelPath::named(name).map_or(name, |p| p.arithmetic())
 }
 
 impl Cache {
@@ -321,6 +332,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            kernels: None,
         }
     }
 
@@ -333,6 +345,18 @@ mod tests {
         let mut c = a.clone();
         c.params = serde_json::json!({"seed": 7});
         assert_ne!(fingerprint("train", &a), fingerprint("train", &c));
+    }
+
+    #[test]
+    fn fingerprints_follow_the_kernel_arithmetic_not_the_path() {
+        let on = |path: &str| {
+            let mut l = lock(&[]);
+            l.kernels = Some(path.into());
+            fingerprint("train", &l)
+        };
+        assert_eq!(on("avx512"), on("avx2"));
+        assert_ne!(on("avx512"), on("portable"));
+        assert_ne!(on("portable"), fingerprint("train", &lock(&[])));
     }
 
     #[test]

@@ -36,6 +36,12 @@ impl Stage {
         Stage::ALL.into_iter().find(|stage| stage.name() == name)
     }
 
+    /// Whether the stage runs the network, so its results depend on the
+    /// kernel path (train and eval).
+    pub fn runs_kernels(self) -> bool {
+        matches!(self, Stage::Train | Stage::Eval)
+    }
+
     /// The stage's code version, as the lock file records it.
     pub fn code_hash(self) -> &'static str {
         STAGE_CODE_HASHES

@@ -93,6 +93,9 @@ impl StageRunner<'_> {
             params: project.params(stage),
             deps,
             outs: BTreeMap::new(),
+            kernels: stage
+                .runs_kernels()
+                .then(|| hdr_model::kernel_path().to_string()),
         })
     }
 

@@ -3,6 +3,7 @@
 
 use crate::pipeline_lock::LockFile;
 use crate::project::Project;
+use crate::run_cache::arithmetic;
 use crate::stage::Stage;
 use crate::Error;
 
@@ -30,6 +31,9 @@ impl Project {
         }
         if entry.code != stage.code_hash() {
             reasons.push("its code changed".to_string());
+        }
+        if let Some(recorded) = &entry.kernels {
+            reasons.extend(kernel_change(recorded, hdr_model::active_kernel_path()));
         }
         reasons.extend(param_changes(
             stage.name(),
@@ -63,6 +67,17 @@ impl Project {
         }
         Ok(reasons)
     }
+}
+
+/// Why a stage that ran on the `recorded` kernel path must rerun on `now`:
+/// only when the two compute different bits.
+fn kernel_change(recorded: &str, now: hdr_model::KernelPath) -> Option<String> {
+    (arithmetic(recorded) != now.arithmetic()).then(|| {
+        format!(
+            "it ran on the {recorded} kernels; this process runs the {now} ones, \
+             whose results differ in the last bits"
+        )
+    })
 }
 
 /// One line per config key whose value differs from the recorded one.
@@ -99,6 +114,22 @@ fn param_changes(section: &str, old: &serde_json::Value, new: &serde_json::Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_kernel_path_of_other_arithmetic_makes_a_stage_stale() {
+        use hdr_model::KernelPath::{Avx2, Avx512, Portable};
+        assert_eq!(kernel_change("avx512", Avx2), None);
+        assert_eq!(kernel_change("avx2", Avx512), None);
+        assert_eq!(kernel_change("portable", Portable), None);
+        assert_eq!(
+            kernel_change("portable", Avx2).as_deref(),
+            Some(
+                "it ran on the portable kernels; this process runs the avx2 ones, \
+                 whose results differ in the last bits"
+            )
+        );
+        assert!(kernel_change("avx512", Portable).is_some());
+    }
 
     #[test]
     fn param_changes_name_each_changed_key() {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hdr_model::{ModelError, IMAGE_PIXELS};
+use hdr_model::{KernelsError, ModelError, IMAGE_PIXELS};
 
 use crate::decode::{MAX_DECODED_BYTES, MAX_IMAGE_SIDE};
 use crate::preprocess::PreprocessError;
@@ -14,6 +14,9 @@ pub enum RecognizeError {
     /// The weights file is missing, unreadable, or not this network's weights.
     #[error("cannot load the model: {0}")]
     Model(#[from] ModelError),
+    /// `HDR_KERNELS` names a kernel path that does not exist or that this CPU cannot run.
+    #[error(transparent)]
+    Kernels(#[from] KernelsError),
     /// A file that cannot be read (missing, no permission).
     #[error("{}: cannot read: {source}", path.display())]
     Unreadable {
@@ -119,7 +122,10 @@ impl RecognizeError {
             | Self::NotAnImage { path, .. }
             | Self::Decode { path, .. }
             | Self::NoDigit { path, .. } => Some(path),
-            Self::Model(_) | Self::Preprocess(_) | Self::WrongPixelCount { .. } => None,
+            Self::Model(_)
+            | Self::Kernels(_)
+            | Self::Preprocess(_)
+            | Self::WrongPixelCount { .. } => None,
         }
     }
 

@@ -20,7 +20,10 @@ pub struct Recognizer {
 
 impl Recognizer {
     /// Loads the weights written by hdr's train stage (`model.safetensors`).
+    /// A value of `HDR_KERNELS` that cannot be followed is an error here,
+    /// before any work.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, RecognizeError> {
+        hdr_model::kernels_from_env()?;
         Ok(Self::from_classifier(Classifier::load(path.as_ref())?))
     }
 

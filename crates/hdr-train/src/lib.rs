@@ -3,8 +3,8 @@
 //!
 //! [`run`] reads the data stage's `train.parquet`, holds out a stratified
 //! validation share, trains with [`hdr_model::Learner`] (Adam) on a fresh
-//! seeded shuffle every epoch, optionally augmenting half the images with a
-//! random affine warp ([`augment_batch`]), keeps the weights of the best
+//! seeded shuffle every epoch, augmenting the images as other writers and
+//! other scans would differ ([`augment_batch`]), keeps the weights of the best
 //! validation epoch, and writes `model.safetensors`, `model.json` and
 //! `history.csv` together, only at the end ([`Paths`]; the file formats are
 //! [`hdr_artifacts`]'). [`fit`] does the same in memory and writes nothing.
@@ -30,8 +30,9 @@ mod seeds;
 mod trainer;
 
 pub use augment::{
-    augment_batch, augment_image, warp, Affine, MAX_ROTATION, MAX_SHIFT_FRACTION, MAX_ZOOM,
-    WARP_PROBABILITY,
+    augment_batch, augment_image, binarise, low_resolution, stroke, warp, Affine, Augmentation,
+    Draw, Elastic, BINARISE_THRESHOLDS, ELASTIC_AMPLITUDE, LOW_RESOLUTION_SIDES, MAX_ROTATION,
+    MAX_SHIFT_FRACTION, MAX_ZOOM,
 };
 pub use config::{Config, LrSchedule};
 pub use error::Error;

@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::augment::augment_batch;
+use crate::augment::{augment_batch, Augmentation};
 use crate::holdout::{stratified, Holdout};
 use crate::seeds::{derive_seed, Stream};
 use crate::{Config, EpochRecord, Error, Fitted};
@@ -212,6 +212,7 @@ pub fn train(
     let mut batch_images = vec![0.0f32; config.batch_size.min(n) * IMAGE_PIXELS];
     let mut batch_labels = Vec::with_capacity(config.batch_size);
     let mut batch_pixels: Vec<(usize, &[u8])> = Vec::with_capacity(config.batch_size);
+    let augmentation = Augmentation::of(config);
 
     while !state.finished(config) {
         let epoch = state.epochs_done(); // 0-based index of the epoch about to run
@@ -246,7 +247,7 @@ pub fn train(
             }
             let images = &mut batch_images[..chunk.len() * IMAGE_PIXELS];
             if config.augment {
-                augment_batch(&batch_pixels, images, config.seed, epoch);
+                augment_batch(&augmentation, &batch_pixels, images, config.seed, epoch);
             } else {
                 for (slot, (_, pixels)) in images.chunks_exact_mut(IMAGE_PIXELS).zip(&batch_pixels)
                 {

@@ -99,6 +99,7 @@ pub fn python_json<S: AsRef<OsStr>>(
     python: &Path,
     script: &Path,
     args: &[S],
+    env: &[(&str, &str)],
 ) -> Result<(Value, Measured)> {
     if !script.exists() {
         bail!("peer script {} is missing", script.display());
@@ -107,7 +108,8 @@ pub fn python_json<S: AsRef<OsStr>>(
     command
         .arg(script)
         .args(args)
-        .env("TF_CPP_MIN_LOG_LEVEL", "3");
+        .env("TF_CPP_MIN_LOG_LEVEL", "3")
+        .envs(env.iter().copied());
     let measured = run(command)?;
     let value = measured
         .stdout
@@ -148,6 +150,7 @@ mod tests {
             Path::new("python3"),
             Path::new("/nonexistent/peer.py"),
             &["--x"],
+            &[],
         )
         .unwrap_err()
         .to_string();

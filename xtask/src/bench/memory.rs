@@ -122,7 +122,7 @@ pub fn run(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
     let (large, _) = measure_point(plan, &large_images)?;
     let keras_peak = if plan.python.is_some() {
         let csv = ensure_fashion_csv(plan, &project)?;
-        keras(plan, &csv, 1).map(|(_, m)| {
+        keras(plan, &csv, 1, None).map(|(_, m)| {
             (
                 "TensorFlow, whole script (load + 1 epoch)".to_string(),
                 m.peak_bytes as f64 / 1e6,

@@ -15,6 +15,7 @@ use super::measure::{self, Measured};
 pub struct Project {
     dir: PathBuf,
     overrides: Vec<String>,
+    kernels: Option<hdr_model::KernelPath>,
 }
 
 impl Project {
@@ -46,7 +47,16 @@ impl Project {
         Ok(Self {
             dir: dir.to_path_buf(),
             overrides,
+            kernels: None,
         })
+    }
+
+    /// The same project, its commands run with `HDR_KERNELS` set to `path`.
+    pub fn on_kernels(&self, path: hdr_model::KernelPath) -> Self {
+        Self {
+            kernels: Some(path),
+            ..self.clone()
+        }
     }
 
     /// The project's `artifacts/`.
@@ -65,6 +75,9 @@ impl Project {
             .arg(self.dir.join("pipeline.toml"));
         for item in &self.overrides {
             command.arg("--set").arg(item);
+        }
+        if let Some(path) = self.kernels {
+            command.env(hdr_model::KERNELS_ENV, path.name());
         }
         command.args(args.into_iter().map(Into::into));
         Ok(command)

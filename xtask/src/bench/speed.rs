@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use hdr_common::thousands;
+use hdr_model::KernelPath;
 use serde_json::Value;
 
 use super::project::{table, Project};
@@ -80,7 +81,7 @@ pub fn data(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
     if let Some(python) = &plan.python {
         plan.log.note("pandas read_csv of the same file...");
         for _ in 0..plan.repeats {
-            match measure::python_json(python, &pandas_script(), &[&csv]) {
+            match measure::python_json(python, &pandas_script(), &[&csv], &[]) {
                 Ok((v, _)) => pandas.extend(v["seconds"].as_f64()),
                 Err(e) => {
                     plan.log.note(format!("  pandas peer skipped: {e:#}"));
@@ -206,58 +207,66 @@ fn hdr_throughput(project: &Project) -> Result<Throughput> {
 }
 
 /// Training samples/s (from history.csv), inference images/s and test
-/// accuracy (from metrics.json), against the Keras peer on the same CSV.
+/// accuracy (from metrics.json) on every kernel path this CPU can run, each
+/// against the Keras peer on the same CSV, measured once in the same run.
 pub fn train(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
     let arch = plan.architecture.name();
     let project = throughput_project(plan)?;
-    plan.log.note(format!(
-        "{arch}: data, train ({} at batch 128) and eval stages on {}...",
-        epochs(plan.epochs),
-        plan.csv.display()
-    ));
-    let ours = hdr_throughput(&project);
-    if let Err(e) = &ours {
-        plan.log.note(format!("  hdr failed: {e:#}"));
+    let mut failed = Vec::new();
+    let mut ours = Vec::new();
+    for path in KernelPath::available() {
+        plan.log.note(format!(
+            "{arch}, {path} kernels: data, train ({} at batch 128) and eval stages on {}...",
+            epochs(plan.epochs),
+            plan.csv.display()
+        ));
+        let measured = hdr_throughput(&project.on_kernels(path));
+        if let Err(e) = &measured {
+            plan.log.note(format!("  hdr failed: {e:#}"));
+            failed.push(path.name());
+        }
+        ours.push((path, measured.ok()));
     }
-    let peer = keras(plan, &plan.csv, plan.epochs);
-    let ours = ours.as_ref().ok();
-    let peer_value = |key: &str| {
-        let (value, _) = peer.as_ref()?;
-        Some((framework(value), value[key].as_f64()?))
-    };
-    rows.push(Row::new(
-        format!(
-            "{arch}: training samples/s, batch 128, {}",
-            epochs(plan.epochs)
-        ),
-        ours.map(|t| t.train_samples_per_s),
-        "samples/s",
-        peer_value("train_samples_per_s"),
-        true,
-    ));
-    rows.push(Row::new(
-        format!("{arch}: inference images/s, batch 1000 (Keras warmed up)"),
-        ours.map(|t| t.infer_images_per_s),
-        "images/s",
-        peer_value("infer_warm_images_per_s"),
-        true,
-    ));
-    rows.push(Row::new(
-        format!("{arch}: inference images/s, batch 1000 (Keras' first predict call)"),
-        ours.map(|t| t.infer_images_per_s),
-        "images/s",
-        peer_value("infer_images_per_s"),
-        true,
-    ));
-    rows.push(Row::new(
-        format!("{arch}: test accuracy after {}", epochs(plan.epochs)),
-        ours.map(|t| t.test_accuracy),
-        "",
-        peer_value("test_accuracy"),
-        true,
-    ));
-    if ours.is_none() {
-        anyhow::bail!("hdr's side of the `{arch}` throughput comparison failed (see above)");
+    for (path, t) in &ours {
+        let peer = keras(plan, &plan.csv, plan.epochs, peer_isa(*path));
+        let peer_value = |key: &str| {
+            let (value, _) = peer.as_ref()?;
+            Some((framework(value), value[key].as_f64()?))
+        };
+        let t = t.as_ref();
+        rows.push(Row::new(
+            format!(
+                "{arch}, {path} kernels: training samples/s, batch 128, {}",
+                epochs(plan.epochs)
+            ),
+            t.map(|t| t.train_samples_per_s),
+            "samples/s",
+            peer_value("train_samples_per_s"),
+            true,
+        ));
+        rows.push(Row::new(
+            format!("{arch}, {path} kernels: inference images/s, batch 1000 (Keras warmed up)"),
+            t.map(|t| t.infer_images_per_s),
+            "images/s",
+            peer_value("infer_warm_images_per_s"),
+            true,
+        ));
+        rows.push(Row::new(
+            format!(
+                "{arch}, {path} kernels: test accuracy after {}",
+                epochs(plan.epochs)
+            ),
+            t.map(|t| t.test_accuracy),
+            "",
+            peer_value("test_accuracy"),
+            true,
+        ));
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "hdr's side of the `{arch}` throughput comparison failed on the {} kernels (see above)",
+            failed.join(", ")
+        );
     }
     Ok(())
 }
@@ -270,13 +279,32 @@ fn framework(value: &Value) -> String {
         .to_string()
 }
 
-/// Runs the Keras peer (when peers run) for the plan's architecture; a
-/// missing or failing peer is a note, not an error.
-pub fn keras(plan: &Plan, csv: &Path, count: usize) -> Option<(Value, measure::Measured)> {
+/// The instruction set TensorFlow's oneDNN is held to beside each of hdr's
+/// kernel paths, so that each row compares what one kind of CPU would run:
+/// everything on an AVX-512 machine, AVX2 on one without AVX-512, AVX on one
+/// without AVX2 (the wheel's own kernels need AVX).
+pub fn peer_isa(path: KernelPath) -> Option<&'static str> {
+    match path {
+        KernelPath::Avx512 => None,
+        KernelPath::Avx2 => Some("AVX2"),
+        KernelPath::Portable => Some("AVX"),
+    }
+}
+
+/// Runs the Keras peer (when peers run) for the plan's architecture, its
+/// oneDNN held to `isa` when given (`ONEDNN_MAX_CPU_ISA`); a missing or
+/// failing peer is a note, not an error.
+pub fn keras(
+    plan: &Plan,
+    csv: &Path,
+    count: usize,
+    isa: Option<&str>,
+) -> Option<(Value, measure::Measured)> {
     let python = plan.python.as_ref()?;
     let arch = plan.architecture.name();
     plan.log.note(format!(
-        "{arch}: the Keras peer, {} on {}...",
+        "{arch}: the Keras peer{}, {} on {}...",
+        isa.map_or(String::new(), |isa| format!(" (oneDNN up to {isa})")),
         epochs(count),
         csv.display()
     ));
@@ -288,8 +316,17 @@ pub fn keras(plan: &Plan, csv: &Path, count: usize) -> Option<(Value, measure::M
         "--architecture".into(),
         arch.into(),
     ];
-    match measure::python_json(python, &keras_script(), &args) {
-        Ok(result) => Some(result),
+    let env: Vec<(&str, &str)> = isa
+        .map(|isa| ("ONEDNN_MAX_CPU_ISA", isa))
+        .into_iter()
+        .collect();
+    match measure::python_json(python, &keras_script(), &args, &env) {
+        Ok((mut value, measured)) => {
+            if let (Some(isa), Some(name)) = (isa, value["framework"].as_str()) {
+                value["framework"] = format!("{name} (oneDNN up to {isa})").into();
+            }
+            Some((value, measured))
+        }
         Err(e) => {
             plan.log.note(format!("  Keras peer skipped: {e:#}"));
             None
@@ -298,7 +335,8 @@ pub fn keras(plan: &Plan, csv: &Path, count: usize) -> Option<(Value, measure::M
 }
 
 /// `cargo xtask predict --csv` on the plan's CSV, whole command (model load
-/// included), with the throughput project's weights (trained first if missing).
+/// included), with the throughput project's weights (trained first if
+/// missing), on every kernel path this CPU can run.
 pub fn predict(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
     let project = throughput_project(plan)?;
     let weights = project.weights();
@@ -309,34 +347,38 @@ pub fn predict(plan: &Plan, rows: &mut Vec<Row>) -> Result<()> {
         project.stage("train")?;
     }
     let submission = plan.work.join("submission.csv");
-    plan.log
-        .note(format!("predict --csv {}...", plan.csv.display()));
-    let command = project.command([
-        "predict".into(),
-        "--csv".into(),
-        plan.csv.clone().into_os_string(),
-        "-o".into(),
-        submission.clone().into_os_string(),
-        "--model".into(),
-        weights.into_os_string(),
-    ])?;
-    let run = measure::run(command).context("`cargo xtask predict --csv`")?;
-    let predicted = std::fs::read_to_string(&submission)
-        .with_context(|| format!("cannot read {}", submission.display()))?
-        .lines()
-        .count()
-        .saturating_sub(1);
-    rows.push(Row::new(
-        format!(
-            "{}: predict --csv, {} rows (whole command)",
-            plan.architecture.name(),
-            thousands(predicted as u64)
-        ),
-        Some(run.seconds),
-        "s",
-        Some(("target".into(), 1.0)),
-        false,
-    ));
+    for path in KernelPath::available() {
+        plan.log.note(format!(
+            "predict --csv {}, {path} kernels...",
+            plan.csv.display()
+        ));
+        let command = project.on_kernels(path).command([
+            "predict".into(),
+            "--csv".into(),
+            plan.csv.clone().into_os_string(),
+            "-o".into(),
+            submission.clone().into_os_string(),
+            "--model".into(),
+            weights.clone().into_os_string(),
+        ])?;
+        let run = measure::run(command).context("`cargo xtask predict --csv`")?;
+        let predicted = std::fs::read_to_string(&submission)
+            .with_context(|| format!("cannot read {}", submission.display()))?
+            .lines()
+            .count()
+            .saturating_sub(1);
+        rows.push(Row::new(
+            format!(
+                "{}, {path} kernels: predict --csv, {} rows (whole command)",
+                plan.architecture.name(),
+                thousands(predicted as u64)
+            ),
+            Some(run.seconds),
+            "s",
+            Some(("target".into(), 1.0)),
+            false,
+        ));
+    }
     Ok(())
 }
 

@@ -49,18 +49,28 @@ fn smoke_bench_runs_every_benchmark_through_the_real_stages() {
             .find(|r| r["name"].as_str().unwrap().contains(needle))
             .unwrap_or_else(|| panic!("no row containing {needle:?} in {rows:#?}"))
     };
-    for needle in [
+    let mut needles: Vec<String> = [
         "data stage, 500-row CSV",
         "data stage peak memory",
-        "seed: training samples/s",
-        "seed: inference images/s",
-        "seed: test accuracy",
         "seed: train peak memory, 1 epoch",
         "seed: eval peak memory, 1,000 rows",
         "seed: train memory per row",
         "seed: eval memory per row",
-        "seed: predict --csv, 300 rows",
-    ] {
+    ]
+    .map(String::from)
+    .into();
+    // Speed rows for every kernel path this CPU can run.
+    for path in hdr_model::KernelPath::available() {
+        for figure in [
+            "training samples/s",
+            "inference images/s",
+            "test accuracy",
+            "predict --csv, 300 rows",
+        ] {
+            needles.push(format!("seed, {path} kernels: {figure}"));
+        }
+    }
+    for needle in &needles {
         let row = find(needle);
         let value = row["hdr"].as_f64().unwrap();
         assert!(value.is_finite(), "{row}");

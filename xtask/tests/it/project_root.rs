@@ -169,7 +169,7 @@ fn config_shows_each_value_and_where_it_comes_from() {
             .unwrap_or_else(|| panic!("no {key} in\n{shown}"))
             .to_string()
     };
-    assert!(line("epochs").ends_with("# --set (default 20)"), "{shown}");
+    assert!(line("epochs").ends_with("# --set (default 30)"), "{shown}");
     assert!(
         line("batch_size").contains("# file (default 128)"),
         "{shown}"
@@ -190,7 +190,7 @@ fn config_shows_each_value_and_where_it_comes_from() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let epochs = &json["sections"]["train"]["epochs"];
     assert_eq!(epochs["value"], 3);
-    assert_eq!(epochs["default"], 20);
+    assert_eq!(epochs["default"], 30);
     assert_eq!(epochs["from"], "--set");
     assert_eq!(json["sections"]["train"]["batch_size"]["from"], "file");
     assert_eq!(json["sections"]["report"]["mistakes"]["from"], "default");
@@ -208,7 +208,7 @@ fn config_shows_each_value_and_where_it_comes_from() {
         "{}",
         text(&out)
     );
-    assert!(stdout(&out).contains("epochs = 20"), "{}", text(&out));
+    assert!(stdout(&out).contains("epochs = 30"), "{}", text(&out));
 
     // A bad override is refused naming the key.
     let out = project.xtask_in("", &["--set", "train.epoch=3", "config"]);

@@ -4,8 +4,9 @@
 //! its geometry: the seed network's two blocks run kernels written for them
 //! (`seed`), any other geometry the generic im2col + GEMM ones (`generic`),
 //! which are also the reference the tuned ones are tested against. Within the
-//! tuned kernels, [`kernel_path`] says whether the AVX-512 or the portable
-//! build runs (by CPU features, or forced by `HDR_KERNELS=portable`).
+//! tuned kernels, the active [`KernelPath`] says which build runs: AVX-512,
+//! AVX2 + FMA (one source over `simd`'s vector operations) or portable loops,
+//! by CPU features or as `HDR_KERNELS` asks.
 //!
 //! All kernels split a batch into chunks of a fixed number of samples and add
 //! per-chunk gradient sums in chunk order, so results are bit-identical
@@ -18,6 +19,8 @@ mod gemm;
 mod generic;
 mod scratch;
 mod seed;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 mod softmax;
 #[cfg(test)]
 mod test_data;
@@ -26,8 +29,10 @@ mod tests;
 
 pub(crate) use common::CHUNK;
 #[cfg(test)]
-pub(crate) use cpu::tests::portable as force_portable;
-pub use cpu::{kernel_path, KERNELS_ENV};
+pub(crate) use cpu::tests::on_path;
+pub use cpu::{
+    active_kernel_path, kernel_path, kernels_from_env, KernelPath, KernelsError, KERNELS_ENV,
+};
 pub(crate) use generic::{
     conv_backward, conv_forward, pool_backward_batch, pool_forward_batch, ConvGeom, PoolGeom,
 };

@@ -1,7 +1,9 @@
-//! The tuned seed kernels, AVX-512 and portable, against the generic ones.
+//! The tuned seed kernels, on every kernel path this CPU has, against the
+//! generic ones; the two vector builds against each other, bit for bit.
 
 use super::common::CHUNK;
-use super::cpu::tests::portable;
+use super::cpu::tests::{on_path, pool_on_path};
+use super::cpu::KernelPath;
 use super::seed::{SeedWeights, BLOCK1, BLOCK2};
 use super::test_data::{assert_close, random};
 use super::{generic, Block};
@@ -58,13 +60,10 @@ fn check_blocks() {
 }
 
 #[test]
-fn tuned_blocks_match_the_generic_kernels() {
-    check_blocks();
-}
-
-#[test]
-fn portable_tuned_blocks_match_the_generic_kernels() {
-    portable(check_blocks);
+fn tuned_blocks_match_the_generic_kernels_on_every_path() {
+    for path in KernelPath::available() {
+        on_path(path, check_blocks);
+    }
 }
 
 /// The fused seed inference against the generic blocks and a plain dense layer.
@@ -107,13 +106,81 @@ fn check_inference() {
 }
 
 #[test]
-fn seed_inference_matches_the_generic_kernels() {
-    check_inference();
+fn seed_inference_matches_the_generic_kernels_on_every_path() {
+    for path in KernelPath::available() {
+        on_path(path, check_inference);
+    }
+}
+
+/// Every output of both seed blocks (forward, and backward with the input
+/// gradient) and of the fused inference, as bits.
+fn seed_outputs() -> Vec<Vec<u32>> {
+    let mut outputs = Vec::new();
+    for (which, (cg, pg)) in [BLOCK1, BLOCK2].into_iter().enumerate() {
+        let seed = 20 + 10 * which as u64;
+        let x: Vec<f32> = random(N * cg.in_len(), seed)
+            .iter()
+            .map(|v| v.abs())
+            .collect();
+        let block = Block::new(
+            cg,
+            pg,
+            random(cg.weight_len(), seed + 1)
+                .iter()
+                .map(|v| v * 0.3)
+                .collect(),
+            random(cg.out_c, seed + 2).iter().map(|v| v * 0.1).collect(),
+            which == 1,
+        );
+        let mut out = vec![0.0; N * pg.out_len()];
+        let mut arg = vec![0u8; out.len()];
+        block.forward(&x, &mut out, &mut arg);
+        let d_out = random(out.len(), seed + 3);
+        let mut dx = vec![0.0; x.len()];
+        let (dw, db) = block.backward(&x, &d_out, &arg, (which == 1).then_some(&mut dx[..]));
+        outputs.extend([out, dw, db, dx].map(|v| v.iter().map(|f| f.to_bits()).collect()));
+        outputs.push(arg.into_iter().map(u32::from).collect());
+    }
+    let (c1, _) = BLOCK1;
+    let (c2, p2) = BLOCK2;
+    let params = [
+        random(c1.weight_len(), 40),
+        random(c1.out_c, 41),
+        random(c2.weight_len(), 42)
+            .iter()
+            .map(|v| v * 0.1)
+            .collect(),
+        random(c2.out_c, 43),
+        random(p2.out_len() * NUM_CLASSES, 44),
+        random(NUM_CLASSES, 45),
+    ];
+    let images = random(N * IMAGE_PIXELS, 46);
+    let logits = SeedWeights::new(params).logits(N, |i, dst| {
+        dst.copy_from_slice(&images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
+    });
+    outputs.push(logits.iter().map(|f| f.to_bits()).collect());
+    outputs
 }
 
 #[test]
-fn portable_seed_inference_matches_the_generic_kernels() {
-    portable(check_inference);
+fn the_vector_builds_give_the_same_bits() {
+    let vector: Vec<KernelPath> = KernelPath::available()
+        .into_iter()
+        .filter(|p| *p != KernelPath::Portable)
+        .collect();
+    let Some((first, others)) = vector.split_first() else {
+        eprintln!("skipped: this CPU has no vector kernel path");
+        return;
+    };
+    let want = on_path(*first, seed_outputs);
+    for path in others {
+        assert!(
+            on_path(*path, seed_outputs) == want,
+            "{path} differs from {first}"
+        );
+    }
+    // ...and the portable build computes the same to rounding, not bit for bit.
+    assert!(on_path(KernelPath::Portable, seed_outputs) != want);
 }
 
 #[test]
@@ -131,12 +198,8 @@ fn tuned_results_do_not_depend_on_the_thread_count() {
         true,
     );
     let d_out = random(N * pg.out_len(), 15);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+    let run = |path: KernelPath, threads: usize| {
+        pool_on_path(path, threads).install(|| {
             let mut out = vec![0.0; N * pg.out_len()];
             let mut arg = vec![0u8; out.len()];
             block.forward(&x, &mut out, &mut arg);
@@ -145,7 +208,9 @@ fn tuned_results_do_not_depend_on_the_thread_count() {
             [out, dw, db, dx].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
         })
     };
-    let one = run(1);
-    assert_eq!(one, run(2));
-    assert_eq!(one, run(3));
+    for path in KernelPath::available() {
+        let one = run(path, 1);
+        assert_eq!(one, run(path, 2), "{path}");
+        assert_eq!(one, run(path, 3), "{path}");
+    }
 }

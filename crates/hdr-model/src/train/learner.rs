@@ -287,8 +287,10 @@ mod tests {
     }
 
     #[test]
-    fn portable_seed_steps_match_the_reference_layers() {
-        crate::kernels::force_portable(|| fused_and_reference_steps_agree(Cnn::new(5), 21));
+    fn seed_steps_match_the_reference_layers_on_every_kernel_path() {
+        for path in crate::KernelPath::available() {
+            crate::kernels::on_path(path, || fused_and_reference_steps_agree(Cnn::new(5), 21));
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! `HDR_KERNELS=portable`, read at run time, forces the portable kernels:
-//! a child process run with it reports the portable path and computes
-//! (slightly) different numbers than the AVX-512 build where the CPU has one.
+//! `HDR_KERNELS`, read at run time, forces a kernel path: a child process run
+//! with it reports that path, the two vector builds compute the same bits, and
+//! the portable build (slightly) different numbers where the CPU has a vector
+//! build. A value that cannot be followed is an error naming the valid ones.
 
 use std::process::Command;
 
-use hdr_model::{params, Classifier, Cnn, Learner, IMAGE_PIXELS, KERNELS_ENV};
+use hdr_model::{params, Classifier, Cnn, KernelPath, Learner, IMAGE_PIXELS, KERNELS_ENV};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -34,11 +35,22 @@ fn results() -> Vec<f32> {
 fn report_kernel_path_and_results() {
     let bits: Vec<String> = results().iter().map(|v| v.to_bits().to_string()).collect();
     println!("kernel_path={}", hdr_model::kernel_path());
+    match hdr_model::kernels_from_env() {
+        Ok(path) => println!("setting=ok {path}"),
+        Err(e) => println!("setting=error {e}"),
+    }
     println!("results={}", bits.join(","));
 }
 
+/// What a child process run with `HDR_KERNELS` set reports.
+struct Child {
+    path: String,
+    setting: String,
+    results: Vec<f32>,
+}
+
 /// Runs [`report_kernel_path_and_results`] with `HDR_KERNELS` set to `value`.
-fn child(value: &str) -> (String, Vec<f32>) {
+fn child(value: &str) -> Child {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
@@ -64,31 +76,47 @@ fn child(value: &str) -> (String, Vec<f32>) {
         .split(',')
         .map(|b| f32::from_bits(b.parse().unwrap()))
         .collect();
-    (field("kernel_path="), results)
+    Child {
+        path: field("kernel_path="),
+        setting: field("setting="),
+        results,
+    }
 }
 
 #[test]
 fn kernels_follow_the_environment() {
-    let (forced_path, forced) = child("portable");
-    assert_eq!(forced_path, "portable");
-    let (auto_path, auto) = child("auto");
-    #[cfg(target_arch = "x86_64")]
-    let has_avx512 = is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512vl")
-        && is_x86_feature_detected!("avx512bw");
-    #[cfg(not(target_arch = "x86_64"))]
-    let has_avx512 = false;
-    assert_eq!(auto_path, if has_avx512 { "avx512" } else { "portable" });
-    assert_eq!(forced.len(), auto.len());
-    if has_avx512 {
+    let best = KernelPath::best();
+    let auto = child("auto");
+    assert_eq!(
+        (auto.path.as_str(), auto.setting.as_str()),
+        (best.name(), &*format!("ok {best}"))
+    );
+    let portable = child("portable");
+    assert_eq!(portable.path, "portable");
+    assert_eq!(portable.results.len(), auto.results.len());
+    for path in KernelPath::available() {
+        let forced = child(&path.name().to_uppercase());
+        assert_eq!(forced.path, path.name());
+        if path == KernelPath::Portable {
+            assert_eq!(forced.results, portable.results);
+        } else {
+            // The vector builds: one arithmetic at two widths, the same bits.
+            assert_eq!(forced.results, auto.results, "{path} against {best}");
+        }
+    }
+    if best != KernelPath::Portable {
         // Two builds of the same arithmetic: close, but not the same bits.
-        assert_ne!(forced, auto, "the forced run used the AVX-512 kernels");
-        let diff: f64 = forced
+        assert_ne!(
+            portable.results, auto.results,
+            "the forced run used vector kernels"
+        );
+        let diff: f64 = portable
+            .results
             .iter()
-            .zip(&auto)
+            .zip(&auto.results)
             .map(|(a, b)| ((a - b) as f64).powi(2))
             .sum();
-        let norm: f64 = auto.iter().map(|v| (*v as f64).powi(2)).sum();
+        let norm: f64 = auto.results.iter().map(|v| (*v as f64).powi(2)).sum();
         assert!(
             diff.sqrt() <= 1e-4 * norm.sqrt(),
             "{} vs {}",
@@ -96,15 +124,29 @@ fn kernels_follow_the_environment() {
             norm.sqrt()
         );
     } else {
-        assert_eq!(forced, auto);
+        assert_eq!(portable.results, auto.results);
+    }
+    // Values that cannot be followed: the library says so (programs stop on
+    // it) and computes on the best path meanwhile.
+    let unknown = child("avx3");
+    assert_eq!(
+        unknown.setting,
+        "error HDR_KERNELS=\"avx3\" is not a kernel path; valid values: avx512, avx2, portable, auto"
+    );
+    assert_eq!(unknown.path, best.name());
+    for missing in KernelPath::ALL.into_iter().filter(|p| !p.is_available()) {
+        let refused = child(missing.name());
+        assert!(refused
+            .setting
+            .starts_with(&format!("error HDR_KERNELS={missing} needs CPU features")));
     }
     // This process follows its own environment the same way.
-    let here = std::env::var(KERNELS_ENV).unwrap_or_default();
-    let want = if here.trim().eq_ignore_ascii_case("portable") {
-        "portable"
+    let want = hdr_model::kernels_from_env().unwrap_or(best);
+    assert_eq!(hdr_model::kernel_path(), want.name());
+    let results = results();
+    if want == KernelPath::Portable {
+        assert_eq!(results, portable.results);
     } else {
-        auto_path.as_str()
-    };
-    assert_eq!(hdr_model::kernel_path(), want);
-    assert_eq!(results(), if want == "portable" { forced } else { auto });
+        assert_eq!(results, auto.results);
+    }
 }

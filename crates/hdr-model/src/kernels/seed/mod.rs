@@ -13,22 +13,46 @@
 //! - inference runs conv1, conv2 and the dense layer on one chunk of images
 //!   while its activations are in cache.
 //!
-//! Every per-sample kernel has a portable version ([`portable`]) and an
-//! AVX-512 one ([`avx512`]), picked at run time by [`avx512_enabled`].
-//! The two agree to rounding, not bit for bit (fused multiply-adds and
-//! Winograd); each is deterministic. Batches are split into chunks of
+//! Every per-sample kernel has a portable version ([`portable`]) and a vector
+//! one written once ([`vector`]) and built for AVX-512 and for AVX2 + FMA,
+//! picked at run time by the active [`KernelPath`]. The two vector builds give
+//! the same bits; they agree with the portable one to rounding, not bit for
+//! bit (fused multiply-adds and Winograd); each is deterministic. Batches are split into chunks of
 //! [`CHUNK`] samples with weight gradients summed per chunk and then in chunk
 //! order, so results are bit-identical whatever the number of threads.
 
-#[cfg(target_arch = "x86_64")]
-mod avx512;
+/// Runs kernel `f` of the active path's vector build, if it has one; says
+/// whether it did (the portable path, and every non-x86 target, has none).
+macro_rules! on_vector_path {
+    ($f:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        let ran = match crate::kernels::cpu::active() {
+            // SAFETY: `active` only picks a path whose CPU features were detected.
+            crate::kernels::KernelPath::Avx512 => {
+                unsafe { crate::kernels::seed::vector::avx512::$f($($arg),*) };
+                true
+            }
+            // SAFETY: as above.
+            crate::kernels::KernelPath::Avx2 => {
+                unsafe { crate::kernels::seed::vector::avx2::$f($($arg),*) };
+                true
+            }
+            crate::kernels::KernelPath::Portable => false,
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let ran = false;
+        ran
+    }};
+}
+
 mod layout;
 mod portable;
+#[cfg(target_arch = "x86_64")]
+mod vector;
 
 use rayon::prelude::*;
 
 use crate::kernels::common::{ordered_sum, CHUNK};
-use crate::kernels::cpu::avx512_enabled;
 use crate::kernels::scratch::{sized, with_scratch, Aligned, Buffer};
 use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
 use layout::{hwio_from_transposed, Conv1Grads, Conv2Grads, FEATURES, POOLED1};
@@ -200,10 +224,12 @@ impl SeedWeights {
 /// Slots of [`infer_chunk`]: pooled1, col, conv2, pooled2 (and more unused).
 type InferSlots = [Aligned; 5];
 
-/// Logits of the chunk `x` (no dropout), compiled for AVX-512 when enabled.
+/// Logits of the chunk `x` (no dropout), compiled for the active path's
+/// instruction set.
 ///
 /// The portable kernels are `#[inline(always)]` so that they are compiled into
-/// both builds (their plain loops then vectorise 16 floats wide).
+/// each build (their plain loops, the dense layer's among them, then
+/// vectorise 8 or 16 floats wide).
 fn infer_chunk(
     w: &SeedWeights,
     x: &[f32],
@@ -211,24 +237,9 @@ fn infer_chunk(
     slots: &mut InferSlots,
     bytes: &mut [Vec<u8>; 2],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if avx512_enabled() {
-        /// # Safety
-        /// The CPU must have the features this is compiled for.
-        #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2,fma")]
-        unsafe fn avx512(
-            w: &SeedWeights,
-            x: &[f32],
-            logits: &mut [f32],
-            slots: &mut InferSlots,
-            bytes: &mut [Vec<u8>; 2],
-        ) {
-            infer_chunk_body(w, x, logits, slots, bytes)
-        }
-        // SAFETY: the features it was compiled for were detected.
-        return unsafe { avx512(w, x, logits, slots, bytes) };
+    if !on_vector_path!(infer_chunk(w, x, logits, slots, bytes)) {
+        infer_chunk_body(w, x, logits, slots, bytes)
     }
-    infer_chunk_body(w, x, logits, slots, bytes)
 }
 
 #[inline(always)]

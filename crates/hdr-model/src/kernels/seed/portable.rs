@@ -1,23 +1,21 @@
 //! The seed blocks' per-sample kernels in portable Rust, each handing over
-//! to its AVX-512 twin when [`avx512_enabled`] says so. They are
-//! `#[inline(always)]`, so inside an AVX-512-compiled caller their plain
-//! loops vectorise 16 floats wide.
+//! to its vector twin ([`super::vector`]) when the active kernel path has one.
+//! They are `#[inline(always)]`, so inside a caller compiled for AVX2 or
+//! AVX-512 their plain loops vectorise 8 or 16 floats wide.
 
-#[cfg(target_arch = "x86_64")]
-use super::avx512;
 use super::layout::{
     live_patch_row, Conv1Grads, Conv1Weights, Conv2Grads, Conv2Weights, C1, C2, FEATURES, K, P1,
     P2, PATCH2, PIXELS2, POOLED1, RUN2, TAPS1, USED2,
 };
 use crate::kernels::common::NO_ARGMAX;
-use crate::kernels::cpu::avx512_enabled;
+use crate::kernels::cpu::{active, KernelPath};
 use crate::kernels::gemm::{matmul, Mat};
 use crate::kernels::scratch::Aligned;
 use hdr_artifacts::IMAGE_SIDE;
 
 /// conv2 + bias + ReLU + pool2 of every sample of `pooled1` (`[n, 13, 13, 32]`)
-/// into `pooled2` and `arg2` (`[n, 5, 5, 64]` each): Winograd with AVX-512,
-/// elsewhere an im2col GEMM on the scratch slots `col` and `conv2`.
+/// into `pooled2` and `arg2` (`[n, 5, 5, 64]` each): Winograd on the vector
+/// paths, on the portable one an im2col GEMM on the scratch slots `col` and `conv2`.
 #[inline(always)]
 pub(super) fn conv2_pool2_samples(
     w: &Conv2Weights,
@@ -28,15 +26,13 @@ pub(super) fn conv2_pool2_samples(
     conv2: &mut Aligned,
 ) {
     let n = pooled1.len() / POOLED1;
-    #[cfg(target_arch = "x86_64")]
-    if avx512_enabled() {
+    if active() != KernelPath::Portable {
         for ((p1, p2), a2) in pooled1
             .chunks_exact(POOLED1)
             .zip(pooled2.chunks_exact_mut(FEATURES))
             .zip(arg2.chunks_exact_mut(FEATURES))
         {
-            // SAFETY: the features it was compiled for were detected.
-            unsafe { avx512::conv2_pool2_winograd(w, p1, p2, a2) };
+            on_vector_path!(conv2_pool2_winograd(w, p1, p2, a2));
         }
         return;
     }
@@ -68,10 +64,8 @@ pub(super) fn conv2_pool2_samples(
 /// non-positive windows output 0 and record [`NO_ARGMAX`]; NaN stays NaN.
 #[inline(always)]
 pub(super) fn conv1_pool1(w: &Conv1Weights, x: &[f32], out: &mut [f32], arg: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if avx512_enabled() {
-        // SAFETY: the features it was compiled for were detected.
-        return unsafe { avx512::conv1_pool1(w, x, out, arg) };
+    if on_vector_path!(conv1_pool1(w, x, out, arg)) {
+        return;
     }
     let b1: &[f32; C1] = w.b1.as_slice().try_into().expect("32 biases");
     let mut taps = [[0.0f32; C1]; TAPS1];
@@ -185,10 +179,8 @@ pub(super) fn conv2_backward(
     g: &mut Conv2Grads,
     d_pooled1: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if avx512_enabled() {
-        // SAFETY: the features it was compiled for were detected.
-        return unsafe { avx512::conv2_backward(w, pooled1, d_pooled2, arg2, g, d_pooled1) };
+    if on_vector_path!(conv2_backward(w, pooled1, d_pooled2, arg2, g, d_pooled1)) {
+        return;
     }
     // Kernel and bias gradients: one channel at a time.
     for oc in 0..C2 {
@@ -248,10 +240,8 @@ pub(super) fn conv2_backward(
 /// where that position was the argmax.
 #[inline(always)]
 pub(super) fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Conv1Grads) {
-    #[cfg(target_arch = "x86_64")]
-    if avx512_enabled() {
-        // SAFETY: the features it was compiled for were detected.
-        return unsafe { avx512::conv1_backward(x, d_pooled1, arg1, g) };
+    if on_vector_path!(conv1_backward(x, d_pooled1, arg1, g)) {
+        return;
     }
     let mut gw = [[0.0f32; C1]; TAPS1];
     let mut gb = [0.0f32; C1];

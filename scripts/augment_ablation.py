@@ -1,0 +1,106 @@
+"""Each training augmentation on and off: test accuracy on the embedded MNIST
+sample's test split and on other writers' digits (scikit-learn's UCI digits,
+drawn as scans by scripts/uci_digits.py and read through `cargo xtask
+predict`), averaged over several training seeds.
+
+    python3 scripts/augment_ablation.py            # 9 rows x 3 seeds, about 10 minutes
+    python3 scripts/augment_ablation.py --seeds 42  # one seed, quicker and noisier
+
+Runs in its own project under target/augment-ablation (your artifacts/ and
+run log are left alone) and prints a Markdown table. Needs scikit-learn and
+Pillow for the UCI digits (`pip install scikit-learn pillow`). One seed's
+figures move by a point or two on UCI from seed to seed, which is why rows
+are averaged.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import uci_digits  # noqa: E402  (the same renderer and scorer)
+
+KEYS = ["warp", "shear", "stretch", "elastic", "stroke", "low_resolution", "binarise"]
+# The share an augmentation that is off by default is tried at.
+TRY_SHARE = 0.2
+
+
+def xtask(project, *args):
+    """`cargo xtask --quiet --config PROJECT/pipeline.toml ARGS`, its stdout."""
+    command = ["cargo", "xtask", "--quiet", "--config", str(project / "pipeline.toml"), *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"error: {' '.join(command)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def uci_accuracy(project, uci, sets):
+    """Share of the UCI scans the project's model reads right."""
+    files = sorted(str(p) for p in uci.glob("*/*.png"))
+    out = xtask(project, *sets, "predict", "--json", *files)
+    right = 0
+    for line in out.splitlines():
+        record = json.loads(line)
+        right += record.get("digit") == int(Path(record["file"]).parent.name)
+    return right / len(files)
+
+
+def run(project, uci, overrides, seeds):
+    """Mean and range of (MNIST test, UCI) accuracy over `seeds`."""
+    results = []
+    for seed in seeds:
+        sets = [item for key, value in overrides for item in ("--set", f"train.{key}={value}")]
+        sets += ["--set", f"train.seed={seed}"]
+        xtask(project, *sets, "pipeline", "--from", "train")
+        metrics = json.loads((project / "artifacts/eval/metrics.json").read_text())
+        results.append((metrics["test"]["accuracy"], uci_accuracy(project, uci, sets)))
+    return results
+
+
+def cell(values):
+    mean = 100 * sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.2f}%"
+    return f"{mean:.2f}% ({100 * min(values):.2f}-{100 * max(values):.2f})"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--work", default=str(ROOT / "target/augment-ablation"))
+    args = parser.parse_args()
+    work = Path(args.work)
+    project = work / "project"
+    project.mkdir(parents=True, exist_ok=True)
+    sample = ROOT / "data/mnist-sample.csv.gz"
+    (project / "pipeline.toml").write_text(f'[data]\nsource = "{sample}"\n')
+    uci = work / "uci-digits"
+    if not uci.exists():
+        uci_digits.write(uci, 112)
+    xtask(project, "data")
+
+    # Each key off when it is on by default, or on at TRY_SHARE when it is off.
+    train = json.loads(xtask(project, "config", "--json"))["sections"]["train"]
+    rows = [("the default augmentation", [])]
+    for key in KEYS:
+        name = f"augment_{key}"
+        if train[name]["default"] > 0:
+            rows.append((f"without `{name}`", [(name, 0)]))
+        else:
+            rows.append((f"with `{name} = {TRY_SHARE}`", [(name, TRY_SHARE)]))
+    rows += [("no augmentation (`augment = false`)", [("augment", "false")])]
+    print(f"seeds {' '.join(map(str, args.seeds))}; mean (lowest-highest)\n")
+    print("| training | MNIST sample, test split | UCI digits (43 other writers) |")
+    print("| --- | ---: | ---: |")
+    for name, overrides in rows:
+        results = run(project, uci, overrides, args.seeds)
+        mnist = cell([m for m, _ in results])
+        other = cell([u for _, u in results])
+        print(f"| {name} | {mnist} | {other} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
