@@ -28,6 +28,30 @@ pub struct ServeArgs {
     /// Open the page in the desktop's browser (with xdg-open).
     #[arg(long)]
     open: bool,
+    /// How long a client has to send a request's head, from connecting or
+    /// from the previous answer, so also the idle keep-alive timeout
+    /// (default 10s).
+    #[arg(long, value_name = "DURATION")]
+    header_timeout: Option<String>,
+    /// How long a client has to send a request's body once its head has
+    /// arrived (default 30s; slower: 408 and closed).
+    #[arg(long, value_name = "DURATION")]
+    body_timeout: Option<String>,
+    /// Open connections at once; more get 503 and are closed (default 512).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Most pixels the images of one batch may declare in all (default
+    /// 250000000; more: 413).
+    #[arg(long, value_name = "N")]
+    max_batch_pixels: Option<u64>,
+    /// Bytes of images decoded at once, each weighed by its declared size
+    /// (default 1000000000; more: 503).
+    #[arg(long, value_name = "BYTES")]
+    max_decoding_bytes: Option<u64>,
+    /// How long Ctrl-C waits for the requests in progress; a second Ctrl-C
+    /// stops at once (default 10s).
+    #[arg(long, value_name = "DURATION")]
+    shutdown_grace: Option<String>,
 }
 
 /// Runs `hdr-serve` (built on first use) on the pipeline's model, card,
@@ -59,6 +83,29 @@ pub fn run(project: &Project, quiet: bool, args: ServeArgs) -> Result<ExitCode> 
         .arg(args.port.to_string());
     if args.open {
         server.arg("--open");
+    }
+    // hdr-serve checks the values and holds the defaults.
+    let limits = [
+        ("--header-timeout", args.header_timeout),
+        ("--body-timeout", args.body_timeout),
+        (
+            "--max-connections",
+            args.max_connections.map(|n| n.to_string()),
+        ),
+        (
+            "--max-batch-pixels",
+            args.max_batch_pixels.map(|n| n.to_string()),
+        ),
+        (
+            "--max-decoding-bytes",
+            args.max_decoding_bytes.map(|n| n.to_string()),
+        ),
+        ("--shutdown-grace", args.shutdown_grace),
+    ];
+    for (flag, value) in limits {
+        if let Some(value) = value {
+            server.arg(flag).arg(value);
+        }
     }
     if quiet {
         server.arg("--quiet");

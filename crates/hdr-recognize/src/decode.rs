@@ -123,6 +123,49 @@ pub fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, Recognize
     Ok(img)
 }
 
+/// What an image's header declares, read without decoding any pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeclaredSize {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes the image would take decoded (width x height x bytes per pixel).
+    pub decoded_bytes: u64,
+}
+
+impl DeclaredSize {
+    /// Width x height.
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+}
+
+/// The size a PNG, JPEG or BMP image held in memory declares in its header,
+/// read as [`decode_bytes`] reads it (same format detection and header
+/// limits) but without decoding; `None` for bytes whose header cannot be
+/// read (decoding them fails early too). Lets a server weigh a batch of
+/// uploads before decoding any.
+pub fn declared_size(bytes: &[u8]) -> Option<DeclaredSize> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    if !matches!(
+        reader.format(),
+        Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp)
+    ) {
+        return None;
+    }
+    reader.limits(header_limits());
+    let decoder = reader.into_decoder().ok()?;
+    let (width, height) = decoder.dimensions();
+    Some(DeclaredSize {
+        width,
+        height,
+        decoded_bytes: decoder.total_bytes(),
+    })
+}
+
 /// Refuses empty input and input larger than [`MAX_DECODED_BYTES`] before
 /// anything is read or decoded.
 fn check_length(len: u64, name: &Path) -> Result<(), RecognizeError> {
@@ -311,6 +354,17 @@ mod tests {
             decode_bytes(&png_declaring(MAX_IMAGE_SIDE + 1, 1), Path::new("wide.png")),
             Err(RecognizeError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn the_declared_size_is_read_without_decoding() {
+        let huge = png_declaring(10_000, 8_000);
+        let size = declared_size(&huge).unwrap();
+        assert_eq!((size.width, size.height), (10_000, 8_000));
+        assert_eq!(size.pixels(), 80_000_000);
+        assert_eq!(size.decoded_bytes, 80_000_000);
+        assert_eq!(declared_size(b"not an image"), None);
+        assert_eq!(declared_size(b""), None);
     }
 
     #[test]

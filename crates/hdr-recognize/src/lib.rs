@@ -71,7 +71,9 @@ pub mod preprocess;
 mod recognition;
 mod recognizer;
 
-pub use decode::{decode_bytes, load_image, MAX_DECODED_BYTES, MAX_IMAGE_SIDE};
+pub use decode::{
+    declared_size, decode_bytes, load_image, DeclaredSize, MAX_DECODED_BYTES, MAX_IMAGE_SIDE,
+};
 pub use error::RecognizeError;
 pub use hdr_model::{Classifier, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 pub use image;

@@ -9,4 +9,5 @@ pub(crate) const APP_CSS: &str = include_str!("../assets/app.css");
 
 /// Everything the page loads comes from this server; the browser refuses the rest.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
-     style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'";
+     style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     frame-ancestors 'none'";

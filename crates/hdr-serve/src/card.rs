@@ -65,6 +65,25 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// A path as the card shows it: relative to the directory the server runs
+/// in (the project's root under `cargo xtask serve`) when inside it, else
+/// the file name alone, so that no absolute path of this machine is shown.
+fn public_path(path: &Path) -> String {
+    let relative = if path.is_absolute() {
+        std::env::current_dir()
+            .ok()
+            .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+    } else {
+        Some(path.to_path_buf())
+    };
+    match relative {
+        Some(relative) if !relative.as_os_str().is_empty() => relative.display().to_string(),
+        _ => path
+            .file_name()
+            .map_or_else(String::new, |name| name.to_string_lossy().into_owned()),
+    }
+}
+
 /// Builds the card once, at start-up, for the weights at `weights`.
 pub(crate) fn build(
     weights: &Path,
@@ -104,10 +123,10 @@ pub(crate) fn build(
         );
     }
     let card = Card {
-        weights: weights.display().to_string(),
+        weights: public_path(weights),
         model,
         data: summary.map(|s| DataFacts {
-            source: s.source,
+            source: public_path(Path::new(&s.source)),
             source_sha256: s.source_sha256,
             train_rows: s.train.rows,
             test_rows: s.test.rows,
@@ -171,6 +190,17 @@ mod tests {
             train: split(0.99),
             test: split(test_accuracy),
         }
+    }
+
+    #[test]
+    fn paths_are_shown_relative_or_by_name_only() {
+        assert_eq!(public_path(Path::new("data/x.csv")), "data/x.csv");
+        let outside = Path::new("/nowhere-near/the/project/model.safetensors");
+        assert_eq!(public_path(outside), "model.safetensors");
+        let inside = std::env::current_dir()
+            .unwrap()
+            .join("artifacts/m.safetensors");
+        assert_eq!(public_path(&inside), "artifacts/m.safetensors");
     }
 
     #[test]

@@ -33,10 +33,15 @@
 #![deny(missing_docs)]
 
 mod assets;
+mod body;
+mod budget;
 mod card;
 mod config;
 mod error;
+mod guard;
+mod listener;
 mod recognize;
+mod reply;
 mod report_files;
 mod routes;
 mod server;

@@ -45,6 +45,50 @@ struct Args {
     /// Print nothing but the URL and errors.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The limits a flag may change; each defaults to [`Limits::default`]'s.
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// How long a client has to send a request's head, from connecting or
+    /// from the previous answer (so also how long an idle keep-alive
+    /// connection stays open).
+    #[arg(long, value_name = "DURATION", default_value_t = Limits::default().header_timeout.into())]
+    header_timeout: humantime::Duration,
+    /// How long a client has to send a request's body once its head has
+    /// arrived (slower: 408, and the connection is closed).
+    #[arg(long, value_name = "DURATION", default_value_t = Limits::default().body_timeout.into())]
+    body_timeout: humantime::Duration,
+    /// Open connections at once; more are answered 503 and closed.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Most pixels the images of one batch request may declare in all (413 beyond).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_batch_pixels)]
+    max_batch_pixels: u64,
+    /// Bytes of images decoded at once across the server, each weighed by
+    /// its declared size (503 beyond; 413 for a request over it alone).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_decoding_bytes)]
+    max_decoding_bytes: u64,
+    /// How long Ctrl-C or SIGTERM waits for the requests in progress (a
+    /// second one stops at once).
+    #[arg(long, value_name = "DURATION", default_value_t = Limits::default().shutdown_grace.into())]
+    shutdown_grace: humantime::Duration,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: self.header_timeout.into(),
+            body_timeout: self.body_timeout.into(),
+            max_connections: self.max_connections,
+            max_batch_pixels: self.max_batch_pixels,
+            max_decoding_bytes: self.max_decoding_bytes,
+            shutdown_grace: self.shutdown_grace.into(),
+            ..Limits::default()
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -61,7 +105,7 @@ fn run(args: Args) -> Result<()> {
         },
         model: args.model,
         report_dir: args.report_dir,
-        limits: Limits::default(),
+        limits: args.limits.limits(),
     };
     if !args.host.is_loopback() {
         eprintln!(
@@ -81,7 +125,7 @@ fn run(args: Args) -> Result<()> {
     let url = format!("http://{reachable}/");
     println!("serving {} at {url}", hdr_common::shown(&config.model));
     if !args.quiet {
-        eprintln!("press Ctrl-C to stop");
+        eprintln!("press Ctrl-C to stop (twice to stop at once)");
     }
     if args.open {
         open_browser(&url);

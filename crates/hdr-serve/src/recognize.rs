@@ -50,19 +50,30 @@ pub(crate) fn recognize_singles<B: AsRef<[u8]>>(
         .collect()
 }
 
-/// Recognises several named uploads at once (decoded in parallel, predicted
-/// in one pass); each object starts with `"file": name`.
+/// Recognises several named uploads (decoded in parallel a few at a time,
+/// one per core); each object starts with `"file": name`. `None` once
+/// `gone()` says, between images, that nobody waits for the answers.
 pub(crate) fn recognize_many<B: AsRef<[u8]> + Sync>(
     recognizer: &Recognizer,
     files: &[(String, B)],
     details: bool,
-) -> Vec<Answer> {
-    let results = recognizer.recognize_encoded(files);
-    files
-        .iter()
-        .zip(&results)
-        .map(|((name, _), result)| answer(Some(name), result, details))
-        .collect()
+    gone: impl Fn() -> bool,
+) -> Option<Vec<Answer>> {
+    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut results = Vec::with_capacity(files.len());
+    for chunk in files.chunks(at_once) {
+        if gone() {
+            return None;
+        }
+        results.extend(recognizer.recognize_encoded(chunk));
+    }
+    Some(
+        files
+            .iter()
+            .zip(&results)
+            .map(|((name, _), result)| answer(Some(name), result, details))
+            .collect(),
+    )
 }
 
 fn answer(

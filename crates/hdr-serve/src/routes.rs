@@ -8,19 +8,23 @@ use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::assets;
 use hdr_recognize::Recognizer;
 
+use crate::body;
+use crate::budget::{self, Decoding};
 use crate::config::{Limits, ServeConfig};
+use crate::guard;
 use crate::recognize::{Answer, Failure};
+use crate::reply::{self, error, json};
 use crate::report_files::{self, REPORT_PAGE};
 use crate::workers::{Refusal, Work, Workers};
 
@@ -32,8 +36,15 @@ pub(crate) struct App {
     card: serde_json::Value,
     report_dir: Option<PathBuf>,
     limits: Limits,
+    /// Whether the server listens on a loopback address (and so answers
+    /// requests naming the loopback only).
+    loopback: bool,
     /// One permit per prediction request admitted (running or waiting).
     admitted: Arc<Semaphore>,
+    /// One permit per byte of request bodies in memory.
+    uploads: Arc<Semaphore>,
+    /// Decoded bytes the images being predicted declare.
+    decoding: Decoding,
 }
 
 impl App {
@@ -42,6 +53,7 @@ impl App {
         recognizer: Recognizer,
         card: serde_json::Value,
         config: &ServeConfig,
+        loopback: bool,
     ) -> std::io::Result<Self> {
         let limits = config.limits.clone();
         let running = limits.max_running.max(1);
@@ -49,9 +61,31 @@ impl App {
             workers: Workers::start(recognizer, running)?,
             card,
             report_dir: config.report_dir.clone(),
+            loopback,
             admitted: Arc::new(Semaphore::new(running + limits.max_waiting)),
+            uploads: Arc::new(Semaphore::new(limits.max_upload_bytes)),
+            decoding: Decoding::new(limits.max_decoding_bytes),
             limits,
         })
+    }
+
+    /// The limits the server runs under.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether the server listens on a loopback address.
+    pub(crate) fn loopback(&self) -> bool {
+        self.loopback
+    }
+
+    /// Holds `bytes` of the memory for request bodies, if that much is free.
+    pub(crate) fn upload_budget(
+        &self,
+        bytes: usize,
+    ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.uploads.clone().try_acquire_many_owned(bytes)
     }
 
     /// The answers to `work` from a worker, or the response saying why not.
@@ -60,7 +94,7 @@ impl App {
             .run(work, self.limits.max_wait)
             .await
             .map_err(|refusal| match refusal {
-                Refusal::Busy => busy(),
+                Refusal::Busy => reply::busy(BUSY),
                 Refusal::Failed => {
                     error(StatusCode::INTERNAL_SERVER_ERROR, "the prediction failed")
                 }
@@ -98,31 +132,14 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .merge(predictions)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API route") })
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(app.clone(), body::read_body))
+        .layer(middleware::from_fn_with_state(app.clone(), guard::guard))
+        .layer(middleware::map_response(reply::security_headers))
         .with_state(app)
 }
 
-/// A JSON body with a status.
-fn json(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// `{"error": message}` with a status.
-fn error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({ "error": message }).to_string();
-    json(status, body)
-}
-
-/// 503 with `Retry-After`, for a server at its limit.
-fn busy() -> Response {
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "busy: too many predictions at once; try again shortly",
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
+/// What a prediction refused for want of a worker is told.
+const BUSY: &str = "busy: too many predictions at once; try again shortly";
 
 /// An axum extractor's refusal as a JSON error with its status.
 fn refused(status: StatusCode, detail: String) -> Response {
@@ -144,7 +161,6 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
                 header::CONTENT_SECURITY_POLICY,
                 assets::CONTENT_SECURITY_POLICY,
             ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
     )
@@ -152,12 +168,30 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
 }
 
 /// Admits a prediction request while fewer than `max_running + max_waiting`
-/// are in progress, before its body is read; otherwise 503 at once.
+/// are in progress, once its body has arrived; otherwise 503 at once.
 async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     match app.admitted.clone().try_acquire_owned() {
         Ok(_admitted) => next.run(request).await,
-        Err(_) => busy(),
+        Err(_) => reply::busy(BUSY),
     }
+}
+
+/// Whether a `POST /api/predict` body is declared as an image (any
+/// `image/*` type) or as plain bytes (`application/octet-stream`): a web
+/// page elsewhere cannot send those without the browser asking first.
+fn is_image_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/octet-stream"
+        || essence
+            .strip_prefix("image/")
+            .is_some_and(|subtype| !subtype.is_empty())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -183,9 +217,17 @@ fn status_of(failure: Option<Failure>) -> StatusCode {
 /// `POST /api/predict`: one PNG, JPEG or BMP image as the body.
 async fn predict(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     query: Result<Query<PredictQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if !is_image_type(&headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the image with Content-Type image/png, image/jpeg, image/bmp \
+             or application/octet-stream",
+        );
+    }
     let details = match details(query) {
         Ok(details) => details,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
@@ -193,6 +235,11 @@ async fn predict(
     let body = match body {
         Ok(body) => body,
         Err(e) => return refused(e.status(), e.body_text()),
+    };
+    let weight = budget::weigh([&body[..]]);
+    let _decoding = match app.decoding.reserve(weight.bytes) {
+        Ok(permit) => permit,
+        Err(over) => return over.response(),
     };
     match app
         .predict(Work::One {
@@ -256,6 +303,14 @@ async fn predict_batch(
             "no files in the multipart body: send each image as a part, e.g. curl -F file=@7.png",
         );
     }
+    let weight = budget::weigh(files.iter().map(|(_, bytes)| &bytes[..]));
+    if let Some(response) = budget::too_many_pixels(weight, app.limits.max_batch_pixels) {
+        return response;
+    }
+    let _decoding = match app.decoding.reserve(weight.bytes) {
+        Ok(permit) => permit,
+        Err(over) => return over.response(),
+    };
     match app.predict(Work::Many { files, details }).await {
         Ok(answers) => {
             let objects: Vec<String> = answers.into_iter().map(|a| a.json).collect();
@@ -299,7 +354,6 @@ async fn report_file(
             [
                 (header::CONTENT_TYPE, content_type),
                 (header::CACHE_CONTROL, "no-cache"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             bytes,
         )

@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::card;
 use crate::config::ServeConfig;
+use crate::listener;
 use crate::recognize;
 use crate::routes::{self, App};
 use crate::ServeError;
@@ -34,7 +35,8 @@ impl Server {
         listener
             .set_nonblocking(true)
             .map_err(|source| ServeError::Bind { addr, source })?;
-        let app = App::new(recognizer, card, config).map_err(ServeError::Runtime)?;
+        let app = App::new(recognizer, card, config, addr.ip().is_loopback())
+            .map_err(ServeError::Runtime)?;
         Ok(Self {
             app: Arc::new(app),
             listener,
@@ -48,13 +50,29 @@ impl Server {
     }
 
     /// Answers requests on this thread until Ctrl-C or SIGTERM, then stops
-    /// taking connections and lets the requests in progress finish.
+    /// taking connections and lets the requests in progress finish, for
+    /// [`Limits::shutdown_grace`](crate::Limits::shutdown_grace) at most; a
+    /// second Ctrl-C or SIGTERM returns at once.
     pub fn run_until_signal(self) -> Result<(), ServeError> {
         let runtime = runtime()?;
-        runtime.block_on(async move {
-            let signal = shutdown_signal()?;
-            self.serve(signal).await
-        })
+        let served = runtime.block_on(async move {
+            let signals = signals()?;
+            let mut first = signals.clone();
+            let mut second = signals;
+            self.serve(
+                async move {
+                    let _ = first.wait_for(|n| *n >= 1).await;
+                },
+                async move {
+                    let _ = second.wait_for(|n| *n >= 2).await;
+                },
+            )
+            .await
+        });
+        // Requests still running past the grace are dropped with the runtime,
+        // without waiting for them.
+        runtime.shutdown_background();
+        served
     }
 
     /// Answers requests on a thread of its own until the handle stops it.
@@ -65,10 +83,15 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("hdr-serve".into())
             .spawn(move || {
-                runtime.block_on(self.serve(async move {
-                    // A dropped handle stops the server too.
-                    let _ = stopped.await;
-                }))
+                let served = runtime.block_on(self.serve(
+                    async move {
+                        // A dropped handle stops the server too.
+                        let _ = stopped.await;
+                    },
+                    std::future::pending(),
+                ));
+                runtime.shutdown_background();
+                served
             })
             .map_err(ServeError::Runtime)?;
         Ok(RunningServer {
@@ -80,14 +103,14 @@ impl Server {
 
     async fn serve(
         self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        stop: impl std::future::Future<Output = ()>,
+        force: impl std::future::Future<Output = ()>,
     ) -> Result<(), ServeError> {
         let listener =
             tokio::net::TcpListener::from_std(self.listener).map_err(ServeError::Runtime)?;
-        axum::serve(listener, routes::router(self.app))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Serve)
+        let limits = self.app.limits().clone();
+        listener::serve(listener, routes::router(self.app), &limits, stop, force).await;
+        Ok(())
     }
 }
 
@@ -99,26 +122,35 @@ fn runtime() -> Result<tokio::runtime::Runtime, ServeError> {
         .map_err(ServeError::Runtime)
 }
 
-/// Resolves on the first Ctrl-C (SIGINT) or SIGTERM.
+/// How many Ctrl-C (SIGINT) or SIGTERM signals have come so far.
 #[cfg(unix)]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, ServeError> {
+fn signals() -> Result<watch::Receiver<u32>, ServeError> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Runtime)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Runtime)?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
+    let (count, counted) = watch::channel(0);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            count.send_modify(|n| *n += 1);
         }
-    })
+    });
+    Ok(counted)
 }
 
-/// Resolves on the first Ctrl-C.
+/// How many Ctrl-C have come so far.
 #[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, ServeError> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+fn signals() -> Result<watch::Receiver<u32>, ServeError> {
+    let (count, counted) = watch::channel(0);
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            count.send_modify(|n| *n += 1);
+        }
+    });
+    Ok(counted)
 }
 
 /// A server answering on its own thread; dropping it stops the server too.
@@ -140,7 +172,8 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops taking connections, lets the requests in progress finish, and waits.
+    /// Stops taking connections, lets the requests in progress finish (for
+    /// [`Limits::shutdown_grace`](crate::Limits::shutdown_grace) at most), and waits.
     pub fn shutdown(mut self) -> Result<(), ServeError> {
         self.stop_and_wait()
     }

@@ -9,7 +9,8 @@
 //!
 //! A request that waits longer than [`Limits::max_wait`], or whose client
 //! goes away, is withdrawn from the queue: no worker runs it, and its body
-//! is freed at once.
+//! is freed at once. A batch whose client goes away while it runs is given
+//! up between images.
 //!
 //! [`Limits::max_running`]: crate::Limits::max_running
 //! [`Limits::max_wait`]: crate::Limits::max_wait
@@ -148,11 +149,14 @@ fn work(recognizer: &Recognizer, queue: &Receiver<Place>) {
         };
         match job.work {
             Work::Many { files, details } => {
-                if let Some(answers) =
-                    guarded(|| recognize::recognize_many(recognizer, &files, details))
+                let reply = job.reply;
+                // A client that has gone (its handler dropped) closes the
+                // reply: the rest of its images are then not decoded.
+                let gone = || reply.is_closed();
+                if let Some(Some(answers)) =
+                    guarded(|| recognize::recognize_many(recognizer, &files, details, gone))
                 {
-                    // The client may have gone away; nothing to do then.
-                    let _ = job.reply.send(answers);
+                    let _ = reply.send(answers);
                 }
             }
             Work::One { bytes, details } => {

@@ -34,6 +34,7 @@ fn config() -> ServeConfig {
 fn post(server: &RunningServer, query: &str, body: Vec<u8>) -> (u16, Value) {
     let response = client()
         .post(format!("{}/api/predict{query}", server.url()))
+        .header(reqwest::header::CONTENT_TYPE, "image/png")
         .body(body)
         .send()
         .expect("the server answers");
@@ -271,7 +272,7 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
     // (sent by hand: the server answers before reading such a body whole).
     let big = vec![0u8; 600 * 1024];
     let declared = format!(
-        "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         big.len()
     );
     let (status, body) = raw_request(server.local_addr(), &declared, &big);
@@ -282,7 +283,7 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
         "{value}"
     );
     let chunked = format!(
-        "POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
+        "POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
         big.len()
     );
     let (status, body) = raw_request(server.local_addr(), &chunked, &big);
@@ -331,7 +332,9 @@ fn bad_bodies_get_json_errors_and_the_server_keeps_answering() {
     drop(stream);
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
     stream
-        .write_all(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\nabc")
+        .write_all(
+            b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\nabc",
+        )
         .unwrap();
     drop(stream);
 
@@ -531,7 +534,12 @@ fn sixteen_clients_at_once_all_get_their_own_answers() {
             scope.spawn(move || {
                 let client = client();
                 for _ in 0..10 {
-                    let response = client.post(&url).body(bytes.clone()).send().unwrap();
+                    let response = client
+                        .post(&url)
+                        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                        .body(bytes.clone())
+                        .send()
+                        .unwrap();
                     assert_eq!(response.status(), *status);
                     let value: Value = response.json().unwrap();
                     assert_eq!(&value, expected);
@@ -590,7 +598,7 @@ fn a_request_waiting_longer_than_max_wait_gets_503() {
 }
 
 #[test]
-fn requests_beyond_the_admitted_get_503_at_once() {
+fn requests_beyond_the_admitted_get_503_at_once_and_slow_uploads_hold_no_place() {
     let server = start(&ServeConfig {
         limits: Limits {
             max_running: 1,
@@ -600,33 +608,52 @@ fn requests_beyond_the_admitted_get_503_at_once() {
         ..config()
     });
     let addr = server.local_addr();
-    // The one admitted request: its body is still on its way.
+    // An upload still on its way holds no place among the admitted: the
+    // one place is free for others meanwhile.
     let mut slow = TcpStream::connect(addr).unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let image = photo(held_out().image(0), ImageFormat::Png);
     let head = format!(
-        "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
         image.len()
     );
     slow.write_all(head.as_bytes()).unwrap();
     slow.write_all(&image[..10]).unwrap();
     slow.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_still_answering(&server);
 
-    // Wait until the server has admitted it: then the next request is refused.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let refused = loop {
-        let response = client()
-            .post(format!("{}/api/predict", server.url()))
-            .body(image.clone())
-            .send()
-            .unwrap();
-        if response.status() == 503 {
-            break response;
+    // The one admitted request: a large image keeps the worker busy; the
+    // requests beside it are refused at once.
+    let side = hdr_recognize::MAX_IMAGE_SIDE;
+    let large = encode(
+        DynamicImage::ImageLuma8(GrayImage::from_pixel(side, side, Luma([255]))),
+        ImageFormat::Png,
+    );
+    let statuses = std::thread::scope(|scope| {
+        let large = scope.spawn(|| post(&server, "", large).0);
+        // Once its body has arrived, it holds the place.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut refused = None;
+        while !large.is_finished() && refused.is_none() {
+            let response = client()
+                .post(format!("{}/api/predict", server.url()))
+                .header(reqwest::header::CONTENT_TYPE, "image/png")
+                .body(image.clone())
+                .send()
+                .unwrap();
+            if response.status() == 503 {
+                refused = Some(response);
+            }
         }
-        assert!(std::time::Instant::now() < deadline, "never refused");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        (large.join().unwrap(), refused)
+    });
+    assert_eq!(statuses.0, 422, "the large image is blank");
+    let refused = statuses
+        .1
+        .expect("one request was refused while the large one ran");
     assert_eq!(refused.headers()["retry-after"], "1");
     let value: Value = refused.json().unwrap();
     assert!(value["error"].as_str().unwrap().contains("busy"), "{value}");
