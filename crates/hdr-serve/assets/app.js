@@ -253,7 +253,28 @@
   // ---- image files -----------------------------------------------------------
   const rows = document.querySelector('#file-results tbody');
   const table = $('file-results');
-  const BATCH = 50; // files per request, well under the server's limit
+  const BATCH_FILES = 50; // files per request, well under the server's limit of 100
+  const BATCH_BYTES = 8 * 1024 * 1024; // bytes per request, under the server's 10 MB body limit
+
+  // The files in runs of at most BATCH_FILES files and BATCH_BYTES bytes, in
+  // order; a file larger than BATCH_BYTES goes alone (and gets the server's
+  // answer about its size).
+  function batches(list) {
+    const runs = [];
+    let run = [];
+    let bytes = 0;
+    for (const file of list) {
+      if (run.length > 0 && (run.length === BATCH_FILES || bytes + file.size > BATCH_BYTES)) {
+        runs.push(run);
+        run = [];
+        bytes = 0;
+      }
+      run.push(file);
+      bytes += file.size;
+    }
+    if (run.length > 0) runs.push(run);
+    return runs;
+  }
 
   function cell(text, className) {
     const td = document.createElement('td');
@@ -288,9 +309,7 @@
   }
 
   async function upload(files) {
-    const list = Array.from(files);
-    for (let start = 0; start < list.length; start += BATCH) {
-      const chunk = list.slice(start, start + BATCH);
+    for (const chunk of batches(Array.from(files))) {
       const form = new FormData();
       chunk.forEach((file) => form.append('file', file, file.name));
       try {

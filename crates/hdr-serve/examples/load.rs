@@ -115,6 +115,7 @@ async fn predict(client: &reqwest::Client, url: &str, body: &[u8]) -> Duration {
     let started = Instant::now();
     let response = client
         .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "image/png")
         .body(body.to_vec())
         .send()
         .await

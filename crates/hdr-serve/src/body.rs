@@ -24,35 +24,62 @@ use axum::response::Response;
 use http_body_util::BodyExt as _;
 use tokio::time::{timeout_at, Instant};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+use crate::config::Limits;
 use crate::reply;
-use crate::routes::App;
 
 /// Most bytes of a refused body read and thrown away before answering.
 pub(crate) const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest time spent reading a refused body before answering.
 pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
 
+/// How bodies are read: the limits, and the memory they may take together.
+#[derive(Debug, Clone)]
+pub(crate) struct Bodies {
+    max_bytes: usize,
+    timeout: Duration,
+    /// One permit per byte of request bodies in memory.
+    in_memory: Arc<Semaphore>,
+}
+
+impl Bodies {
+    /// Bodies within `limits`.
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Self {
+            max_bytes: limits.max_body_bytes,
+            timeout: limits.body_timeout,
+            in_memory: Arc::new(Semaphore::new(limits.max_upload_bytes)),
+        }
+    }
+
+    /// Holds `bytes` of the memory for request bodies, if that much is free.
+    fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.in_memory.clone().try_acquire_many_owned(bytes)
+    }
+}
+
 /// Reads the body whole, then hands the request on with it.
 pub(crate) async fn read_body(
-    State(app): State<Arc<App>>,
+    State(bodies): State<Bodies>,
     request: Request,
     next: Next,
 ) -> Response {
     if request.body().is_end_stream() {
         return next.run(request).await;
     }
-    let limits = app.limits();
-    let max = limits.max_body_bytes;
+    let max = bodies.max_bytes;
     let declared = declared_length(request.headers());
     if declared.is_some_and(|length| length > max as u64) {
         drain(request).await;
         return too_large();
     }
     let weight = declared.map_or(max, |length| length as usize);
-    let Ok(_upload) = app.upload_budget(weight) else {
+    let Ok(_upload) = bodies.reserve(weight) else {
         return reply::busy("busy: too many uploads arriving at once; try again shortly");
     };
-    let deadline = Instant::now() + limits.body_timeout;
+    let deadline = Instant::now() + bodies.timeout;
     let (parts, mut body) = request.into_parts();
     let mut bytes = Vec::with_capacity(weight.min(max));
     loop {
@@ -60,7 +87,7 @@ pub(crate) async fn read_body(
             Err(_) => {
                 let message = format!(
                     "the request body took longer than {} to arrive",
-                    humantime::format_duration(limits.body_timeout)
+                    humantime::format_duration(bodies.timeout)
                 );
                 return reply::closing(StatusCode::REQUEST_TIMEOUT, &message);
             }

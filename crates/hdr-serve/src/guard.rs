@@ -4,7 +4,6 @@
 //! refused (403), so no web page a user visits can drive the local server.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -13,12 +12,11 @@ use axum::response::Response;
 
 use crate::body;
 use crate::reply;
-use crate::routes::App;
 
-/// Refuses requests for another host (on a loopback bind) and POSTs from
-/// another site's page; serves the rest.
-pub(crate) async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    match refusal(&request, app.loopback()) {
+/// Refuses requests for another host (when the server listens on a
+/// `loopback` address) and POSTs from another site's page; serves the rest.
+pub(crate) async fn guard(State(loopback): State<bool>, request: Request, next: Next) -> Response {
+    match refusal(&request, loopback) {
         None => next.run(request).await,
         Some((status, message)) => {
             body::drain(request).await;

@@ -4,7 +4,8 @@
 //!
 //! Routes:
 //! - `GET /` — the page (its script and style sheet come from this server too);
-//! - `POST /api/predict` — one PNG, JPEG or BMP image as the body; answers the
+//! - `POST /api/predict` — one PNG, JPEG or BMP image as the body (with an
+//!   `image/*` or `application/octet-stream` `Content-Type`); answers the
 //!   JSON object that `cargo xtask predict --json` prints for a file, without
 //!   the `file` key (`?details=true` adds `probabilities` and the 28x28
 //!   `input` the model saw);
@@ -19,6 +20,11 @@
 //! ([`hdr_recognize::RecognitionJson`]). Predictions run on
 //! [`Limits::max_running`] threads of their own, fed by one queue; a thread
 //! that finds several single images waiting runs the model once for them all.
+//!
+//! Exposed, it holds: timeouts for heads and bodies, a cap on connections,
+//! bodies read whole before a prediction is admitted, a budget of pixels per
+//! batch and of decoded bytes across the server (all in [`Limits`]), `Host`
+//! and `Origin` checks and security headers on every answer.
 //!
 //! ```no_run
 //! use hdr_serve::{ServeConfig, Server};

@@ -54,6 +54,23 @@ pub(crate) fn resolve(dir: Option<&Path>, request: &str) -> Result<PathBuf, Refu
     Ok(file)
 }
 
+/// The largest report file served; the report's own files are far smaller.
+pub(crate) const MAX_REPORT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A report file's bytes, unless it cannot be read or is over
+/// [`MAX_REPORT_FILE_BYTES`] (read no further than that, whatever its
+/// metadata said).
+pub(crate) fn read(file: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .ok()?
+        .take(MAX_REPORT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() as u64 <= MAX_REPORT_FILE_BYTES).then_some(bytes)
+}
+
 /// The `Content-Type` of a report file, from its extension.
 pub(crate) fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()) {

@@ -14,12 +14,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::Semaphore;
 
 use crate::assets;
 use hdr_recognize::Recognizer;
 
-use crate::body;
+use crate::body::{self, Bodies};
 use crate::budget::{self, Decoding};
 use crate::config::{Limits, ServeConfig};
 use crate::guard;
@@ -41,8 +41,6 @@ pub(crate) struct App {
     loopback: bool,
     /// One permit per prediction request admitted (running or waiting).
     admitted: Arc<Semaphore>,
-    /// One permit per byte of request bodies in memory.
-    uploads: Arc<Semaphore>,
     /// Decoded bytes the images being predicted declare.
     decoding: Decoding,
 }
@@ -63,7 +61,6 @@ impl App {
             report_dir: config.report_dir.clone(),
             loopback,
             admitted: Arc::new(Semaphore::new(running + limits.max_waiting)),
-            uploads: Arc::new(Semaphore::new(limits.max_upload_bytes)),
             decoding: Decoding::new(limits.max_decoding_bytes),
             limits,
         })
@@ -72,20 +69,6 @@ impl App {
     /// The limits the server runs under.
     pub(crate) fn limits(&self) -> &Limits {
         &self.limits
-    }
-
-    /// Whether the server listens on a loopback address.
-    pub(crate) fn loopback(&self) -> bool {
-        self.loopback
-    }
-
-    /// Holds `bytes` of the memory for request bodies, if that much is free.
-    pub(crate) fn upload_budget(
-        &self,
-        bytes: usize,
-    ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
-        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-        self.uploads.clone().try_acquire_many_owned(bytes)
     }
 
     /// The answers to `work` from a worker, or the response saying why not.
@@ -132,8 +115,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .merge(predictions)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API route") })
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(app.clone(), body::read_body))
-        .layer(middleware::from_fn_with_state(app.clone(), guard::guard))
+        .layer(middleware::from_fn_with_state(
+            Bodies::new(&app.limits),
+            body::read_body,
+        ))
+        .layer(middleware::from_fn_with_state(app.loopback, guard::guard))
         .layer(middleware::map_response(reply::security_headers))
         .with_state(app)
 }
@@ -345,7 +331,7 @@ async fn report_file(
     let dir = app.report_dir.clone();
     let file = tokio::task::spawn_blocking(move || {
         let file = report_files::resolve(dir.as_deref(), &path).ok()?;
-        let bytes = std::fs::read(&file).ok()?;
+        let bytes = report_files::read(&file)?;
         Some((report_files::content_type(&file), bytes))
     })
     .await;

@@ -81,13 +81,18 @@ fn serve(dir: &Path, args: &[&str]) -> Serving {
 }
 
 fn get(addr: &str, path: &str) -> (u16, String) {
+    get_for(addr, path, addr)
+}
+
+/// `GET path` naming `host` in the `Host` header.
+fn get_for(addr: &str, path: &str, host: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -121,8 +126,27 @@ fn stop(mut serving: Serving, signal: libc::c_int) -> bool {
 #[test]
 fn serve_answers_with_the_pipelines_model_and_stops_on_signals() {
     let dir = project();
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        let serving = serve(dir.path(), &[]);
+    for (signal, limits) in [
+        (libc::SIGINT, &[][..]),
+        (
+            libc::SIGTERM,
+            &[
+                "--header-timeout",
+                "5s",
+                "--body-timeout",
+                "20s",
+                "--max-connections",
+                "64",
+                "--max-batch-pixels",
+                "1000000",
+                "--max-decoding-bytes",
+                "100000000",
+                "--shutdown-grace",
+                "2s",
+            ][..],
+        ),
+    ] {
+        let serving = serve(dir.path(), limits);
         assert!(serving.addr.starts_with("127.0.0.1:"), "{}", serving.addr);
         assert_eq!(get(&serving.addr, "/healthz").0, 200);
         let (status, card) = get(&serving.addr, "/api/model");
@@ -132,6 +156,10 @@ fn serve_answers_with_the_pipelines_model_and_stops_on_signals() {
         assert_eq!(card["report"], "/report/report.html", "{card}");
         let source = card["data"]["source"].as_str().unwrap_or_default();
         assert!(source.ends_with("small.csv"), "{card}");
+        for path in [source, card["weights"].as_str().unwrap()] {
+            assert!(!Path::new(path).is_absolute(), "{card}");
+        }
+        assert_eq!(get_for(&serving.addr, "/api/model", "evil.example").0, 421);
         assert_eq!(card["data"]["train_rows"], 321, "{card}");
         assert_eq!(card["architecture_name"], "seed", "{card}");
         assert_eq!(card["parameters"], 34826, "{card}");
