@@ -61,14 +61,19 @@ pub(crate) const MAX_REPORT_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// [`MAX_REPORT_FILE_BYTES`] (read no further than that, whatever its
 /// metadata said).
 pub(crate) fn read(file: &Path) -> Option<Vec<u8>> {
+    read_at_most(file, MAX_REPORT_FILE_BYTES)
+}
+
+/// A file's bytes if it holds at most `cap` of them; reads at most `cap + 1`.
+fn read_at_most(file: &Path, cap: u64) -> Option<Vec<u8>> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
     std::fs::File::open(file)
         .ok()?
-        .take(MAX_REPORT_FILE_BYTES + 1)
+        .take(cap + 1)
         .read_to_end(&mut bytes)
         .ok()?;
-    (bytes.len() as u64 <= MAX_REPORT_FILE_BYTES).then_some(bytes)
+    (bytes.len() as u64 <= cap).then_some(bytes)
 }
 
 /// The `Content-Type` of a report file, from its extension.
@@ -136,6 +141,17 @@ mod tests {
             Err(Refused::NotInReport)
         );
         assert_eq!(resolve(None, REPORT_PAGE), Err(Refused::NoReport));
+    }
+
+    #[test]
+    fn files_over_the_cap_are_not_read() {
+        let (_dir, report) = folder();
+        let file = report.join("charts").join("big.svg");
+        std::fs::write(&file, vec![b'x'; 1000]).unwrap();
+        assert_eq!(read_at_most(&file, 1000).map(|b| b.len()), Some(1000));
+        assert_eq!(read_at_most(&file, 999), None);
+        assert_eq!(read(&file).map(|b| b.len()), Some(1000));
+        assert_eq!(read(&report.join("missing.svg")), None);
     }
 
     #[cfg(unix)]
