@@ -81,6 +81,12 @@ pub fn run(project: &Project, quiet: bool, args: ServeArgs) -> Result<ExitCode> 
         .arg(args.host.to_string())
         .arg("--port")
         .arg(args.port.to_string());
+    // The page's "Right" / "Wrong" buttons save to the file the data stage
+    // reads (`data.user_samples`), so the next pipeline run learns from them.
+    let samples = &project.config.data.user_samples;
+    if !samples.as_os_str().is_empty() {
+        server.arg("--samples").arg(samples);
+    }
     if args.open {
         server.arg("--open");
     }

@@ -31,6 +31,9 @@ pub struct ModelCard {
     pub best_epoch: usize,
     /// Validation accuracy of the kept weights.
     pub best_val_accuracy: f64,
+    /// How many of the user's own digits (`data.user_samples`) it trained on.
+    #[serde(default)]
+    pub user_samples: usize,
 }
 
 /// Writes `card` as `model.json` (pretty JSON, trailing newline).
@@ -65,6 +68,7 @@ mod tests {
             epochs_trained: 3,
             best_epoch: 2,
             best_val_accuracy: 0.975,
+            user_samples: 0,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.json");

@@ -37,6 +37,7 @@ mod runs;
 #[cfg(feature = "parquet")]
 mod split_file;
 mod summary;
+mod user_samples;
 
 pub use card::{read_card, write_card, ModelCard};
 pub use dataset::Dataset;
@@ -59,7 +60,12 @@ pub use runs::{
 };
 #[cfg(feature = "parquet")]
 pub use split_file::{encode_split, read_split, row_major_pixels, split_frame, SPLIT_COLUMNS};
-pub use summary::{read_summary, write_summary, DataSummary, SplitSummary, TestSource};
+pub use summary::{
+    read_summary, write_summary, DataSummary, SplitSummary, TestSource, UserSamplesSummary,
+};
+pub use user_samples::{
+    user_sample_labels, user_sample_line, user_samples_header, UserSamplesDamage,
+};
 
 /// Side of a square digit image, in pixels.
 pub const IMAGE_SIDE: usize = 28;

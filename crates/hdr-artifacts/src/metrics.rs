@@ -60,13 +60,17 @@ pub struct SplitMetrics {
     pub images_per_s: f64,
 }
 
-/// `metrics.json`: `{"train": ..., "test": ...}`.
+/// `metrics.json`: `{"train": ..., "test": ..., "user_test": ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Metrics on the train split.
     pub train: SplitMetrics,
     /// Metrics on the test split.
     pub test: SplitMetrics,
+    /// Metrics on the user's own held-out digits (`data/user_test.parquet`),
+    /// when there are some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_test: Option<SplitMetrics>,
 }
 
 /// Writes `metrics` as `metrics.json` (pretty JSON, trailing newline).
@@ -201,6 +205,7 @@ mod tests {
         Metrics {
             train: split(),
             test: split(),
+            user_test: None,
         }
     }
 

@@ -23,6 +23,11 @@ pub struct DataFiles {
     pub train: PathBuf,
     /// `test.parquet`: the test split, same columns.
     pub test: PathBuf,
+    /// `user_train.parquet`: the user's own digits (`data.user_samples`)
+    /// that train, same columns; empty when there are none.
+    pub user_train: PathBuf,
+    /// `user_test.parquet`: the user's own digits held out to score on.
+    pub user_test: PathBuf,
     /// `summary.json`: source, its hash, rows and class counts per split.
     pub summary: PathBuf,
 }
@@ -37,6 +42,8 @@ impl DataFiles {
         Self {
             train: dir.join("train.parquet"),
             test: dir.join("test.parquet"),
+            user_train: dir.join("user_train.parquet"),
+            user_test: dir.join("user_test.parquet"),
             summary: dir.join("summary.json"),
             dir,
         }
@@ -86,6 +93,9 @@ pub struct EvalFiles {
     pub confusion_train: PathBuf,
     /// `confusion_test.csv`.
     pub confusion_test: PathBuf,
+    /// `confusion_user_test.csv`: on the user's held-out digits, written
+    /// only when there are some.
+    pub confusion_user_test: PathBuf,
     /// `predictions_test.csv` (`index,label,predicted,confidence,p0..p9`;
     /// `index` is the 0-based row of test.parquet).
     pub predictions_test: PathBuf,
@@ -104,6 +114,7 @@ impl EvalFiles {
             metrics: dir.join("metrics.json"),
             confusion_train: dir.join("confusion_train.csv"),
             confusion_test: dir.join("confusion_test.csv"),
+            confusion_user_test: dir.join("confusion_user_test.csv"),
             predictions_test: dir.join("predictions_test.csv"),
             report_txt: dir.join("classification_report.txt"),
             dir,
@@ -173,6 +184,12 @@ mod tests {
         assert_eq!(a.data.train, p("artifacts/data/train.parquet"));
         assert_eq!(a.data.test, p("artifacts/data/test.parquet"));
         assert_eq!(a.data.summary, p("artifacts/data/summary.json"));
+        assert_eq!(a.data.user_train, p("artifacts/data/user_train.parquet"));
+        assert_eq!(a.data.user_test, p("artifacts/data/user_test.parquet"));
+        assert_eq!(
+            a.eval.confusion_user_test,
+            p("artifacts/eval/confusion_user_test.csv")
+        );
         assert_eq!(a.train.weights, p("artifacts/train/model.safetensors"));
         assert_eq!(a.train.card, p("artifacts/train/model.json"));
         assert_eq!(a.train.history, p("artifacts/train/history.csv"));

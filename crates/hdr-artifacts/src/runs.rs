@@ -68,6 +68,9 @@ pub struct HeadlineMetrics {
     pub test_log_loss: f64,
     /// Accuracy on the train split.
     pub train_accuracy: f64,
+    /// Accuracy on the user's own held-out digits, when there were some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_test_accuracy: Option<f64>,
 }
 
 impl HeadlineMetrics {
@@ -78,6 +81,7 @@ impl HeadlineMetrics {
             test_macro_f1: metrics.test.macro_avg.f1,
             test_log_loss: metrics.test.log_loss,
             train_accuracy: metrics.train.accuracy,
+            user_test_accuracy: metrics.user_test.as_ref().map(|m| m.accuracy),
         }
     }
 
@@ -108,6 +112,10 @@ pub struct RunRecord {
     pub config: serde_json::Value,
     /// sha256 of the data source, as `data/summary.json` records it.
     pub data_sha256: Option<String>,
+    /// How many of the user's own digits (`data.user_samples`) the data
+    /// stage read, when the file existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_samples: Option<usize>,
     /// sha256 of the test split the run was scored on (`data/test.parquet`):
     /// runs are compared on accuracy only when it is the same. None for a
     /// run that was not scored, or recorded before hdr kept it.
@@ -324,6 +332,7 @@ mod tests {
                 .then(|| "stage `train` failed".to_string()),
             config: serde_json::json!({"train": {"dropout": dropout, "seed": 42}, "data": {"seed": 42}}),
             data_sha256: Some("a".repeat(64)),
+            user_samples: None,
             test_sha256: Some("t".repeat(64)),
             code: BTreeMap::from([("train".to_string(), "c".repeat(64))]),
             kernels: Some("portable".into()),
@@ -332,6 +341,7 @@ mod tests {
                 test_macro_f1: a - 0.01,
                 test_log_loss: 0.1,
                 train_accuracy: 0.99,
+                user_test_accuracy: None,
             }),
             train_seconds: Some(3.5),
             stages: BTreeMap::from([("train".to_string(), StageOutcome::Ran)]),

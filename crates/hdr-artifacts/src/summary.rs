@@ -30,6 +30,9 @@ pub struct DataSummary {
     pub train: SplitSummary,
     /// The test split.
     pub test: SplitSummary,
+    /// The user's own digits (`data.user_samples`), when the file exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_samples: Option<UserSamplesSummary>,
     /// Wall-clock seconds the stage took.
     pub seconds: f64,
 }
@@ -42,6 +45,20 @@ pub struct TestSource {
     pub path: String,
     /// SHA-256 of its bytes, lowercase hex.
     pub sha256: String,
+}
+
+/// The user's own digits and how they were split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSamplesSummary {
+    /// The file, as configured (`data.user_samples`).
+    pub path: String,
+    /// SHA-256 of its bytes, lowercase hex.
+    pub sha256: String,
+    /// The digits that train (`user_train.parquet`).
+    pub train: SplitSummary,
+    /// The digits held out to score on (`user_test.parquet`).
+    pub test: SplitSummary,
 }
 
 /// Size and class balance of one split.
@@ -124,6 +141,12 @@ mod tests {
             seed: 7,
             train: SplitSummary::of(&[0, 1, 1], &[0, 1]),
             test: SplitSummary::of(&[0, 1, 1], &[2]),
+            user_samples: Some(UserSamplesSummary {
+                path: "data/my-digits.csv".into(),
+                sha256: "ef".repeat(32),
+                train: SplitSummary::of(&[4, 4], &[0]),
+                test: SplitSummary::of(&[4, 4], &[1]),
+            }),
             seconds: 0.25,
         };
         let mut bytes = Vec::new();

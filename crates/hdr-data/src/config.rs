@@ -17,17 +17,26 @@ pub struct Config {
     /// then the train split and `test_fraction` is ignored. Unset by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_source: Option<PathBuf>,
+    /// The user's own digits, as the drawing page saves them (a Kaggle-style
+    /// CSV, relative to the project root). A missing file means none; an
+    /// empty path turns them off. Split like `source` (a label with too few
+    /// rows all trains), they train beside it and are scored on their own.
+    pub user_samples: PathBuf,
     /// Share of each class that goes to the test split, in (0, 1).
     pub test_fraction: f64,
     /// Seed of the stratified split.
     pub seed: u64,
 }
 
+/// Where the drawing page saves the user's digits unless told otherwise.
+pub const DEFAULT_USER_SAMPLES: &str = "data/my-digits.csv";
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             source: PathBuf::from("data/mnist-sample.csv.gz"),
             test_source: None,
+            user_samples: PathBuf::from(DEFAULT_USER_SAMPLES),
             test_fraction: 0.2,
             seed: 42,
         }
@@ -35,6 +44,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The user-samples file, when one is configured and exists.
+    pub fn user_samples_file(&self) -> Option<&std::path::Path> {
+        let path = self.user_samples.as_path();
+        (!path.as_os_str().is_empty() && path.exists()).then_some(path)
+    }
+
     /// Checks ranges; errors name the key (`data.test_fraction`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.source.as_os_str().is_empty() {

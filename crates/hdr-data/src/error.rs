@@ -407,6 +407,25 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// `data.user_samples` could not be loaded.
+    #[error("data.user_samples: {source}")]
+    UserSamples {
+        /// Why (names the file and position).
+        #[source]
+        source: Box<Error>,
+    },
+    /// `data.user_samples`' columns differ from those of `data.source`.
+    #[error(
+        "data.user_samples: {}: its columns do not match those of data.source {}",
+        path.display(),
+        data_source.display()
+    )]
+    UserSamplesColumns {
+        /// `data.user_samples`.
+        path: PathBuf,
+        /// `data.source`.
+        data_source: PathBuf,
+    },
     /// `data.test_source`'s columns differ from those of `data.source`.
     #[error(
         "data.test_source: {}: its columns do not match those of data.source {}",

@@ -21,7 +21,7 @@ mod source;
 mod split;
 mod stage;
 
-pub use config::Config;
+pub use config::{Config, DEFAULT_USER_SAMPLES};
 pub use csv_load::{load_csv, Images, LabelColumn};
 pub use error::{CellError, CellKind, Error, IdxFile};
 pub use idx::{read_idx, write_kaggle_csv};

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use hdr_artifacts::{encode_split, write_summary, DataSummary, SplitSummary, TestSource};
+use hdr_artifacts::{
+    encode_split, write_summary, DataSummary, SplitSummary, TestSource, UserSamplesSummary,
+};
 use hdr_common::{OutputSet, Progress, RunOptions};
 
 use crate::{source, stratified_split, Config, Error};
@@ -51,6 +53,22 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         }
         None => None,
     };
+    let user_loaded = match config.user_samples_file() {
+        Some(path) => {
+            spinner.set_message(format!("data: loading {}", path.display()));
+            let user = source::load_labelled_frame(path).map_err(|e| Error::UserSamples {
+                source: Box::new(e),
+            })?;
+            if user.frame.get_column_names() != loaded.frame.get_column_names() {
+                return Err(Error::UserSamplesColumns {
+                    path: path.to_path_buf(),
+                    data_source: config.source.clone(),
+                });
+            }
+            Some(user)
+        }
+        None => None,
+    };
     hdr_common::check_stop()?;
 
     spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
@@ -89,6 +107,17 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         ));
     }
 
+    // The user's digits are split like the source, so each label with
+    // enough of them is scored on some the model never trained on.
+    let user_split = user_loaded.as_ref().map_or_else(
+        || hdr_common::Split {
+            kept: Vec::new(),
+            held_out: Vec::new(),
+        },
+        |user| stratified_split(&user.labels, config.test_fraction, config.seed),
+    );
+    let user_frame = user_loaded.as_ref().map_or(&loaded.frame, |u| &u.frame);
+
     hdr_common::check_stop()?;
     spinner.set_message("data: writing parquet".to_string());
     let mut outputs = OutputSet::new();
@@ -112,6 +141,13 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     outputs
         .write(&paths.test, &test_bytes?)
         .map_err(cannot_write(&paths.test))?;
+    for (path, rows) in [
+        (&paths.user_train, &user_split.kept),
+        (&paths.user_test, &user_split.held_out),
+    ] {
+        let bytes = encode_split(path, user_frame, rows)?;
+        outputs.write(path, &bytes).map_err(cannot_write(path))?;
+    }
     drop(loaded.frame);
 
     let summary = DataSummary {
@@ -130,6 +166,15 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         seed: config.seed,
         train: SplitSummary::of(&loaded.labels, train_rows),
         test: SplitSummary::of(test_labels, test_rows),
+        user_samples: config
+            .user_samples_file()
+            .zip(user_loaded.as_ref())
+            .map(|(path, user)| UserSamplesSummary {
+                path: path.display().to_string(),
+                sha256: user.sha256.clone(),
+                train: SplitSummary::of(&user.labels, &user_split.kept),
+                test: SplitSummary::of(&user.labels, &user_split.held_out),
+            }),
         seconds: started.elapsed().as_secs_f64(),
     };
     outputs
@@ -145,6 +190,15 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         "data: {} rows from {} -> train {} / test {} in {:.2}s",
         summary.source_rows, summary.source, summary.train.rows, summary.test.rows, summary.seconds
     ));
+    if let Some(user) = &summary.user_samples {
+        progress.line(format!(
+            "data: {} of your digits from {} -> train {} / test {}",
+            user.train.rows + user.test.rows,
+            user.path,
+            user.train.rows,
+            user.test.rows
+        ));
+    }
     Ok(Outputs { files, summary })
 }
 

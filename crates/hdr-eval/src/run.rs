@@ -21,6 +21,9 @@ pub struct Paths {
     pub train_split: PathBuf,
     /// Input: `artifacts/data/test.parquet`.
     pub test_split: PathBuf,
+    /// Input: `artifacts/data/user_test.parquet`, the user's held-out digits
+    /// (scored when there are some).
+    pub user_test_split: PathBuf,
     /// Input: `artifacts/train/model.safetensors`.
     pub weights: PathBuf,
     /// `artifacts/eval/metrics.json`.
@@ -29,6 +32,8 @@ pub struct Paths {
     pub confusion_train: PathBuf,
     /// `artifacts/eval/confusion_test.csv`.
     pub confusion_test: PathBuf,
+    /// `artifacts/eval/confusion_user_test.csv` (when the user's digits were scored).
+    pub confusion_user_test: PathBuf,
     /// `artifacts/eval/predictions_test.csv` (`index,label,predicted,confidence,p0..p9`;
     /// `index` is the 0-based row of test.parquet).
     pub predictions_test: PathBuf,
@@ -44,20 +49,23 @@ impl Paths {
         Self {
             train_split: data.train,
             test_split: data.test,
+            user_test_split: data.user_test,
             weights: TrainFiles::under(artifacts).weights,
             metrics: eval.metrics,
             confusion_train: eval.confusion_train,
             confusion_test: eval.confusion_test,
+            confusion_user_test: eval.confusion_user_test,
             predictions_test: eval.predictions_test,
             report_txt: eval.report_txt,
         }
     }
 
     /// Every input with the stage that produces it, in pipeline order.
-    pub fn inputs(&self) -> [(&Path, &'static str); 3] {
+    pub fn inputs(&self) -> [(&Path, &'static str); 4] {
         [
             (&self.train_split, DataFiles::STAGE),
             (&self.test_split, DataFiles::STAGE),
+            (&self.user_test_split, DataFiles::STAGE),
             (&self.weights, TrainFiles::STAGE),
         ]
     }
@@ -85,23 +93,21 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     let classifier = Classifier::load(&paths.weights).map_err(|source| Error::Model { source })?;
     let progress = Progress::new(opts.quiet);
 
-    let train = score_split(
-        "train",
-        &paths.train_split,
-        &classifier,
-        config.batch_size,
-        &progress,
-    )?;
-    let test = score_split(
-        "test",
-        &paths.test_split,
-        &classifier,
-        config.batch_size,
-        &progress,
-    )?;
+    let score = |name: &str, path: &Path, data: Dataset| {
+        score_split(name, path, data, &classifier, config.batch_size, &progress)
+    };
+    let train = score("train", &paths.train_split, read_split(&paths.train_split)?)?;
+    let test = score("test", &paths.test_split, read_split(&paths.test_split)?)?;
+    let user = read_split(&paths.user_test_split)?;
+    let user_test = if user.is_empty() {
+        None
+    } else {
+        Some(score("your digits", &paths.user_test_split, user)?)
+    };
     let metrics = Metrics {
         train: train.metrics,
         test: test.metrics,
+        user_test: user_test.map(|scored| scored.metrics),
     };
     if let Some(field) = first_non_finite(&metrics) {
         return Err(Error::NotFinite { metric: field });
@@ -131,12 +137,27 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         write_confusion_csv(w, &metrics.test.confusion_matrix)
     })
     .map_err(io_error(&paths.confusion_test))?;
+    if let Some(user) = &metrics.user_test {
+        set.write_with(&paths.confusion_user_test, |w| {
+            write_confusion_csv(w, &user.confusion_matrix)
+        })
+        .map_err(io_error(&paths.confusion_user_test))?;
+    }
     set.write_with(&paths.predictions_test, |w| write_predictions(w, predicted))
         .map_err(io_error(&paths.predictions_test))?;
     set.write(&paths.report_txt, report_text(&metrics).as_bytes())
         .map_err(io_error(&paths.report_txt))?;
     hdr_common::check_stop()?;
     let files = set.commit().map_err(io_error(&paths.metrics))?;
+    if metrics.user_test.is_none() {
+        // An earlier run's matrix of digits no longer scored would mislead.
+        match std::fs::remove_file(&paths.confusion_user_test) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_error(&paths.confusion_user_test)(e));
+            }
+            _ => {}
+        }
+    }
     Ok(Outputs { files, metrics })
 }
 
@@ -147,15 +168,16 @@ struct ScoredSplit {
     metrics: SplitMetrics,
 }
 
-/// Reads a split, predicts it in batches (timing only the predictions) and scores it.
+/// Predicts a split (read from `path`) in batches, timing only the
+/// predictions, and scores it.
 fn score_split(
     name: &str,
     path: &Path,
+    data: Dataset,
     classifier: &Classifier,
     batch_size: usize,
     progress: &Progress,
 ) -> Result<ScoredSplit, Error> {
-    let data = read_split(path)?;
     check_split(&data, path)?;
 
     let bar = progress.bar(data.len() as u64, name);
@@ -241,7 +263,7 @@ fn check_split(data: &Dataset, path: &Path) -> Result<(), Error> {
 /// The name of the first metric that is NaN or infinite, if any: such a value
 /// would become `null` in JSON.
 fn first_non_finite(metrics: &Metrics) -> Option<String> {
-    for (name, split) in [("train", &metrics.train), ("test", &metrics.test)] {
+    for (name, split) in scored_splits(metrics) {
         let mut values = vec![
             ("accuracy".to_string(), split.accuracy),
             ("log_loss".to_string(), split.log_loss),
@@ -264,10 +286,17 @@ fn first_non_finite(metrics: &Metrics) -> Option<String> {
     None
 }
 
-/// `classification_report.txt`: both splits' reports, each under a title.
+/// Each scored split with its name in `metrics.json`.
+fn scored_splits(metrics: &Metrics) -> Vec<(&'static str, &SplitMetrics)> {
+    let mut splits = vec![("train", &metrics.train), ("test", &metrics.test)];
+    splits.extend(metrics.user_test.as_ref().map(|m| ("user_test", m)));
+    splits
+}
+
+/// `classification_report.txt`: each split's report under a title.
 fn report_text(metrics: &Metrics) -> String {
     let mut text = String::new();
-    for (name, split) in [("train", &metrics.train), ("test", &metrics.test)] {
+    for (name, split) in scored_splits(metrics) {
         if !text.is_empty() {
             text.push('\n');
         }
@@ -304,7 +333,11 @@ mod tests {
         let mut train = split_metrics(&labels, &predictions);
         train.images_per_s = 1234.5;
         let test = split_metrics(&labels[..4], &predictions[..4]);
-        Metrics { train, test }
+        Metrics {
+            train,
+            test,
+            user_test: None,
+        }
     }
 
     #[test]
@@ -331,7 +364,7 @@ mod tests {
         assert_eq!(paths.weights, TrainFiles::under(a).weights);
         assert_eq!(paths.metrics, EvalFiles::under(a).metrics);
         let stages: Vec<&str> = paths.inputs().iter().map(|(_, s)| *s).collect();
-        assert_eq!(stages, ["data", "data", "train"]);
+        assert_eq!(stages, ["data", "data", "data", "train"]);
     }
 
     #[test]

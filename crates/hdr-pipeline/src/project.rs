@@ -60,6 +60,7 @@ impl Project {
                     .test_source
                     .as_ref()
                     .map(|p| PathBuf::from(self.display(p))),
+                user_samples: PathBuf::from(self.display(&c.data.user_samples)),
                 ..c.data.clone()
             }),
             // The `[model]` section shapes the train stage too: its keys are
@@ -90,9 +91,12 @@ impl Project {
                 .collect()
         };
         match stage {
-            Stage::Data => std::iter::once(&self.config.data.source)
-                .chain(&self.config.data.test_source)
-                .map(|p| (p.clone(), None))
+            // The user's digits are an input once the file exists: the
+            // first one saved makes the data stage stale.
+            Stage::Data => std::iter::once(self.config.data.source.as_path())
+                .chain(self.config.data.test_source.as_deref())
+                .chain(self.config.data.user_samples_file())
+                .map(|p| (p.to_path_buf(), None))
                 .collect(),
             Stage::Train => owned(&hdr_train::Paths::under(a).inputs()),
             Stage::Eval => owned(&hdr_eval::Paths::under(a).inputs()),

@@ -195,6 +195,7 @@ mod tests {
         RunRecord {
             id,
             time: format!("2026-01-02T10:00:0{id}Z"),
+            user_samples: None,
             status: if accuracy.is_some() {
                 RunStatus::Ok
             } else {
@@ -212,6 +213,7 @@ mod tests {
                 test_macro_f1: a,
                 test_log_loss: 0.05,
                 train_accuracy: 0.99,
+                user_test_accuracy: None,
             }),
             train_seconds: Some(12.0),
             stages: BTreeMap::from([("train".to_string(), StageOutcome::Ran)]),

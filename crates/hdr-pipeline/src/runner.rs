@@ -249,17 +249,24 @@ fn build_record(runner: &StageRunner, outcome: &Outcome, error: Option<&Error>) 
     if let Some(test) = &project.config.data.test_source {
         config["data"]["test_source"] = serde_json::json!(project.display(test));
     }
+    config["data"]["user_samples"] =
+        serde_json::json!(project.display(&project.config.data.user_samples));
     let finished = |stage: Stage| ok || outcome.fingerprints.contains_key(stage.name());
+    let summary = finished(Stage::Data)
+        .then(|| hdr_artifacts::read_summary(&files.data.summary).ok())
+        .flatten();
     RunRecord {
         id: runner.run_id.unwrap_or(0),
         time: runner_lock::rfc3339_now(),
         status: if ok { RunStatus::Ok } else { RunStatus::Failed },
         error: error.map(|e| one_line(e)),
         config,
-        data_sha256: finished(Stage::Data)
-            .then(|| hdr_artifacts::read_summary(&files.data.summary).ok())
-            .flatten()
-            .map(|s| s.source_sha256),
+        user_samples: summary.as_ref().and_then(|s| {
+            s.user_samples
+                .as_ref()
+                .map(|user| user.train.rows + user.test.rows)
+        }),
+        data_sha256: summary.map(|s| s.source_sha256),
         test_sha256: finished(Stage::Eval)
             .then(|| hdr_common::sha256_file(&files.data.test).ok())
             .flatten(),

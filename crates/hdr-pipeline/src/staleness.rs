@@ -40,7 +40,13 @@ impl Project {
             &entry.params,
             &self.params(stage),
         ));
-        for (path, maker) in self.deps(stage) {
+        let deps = self.deps(stage);
+        for key in entry.deps.keys() {
+            if !deps.iter().any(|(path, _)| self.display(path) == *key) {
+                reasons.push(format!("input {key} is no longer there"));
+            }
+        }
+        for (path, maker) in deps {
             let key = self.display(&path);
             if !path.exists() {
                 let hint = match maker {

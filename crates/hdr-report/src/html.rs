@@ -447,7 +447,19 @@ pub fn page(title: &str, inputs: &Inputs, charts: &[Rendered]) -> String {
     html.push_str("</div>\n<h2>Confusion matrices</h2>\n<div class=\"pair\">");
     html.push_str(&chart(crate::CHART_CONFUSION_TRAIN));
     html.push_str(&chart(crate::CHART_CONFUSION_TEST));
-    html.push_str("</div>\n<h2>Training</h2>\n");
+    html.push_str("</div>\n");
+    if let Some(user) = &inputs.metrics.user_test {
+        let _ = write!(
+            html,
+            "<h2 id=\"your-digits\">Your digits</h2>\n<p>Accuracy {:.4} on {} of your own \
+             digits held out of training (the model trained on {} others of yours).</p>\n",
+            user.accuracy,
+            thousands(user.support),
+            thousands(inputs.card.user_samples as u64)
+        );
+        html.push_str(&chart(crate::CHART_CONFUSION_USER));
+    }
+    html.push_str("<h2>Training</h2>\n");
     html.push_str(&chart(crate::CHART_CURVES));
     html.push_str("<h2>Per-digit F1</h2>\n");
     html.push_str(&chart(crate::CHART_CLASS_F1));
@@ -509,6 +521,15 @@ pub fn summary_markdown(title: &str, inputs: &Inputs) -> String {
         "Data: {}.",
         markdown_cell(&data_line(&inputs.data_summary))
     );
+    if let Some(user) = &inputs.metrics.user_test {
+        let _ = writeln!(
+            md,
+            "Your digits: accuracy {:.4} on {} held out (trained on {} others).",
+            user.accuracy,
+            thousands(user.support),
+            thousands(inputs.card.user_samples as u64)
+        );
+    }
     let _ = writeln!(
         md,
         "Test mistakes: {} of {} images.\n\nCharts and the classification report: `report.html`.",
@@ -547,6 +568,7 @@ mod tests {
                 rows: 2,
                 class_counts: [0, 0, 0, 0, 0, 0, 0, 0, 1, 1],
             },
+            user_samples: None,
             seconds: 0.5,
         };
         let html = data_section(&summary);

@@ -40,6 +40,9 @@ pub const CHART_SCORES_TEST: &str = "scores_test";
 pub const CHART_CONFUSION_TRAIN: &str = "confusion_train";
 /// Chart file stem: confusion matrix of the test split.
 pub const CHART_CONFUSION_TEST: &str = "confusion_test";
+/// Chart file stem: confusion matrix of the user's own held-out digits
+/// (drawn only when the eval stage scored some; not in [`CHARTS`]).
+pub const CHART_CONFUSION_USER: &str = "confusion_user_test";
 /// Chart file stem: loss and accuracy per epoch.
 pub const CHART_CURVES: &str = "training_curves";
 /// Chart file stem: per-digit F1 of both splits.
@@ -166,7 +169,8 @@ impl Paths {
         ]
     }
 
-    /// Every file a run writes: the charts (PNG, SVG), report.html, summary.md.
+    /// Every file a run writes: the charts (PNG, SVG), report.html,
+    /// summary.md; and [`CHART_CONFUSION_USER`]'s when the user's digits were scored.
     pub fn outputs(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = CHARTS
             .iter()
@@ -272,7 +276,7 @@ pub fn draw_charts(inputs: &Inputs) -> Result<Vec<charts::Rendered>, Error> {
     let m = &inputs.metrics;
     let comparison = compare(inputs, &inputs.runs);
     let check_stop = || hdr_common::check_stop().map_err(Error::from);
-    Ok(vec![
+    let mut charts = vec![
         {
             check_stop()?;
             charts::runs(CHART_RUNS, &comparison.accuracy_by_run, comparison.this_x)?
@@ -310,7 +314,16 @@ pub fn draw_charts(inputs: &Inputs) -> Result<Vec<charts::Rendered>, Error> {
                 m.test.support,
             )?
         },
-    ])
+    ];
+    if let Some(user) = &m.user_test {
+        check_stop()?;
+        charts.push(charts::confusion(
+            CHART_CONFUSION_USER,
+            "your digits",
+            &user.confusion_matrix,
+        )?);
+    }
+    Ok(charts)
 }
 
 /// Runs the report stage: read the artifacts, draw the charts, write the page and summary.
@@ -341,6 +354,18 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         .map_err(io(&paths.summary_md))?;
     hdr_common::check_stop()?;
     let files = set.commit().map_err(io(&paths.dir))?;
+    if inputs.metrics.user_test.is_none() {
+        // An earlier run's chart of digits no longer scored would mislead.
+        for extension in ["png", "svg"] {
+            let stale = paths.chart(CHART_CONFUSION_USER, extension);
+            match std::fs::remove_file(&stale) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io(&stale)(e));
+                }
+                _ => {}
+            }
+        }
+    }
     progress.line(format!(
         "report: wrote {} files to {}",
         files.len(),

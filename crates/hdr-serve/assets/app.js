@@ -232,6 +232,7 @@
     $('message').textContent = others ? `then ${others}` : '';
     setBars(body.probabilities, body.digit);
     paintSeen($('seen'), body.input);
+    canTeach(true);
   }
 
   function showError(sent, message) {
@@ -244,10 +245,118 @@
     $('message').textContent = message;
     setBars(null, -1);
     paintSeen($('seen'), null);
+    canTeach(false);
   }
 
   function showEmpty(sent) {
     showError(sent, 'Draw a digit on the pad.');
+  }
+
+  // ---- teaching: your own digits ---------------------------------------------
+  // The server keeps them when it was started with a samples file (cargo
+  // xtask serve does); the next `cargo xtask pipeline` trains on them.
+  let teaching = false;
+  let saving = false;
+
+  function canTeach(on) {
+    $('right').disabled = !teaching || !on || saving;
+    $('correct').disabled = !teaching || !on || saving;
+  }
+
+  function showCounts(body, said) {
+    const taught = $('taught');
+    taught.dataset.saved = String(body.saved);
+    const mine = Object.entries(body.per_label).filter(([, n]) => n > 0)
+      .map(([d, n]) => `${d}: ${n}`).join(', ');
+    taught.textContent = `${said ? `${said} ` : ''}${body.saved} of your digits kept${mine ? ` (${mine})` : ''}; `
+      + 'the next pipeline run learns from them.';
+    $('take-back').disabled = !teaching;
+  }
+
+  // Saves `blob` as one of the user's digits labelled `label`; resolves to a
+  // line saying what happened.
+  async function keep(blob, label) {
+    const response = await fetch(`/api/samples?label=${label}`, {
+      method: 'POST',
+      headers: { 'Content-Type': blob.type || 'application/octet-stream' },
+      body: blob,
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error);
+    showCounts(body, `Kept a ${label}:`);
+    return `kept as ${label}`;
+  }
+
+  function keepDrawing(label) {
+    saving = true;
+    canTeach(false);
+    pad.toBlob((blob) => {
+      keep(blob, label)
+        .catch((error) => { $('taught').textContent = `Not kept: ${error.message}`; })
+        .finally(() => {
+          saving = false;
+          $('correct').value = '';
+          canTeach(result.dataset.digit !== undefined);
+        });
+    }, 'image/png');
+  }
+
+  $('right').addEventListener('click', () => {
+    if (result.dataset.digit !== undefined) keepDrawing(result.dataset.digit);
+  });
+  $('correct').addEventListener('change', (event) => {
+    if (event.target.value !== '') keepDrawing(event.target.value);
+  });
+  $('take-back').addEventListener('click', () => {
+    fetch('/api/samples/last', { method: 'DELETE' })
+      .then((response) => response.json().then((body) => ({ ok: response.ok, body })))
+      .then(({ ok, body }) => {
+        if (ok) showCounts(body, `Took back a ${body.removed.label}:`);
+        else $('taught').textContent = body.error;
+      })
+      .catch((error) => { $('taught').textContent = `no answer from the server: ${error}`; });
+  });
+
+  fetch('/api/samples')
+    .then((response) => (response.ok ? response.json() : null))
+    .then((body) => {
+      if (!body) return;
+      teaching = true;
+      $('teach').hidden = false;
+      document.querySelector('.teach-column').hidden = false;
+      showCounts(body, '');
+      canTeach(result.dataset.digit !== undefined);
+    })
+    .catch(() => {});
+
+  // A dropped file's row: "Right" keeps it as read, the list as another digit.
+  function teachCell(file, digit) {
+    const td = document.createElement('td');
+    td.className = 'teach-cell';
+    if (!teaching) {
+      td.hidden = true;
+      return td;
+    }
+    const right = document.createElement('button');
+    right.type = 'button';
+    right.textContent = 'Right';
+    const correct = document.createElement('select');
+    correct.setAttribute('aria-label', `${file.name}: it is a`);
+    correct.append(new Option('it is a…', ''));
+    for (let d = 0; d < 10; d += 1) correct.append(new Option(String(d), String(d)));
+    const save = (label) => {
+      right.disabled = true;
+      correct.disabled = true;
+      keep(file, label)
+        .then((said) => { td.textContent = said; td.dataset.kept = String(label); })
+        .catch((error) => {
+          td.textContent = `not kept: ${error.message}`;
+        });
+    };
+    right.addEventListener('click', () => save(digit));
+    correct.addEventListener('change', () => { if (correct.value !== '') save(correct.value); });
+    td.append(right, correct);
+    return td;
   }
 
   // ---- image files -----------------------------------------------------------
@@ -283,7 +392,7 @@
     return td;
   }
 
-  function addRow(answer) {
+  function addRow(answer, file) {
     const tr = document.createElement('tr');
     tr.dataset.file = answer.file;
     tr.append(cell(answer.file, 'name'));
@@ -303,6 +412,7 @@
       td.append(seen);
       tr.append(td, cell(String(answer.digit), 'digit-cell'), cell(percent(answer.confidence)));
       tr.append(cell(answer.top3.map(([d, p]) => `${d} ${percent(p)}`).join(', ')));
+      if (file) tr.append(teachCell(file, answer.digit));
     }
     rows.prepend(tr);
     table.dataset.count = String(rows.children.length);
@@ -316,7 +426,7 @@
         const response = await fetch('/api/predict/batch?details=true', { method: 'POST', body: form });
         const body = await response.json();
         if (Array.isArray(body)) {
-          body.forEach(addRow);
+          body.forEach((answer, i) => addRow(answer, chunk[i]));
         } else {
           chunk.forEach((file) => addRow({ file: file.name, error: body.error }));
         }

@@ -159,6 +159,7 @@ mod tests {
             epochs_trained: 3,
             best_epoch: 2,
             best_val_accuracy: 0.97,
+            user_samples: 0,
         }
     }
 
@@ -189,6 +190,7 @@ mod tests {
         hdr_artifacts::Metrics {
             train: split(0.99),
             test: split(test_accuracy),
+            user_test: None,
         }
     }
 
@@ -229,6 +231,7 @@ mod tests {
                 train: SplitSummary::of(&[0, 1, 1], &[0, 1]),
                 test: SplitSummary::of(&[0, 1, 1], &[2]),
                 test_source: None,
+                user_samples: None,
                 seconds: 0.1,
             },
         )

@@ -84,6 +84,9 @@ pub struct ServeConfig {
     pub report_dir: Option<PathBuf>,
     /// How much the server takes on at once.
     pub limits: Limits,
+    /// The user-samples CSV the page's "Right" / "Wrong" buttons append to
+    /// (`POST /api/samples`), created on the first save; `None` keeps no digits.
+    pub samples: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -94,6 +97,7 @@ impl ServeConfig {
             card: CardSources::default(),
             report_dir: None,
             limits: Limits::default(),
+            samples: None,
         }
     }
 }

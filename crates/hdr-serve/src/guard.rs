@@ -38,7 +38,7 @@ fn refusal(request: &Request, loopback: bool) -> Option<(StatusCode, &'static st
             ));
         }
     }
-    if request.method() == Method::POST {
+    if ![Method::GET, Method::HEAD].contains(request.method()) {
         if let Some(origin) = headers.get(header::ORIGIN) {
             let same = host.is_some_and(|host| {
                 origin.as_bytes().strip_prefix(b"http://") == Some(host.as_bytes())

@@ -11,6 +11,11 @@
 //!   `input` the model saw);
 //! - `POST /api/predict/batch` — a multipart body of images; one object per
 //!   part, errors included, each with the part's `file` name;
+//! - `POST /api/samples?label=D` — one image, as for `/api/predict`, saved
+//!   as one of the user's own digits (the 28x28 image appended to the
+//!   user-samples CSV, the original kept beside it): 201 and the counts;
+//!   `GET /api/samples` — the counts; `DELETE /api/samples/last` — takes
+//!   back the last one saved;
 //! - `GET /api/model` — the model card; `GET /healthz`;
 //! - `GET /report/PATH` — files of the report folder, and nothing else.
 //!
@@ -50,6 +55,7 @@ mod recognize;
 mod reply;
 mod report_files;
 mod routes;
+mod samples;
 mod server;
 mod workers;
 

@@ -32,6 +32,11 @@ struct Args {
     /// The report folder to serve under `/report/`.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
+    /// The CSV of the user's own digits that the page's "Right" / "Wrong"
+    /// buttons append to (created on the first save); without it the
+    /// server keeps no digits.
+    #[arg(long, value_name = "CSV")]
+    samples: Option<PathBuf>,
     /// Port to listen on; 0 picks a free one (the URL printed names it).
     #[arg(long, default_value_t = 8080)]
     port: u16,
@@ -106,6 +111,7 @@ fn run(args: Args) -> Result<()> {
         model: args.model,
         report_dir: args.report_dir,
         limits: args.limits.limits(),
+        samples: args.samples,
     };
     if !args.host.is_loopback() {
         eprintln!(

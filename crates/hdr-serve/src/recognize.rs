@@ -108,6 +108,23 @@ fn classify(error: &RecognizeError) -> Failure {
     }
 }
 
+/// The 28x28 image the model would see in an upload, or the answer saying
+/// why there is none (as `/api/predict` would give it).
+pub(crate) fn prepare_upload(bytes: &[u8]) -> Result<[u8; hdr_recognize::IMAGE_PIXELS], Answer> {
+    prepare_bytes(bytes, UPLOAD.as_ref()).map_err(|e| answer(None, &Err(e), false))
+}
+
+/// The file extension of an image's format (`png`, `jpg`, `bmp`), from its bytes.
+pub(crate) fn extension_of(bytes: &[u8]) -> &'static str {
+    use hdr_recognize::image::ImageFormat;
+    match hdr_recognize::image::guess_format(bytes) {
+        Ok(ImageFormat::Png) => "png",
+        Ok(ImageFormat::Jpeg) => "jpg",
+        Ok(ImageFormat::Bmp) => "bmp",
+        _ => "img",
+    }
+}
+
 /// Loads the weights once; a missing file says to run `cargo xtask train`.
 pub(crate) fn load(model: &Path) -> Result<Recognizer, crate::ServeError> {
     hdr_artifacts::require_artifact(model, hdr_artifacts::TrainFiles::STAGE)?;

@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
@@ -26,6 +26,7 @@ use crate::guard;
 use crate::recognize::{Answer, Failure};
 use crate::reply::{self, error, json};
 use crate::report_files::{self, REPORT_PAGE};
+use crate::samples::{SampleError, SampleStore};
 use crate::workers::{Refusal, Work, Workers};
 
 /// What every request shares: the model's workers (loaded once), the card,
@@ -43,6 +44,8 @@ pub(crate) struct App {
     admitted: Arc<Semaphore>,
     /// Decoded bytes the images being predicted declare.
     decoding: Decoding,
+    /// Where the user's own digits are saved, when the server keeps them.
+    samples: Option<Arc<SampleStore>>,
 }
 
 impl App {
@@ -62,6 +65,10 @@ impl App {
             loopback,
             admitted: Arc::new(Semaphore::new(running + limits.max_waiting)),
             decoding: Decoding::new(limits.max_decoding_bytes),
+            samples: config
+                .samples
+                .clone()
+                .map(|csv| Arc::new(SampleStore::at(csv))),
             limits,
         })
     }
@@ -90,6 +97,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     let predictions = Router::new()
         .route("/api/predict", post(predict))
         .route("/api/predict/batch", post(predict_batch))
+        .route("/api/samples", post(save_sample))
         .route_layer(middleware::from_fn_with_state(app.clone(), admit));
     Router::new()
         .route(
@@ -109,6 +117,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#.into()) }),
         )
         .route("/api/model", get(model_card))
+        .route("/api/samples", get(sample_counts))
+        .route("/api/samples/last", delete(undo_sample))
         .route("/report", get(to_report_page))
         .route("/report/", get(to_report_page))
         .route("/report/{*path}", get(report_file))
@@ -303,6 +313,130 @@ async fn predict_batch(
             json(StatusCode::OK, format!("[{}]", objects.join(",")))
         }
         Err(response) => response,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SampleQuery {
+    label: Option<String>,
+}
+
+/// The store, or the answer of a server that keeps no digits.
+fn sample_store(app: &App) -> Result<Arc<SampleStore>, Response> {
+    app.samples.clone().ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "this server keeps no digits: start it with --samples FILE (cargo xtask serve does)",
+        )
+    })
+}
+
+/// A store's refusal as an answer: 409 for a damaged or changed file, 404
+/// when nothing is left to take back, 500 when a file cannot be written.
+fn sample_refusal(e: &SampleError) -> Response {
+    let status = match e {
+        SampleError::Damaged { .. } | SampleError::Changed { .. } => StatusCode::CONFLICT,
+        SampleError::NothingToUndo => StatusCode::NOT_FOUND,
+        SampleError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, &e.to_string())
+}
+
+/// `POST /api/samples?label=D`: one image, as for `/api/predict`, saved
+/// with its label as one of the user's own digits; 201 with the counts.
+async fn save_sample(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    query: Result<Query<SampleQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let store = match sample_store(&app) {
+        Ok(store) => store,
+        Err(response) => return response,
+    };
+    if !is_image_type(&headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the image with Content-Type image/png, image/jpeg, image/bmp \
+             or application/octet-stream",
+        );
+    }
+    let label = match query.map(|Query(q)| q.label) {
+        Ok(Some(text)) => match text.parse::<u8>() {
+            Ok(label) if usize::from(label) < hdr_recognize::NUM_CLASSES => label,
+            _ => {
+                let message = format!("label must be a digit 0-9, got {text:?}");
+                return error(StatusCode::UNPROCESSABLE_ENTITY, &message);
+            }
+        },
+        Ok(None) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "say which digit it is: POST /api/samples?label=D with D in 0-9",
+            )
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return refused(e.status(), e.body_text()),
+    };
+    let weight = budget::weigh([&body[..]]);
+    let _decoding = match app.decoding.reserve(weight.bytes) {
+        Ok(permit) => permit,
+        Err(over) => return over.response(),
+    };
+    let saved = tokio::task::spawn_blocking(move || {
+        let pixels = crate::recognize::prepare_upload(&body)?;
+        let extension = crate::recognize::extension_of(&body);
+        Ok::<_, crate::recognize::Answer>(store.save(label, &pixels, &body, extension))
+    })
+    .await;
+    match saved {
+        Ok(Ok(Ok(counts))) => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("label".into(), label.into());
+            json(StatusCode::CREATED, counts.json(extra))
+        }
+        Ok(Ok(Err(e))) => sample_refusal(&e),
+        Ok(Err(answer)) => json(status_of(answer.failure), answer.json),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "saving the digit failed"),
+    }
+}
+
+/// `GET /api/samples`: how many digits are saved, per label.
+async fn sample_counts(State(app): State<Arc<App>>) -> Response {
+    let store = match sample_store(&app) {
+        Ok(store) => store,
+        Err(response) => return response,
+    };
+    match tokio::task::spawn_blocking(move || store.counts()).await {
+        Ok(Ok(counts)) => json(StatusCode::OK, counts.json(serde_json::Map::new())),
+        Ok(Err(e)) => sample_refusal(&e),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "counting the digits failed",
+        ),
+    }
+}
+
+/// `DELETE /api/samples/last`: takes back the last digit this server saved.
+async fn undo_sample(State(app): State<Arc<App>>) -> Response {
+    let store = match sample_store(&app) {
+        Ok(store) => store,
+        Err(response) => return response,
+    };
+    match tokio::task::spawn_blocking(move || store.undo_last()).await {
+        Ok(Ok((label, counts))) => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("removed".into(), serde_json::json!({ "label": label }));
+            json(StatusCode::OK, counts.json(extra))
+        }
+        Ok(Err(e)) => sample_refusal(&e),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "taking the digit back failed",
+        ),
     }
 }
 

@@ -69,6 +69,11 @@ pub struct Config {
     pub augment_low_resolution: f64,
     /// Share of images scanned in black and white. Default 0, for the same reason.
     pub augment_binarise: f64,
+    /// How many times each of the user's own digits (`data.user_samples`)
+    /// is shown per epoch, each time augmented afresh: oversampling, so a few
+    /// dozen of them count against thousands of the source's. 1 shows each
+    /// once, like any other image.
+    pub user_sample_weight: usize,
     /// Stop after this many epochs without a better validation accuracy (0 =
     /// never). Default 10: validation accuracy on 800 images is noisy and
     /// plateaus for several epochs before the decaying rate improves it again,
@@ -96,6 +101,7 @@ impl Default for Config {
             augment_stroke: 0.5,
             augment_low_resolution: 0.0,
             augment_binarise: 0.0,
+            user_sample_weight: 10,
             patience: 10,
             lr_schedule: LrSchedule::Cosine,
         }
@@ -105,6 +111,12 @@ impl Default for Config {
 impl Config {
     /// Checks ranges; errors name the key (`train.batch_size`).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.user_sample_weight == 0 {
+            return Err(ConfigError::new(
+                "train.user_sample_weight",
+                "must be at least 1 (1 shows each of your digits once per epoch)",
+            ));
+        }
         if self.epochs == 0 {
             return Err(ConfigError::new("train.epochs", "must be at least 1"));
         }

@@ -31,6 +31,7 @@ pub fn fit(
     trainer::train(
         config,
         data,
+        &Dataset::default(),
         Progress::new(opts.quiet),
         State::fresh(config, model.architecture),
         &mut |_| Ok(AfterEpoch::Continue),

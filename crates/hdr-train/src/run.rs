@@ -16,6 +16,8 @@ use crate::{Config, Error};
 pub struct Paths {
     /// Input: `artifacts/data/train.parquet`.
     pub train_split: PathBuf,
+    /// Input: `artifacts/data/user_train.parquet`, the user's own digits.
+    pub user_split: PathBuf,
     /// `artifacts/train/model.safetensors`.
     pub weights: PathBuf,
     /// `artifacts/train/model.json`.
@@ -30,8 +32,10 @@ impl Paths {
     /// The training stage's files under an artifacts directory.
     pub fn under(artifacts: &Path) -> Self {
         let train = TrainFiles::under(artifacts);
+        let data = DataFiles::under(artifacts);
         Self {
-            train_split: DataFiles::under(artifacts).train,
+            train_split: data.train,
+            user_split: data.user_train,
             weights: train.weights,
             card: train.card,
             history: train.history,
@@ -40,8 +44,11 @@ impl Paths {
     }
 
     /// Every input with the stage that produces it.
-    pub fn inputs(&self) -> [(&Path, &'static str); 1] {
-        [(&self.train_split, DataFiles::STAGE)]
+    pub fn inputs(&self) -> [(&Path, &'static str); 2] {
+        [
+            (&self.train_split, DataFiles::STAGE),
+            (&self.user_split, DataFiles::STAGE),
+        ]
     }
 }
 
@@ -103,7 +110,20 @@ pub fn run_interruptible(
     let data = read_split(&paths.train_split).map_err(|e| unreadable(e.into()))?;
     let data_sha256 =
         hdr_common::sha256_file(&paths.train_split).map_err(|e| unreadable(e.into()))?;
-    let fingerprint = fingerprint(config, model, &data_sha256);
+    // Artifacts from before the user's digits existed have no such file.
+    let (user, user_sha256) = if paths.user_split.exists() {
+        let user_unreadable = |source: Box<dyn std::error::Error + Send + Sync>| Error::ReadSplit {
+            path: paths.user_split.clone(),
+            source,
+        };
+        (
+            read_split(&paths.user_split).map_err(|e| user_unreadable(e.into()))?,
+            hdr_common::sha256_file(&paths.user_split).map_err(|e| user_unreadable(e.into()))?,
+        )
+    } else {
+        (hdr_artifacts::Dataset::default(), String::new())
+    };
+    let fingerprint = fingerprint(config, model, &format!("{data_sha256} {user_sha256}"));
     let stopped = |epochs_done| Error::Interrupted { epochs_done };
 
     let state = if opts.resume {
@@ -122,7 +142,14 @@ pub fn run_interruptible(
         return Err(stopped(state.epochs_done()));
     }
 
-    let fitted = trainer::train(config, &data, progress, state, &mut |state| {
+    if !user.is_empty() {
+        progress.line(format!(
+            "training on {} of your own digits too, each {} times an epoch",
+            user.len(),
+            config.user_sample_weight
+        ));
+    }
+    let fitted = trainer::train(config, &data, &user, progress, state, &mut |state| {
         checkpoint::save(&paths.checkpoint, &fingerprint, state)?;
         Ok(if interrupt(state.epochs_done()) {
             AfterEpoch::Interrupt
@@ -142,6 +169,7 @@ pub fn run_interruptible(
         epochs_trained: fitted.history.len(),
         best_epoch: fitted.best_epoch,
         best_val_accuracy: fitted.best_val_accuracy,
+        user_samples: user.len(),
     };
 
     let write_error = |path: &Path, source: std::io::Error| Error::Io {
@@ -232,6 +260,16 @@ mod tests {
         let paths = Paths::under(Path::new("a"));
         assert_eq!(paths.train_split, DataFiles::under(Path::new("a")).train);
         assert_eq!(paths.weights, TrainFiles::under(Path::new("a")).weights);
-        assert_eq!(paths.inputs(), [(paths.train_split.as_path(), "data")]);
+        assert_eq!(
+            paths.user_split,
+            DataFiles::under(Path::new("a")).user_train
+        );
+        assert_eq!(
+            paths.inputs(),
+            [
+                (paths.train_split.as_path(), "data"),
+                (paths.user_split.as_path(), "data")
+            ]
+        );
     }
 }

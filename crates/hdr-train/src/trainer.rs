@@ -195,18 +195,41 @@ pub fn hold_out(config: &Config, data: &Dataset) -> Result<Holdout, Error> {
 /// asks for an interruption (then returns `Error::Interrupted`). A stop
 /// requested through [`hdr_common::stop_requested`] ends it before the next
 /// batch with `Error::Interrupted` too, dropping the unfinished epoch.
+///
+/// `user` holds the user's own digits: none of them is held out for
+/// validation (which stays the source's), and each trains
+/// `config.user_sample_weight` times per epoch.
 pub fn train(
     config: &Config,
     data: &Dataset,
+    user: &Dataset,
     progress: Progress,
     mut state: State,
     after_epoch: &mut dyn FnMut(&State) -> Result<AfterEpoch, Error>,
 ) -> Result<Fitted, Error> {
     config.validate()?;
-    let split = hold_out(config, data)?;
+    let mut split = hold_out(config, data)?;
+    if user.pixels.len() != user.labels.len() * IMAGE_PIXELS {
+        return Err(Error::PixelCount {
+            labels: user.labels.len(),
+            pixels: user.pixels.len(),
+        });
+    }
+    // Rows past the source's are the user's, `data.len() + i` for user image i.
+    for _ in 0..config.user_sample_weight {
+        split.train.extend(data.len()..data.len() + user.len());
+    }
+    let image = |row: usize| match row.checked_sub(data.len()) {
+        Some(i) => user.image(i),
+        None => data.image(row),
+    };
+    let label = |row: usize| match row.checked_sub(data.len()) {
+        Some(i) => user.labels[i],
+        None => data.labels[row],
+    };
     // Pixels stay as the dataset's bytes; each batch is scaled (and
     // augmented) into `batch_images` when it is used.
-    let train_labels: Vec<u8> = split.train.iter().map(|&i| data.labels[i]).collect();
+    let train_labels: Vec<u8> = split.train.iter().map(|&i| label(i)).collect();
     let val_labels: Vec<u8> = split.validation.iter().map(|&i| data.labels[i]).collect();
     let n = train_labels.len();
     let mut batch_images = vec![0.0f32; config.batch_size.min(n) * IMAGE_PIXELS];
@@ -242,7 +265,7 @@ pub fn train(
             batch_labels.clear();
             batch_pixels.clear();
             for &i in chunk {
-                batch_pixels.push((i, data.image(split.train[i])));
+                batch_pixels.push((i, image(split.train[i])));
                 batch_labels.push(train_labels[i]);
             }
             let images = &mut batch_images[..chunk.len() * IMAGE_PIXELS];

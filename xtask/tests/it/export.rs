@@ -97,6 +97,7 @@ fn project(trained: Option<Architecture>) -> tempfile::TempDir {
             epochs_trained: 1,
             best_epoch: 1,
             best_val_accuracy: 0.5,
+            user_samples: 0,
         };
         let mut out = Vec::new();
         hdr_artifacts::write_card(&mut out, &card).unwrap();
@@ -105,6 +106,7 @@ fn project(trained: Option<Architecture>) -> tempfile::TempDir {
         let metrics = hdr_artifacts::Metrics {
             train: split.clone(),
             test: split,
+            user_test: None,
         };
         std::fs::create_dir_all(&files.eval.dir).unwrap();
         let mut out = Vec::new();

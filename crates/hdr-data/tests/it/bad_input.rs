@@ -379,6 +379,7 @@ fn a_split_that_would_be_empty_is_refused() {
     let config = Config {
         source: source.clone(),
         test_source: None,
+        user_samples: std::path::PathBuf::new(),
         test_fraction: 0.2,
         seed: 1,
     };

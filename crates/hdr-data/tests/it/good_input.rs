@@ -94,6 +94,7 @@ fn run_writes_splits_that_read_back_exactly() {
     let config = Config {
         source: source.clone(),
         test_source: None,
+        user_samples: std::path::PathBuf::new(),
         test_fraction: 0.25,
         seed: 9,
     };
@@ -138,6 +139,7 @@ fn same_seed_same_files() {
     let config = Config {
         source,
         test_source: None,
+        user_samples: std::path::PathBuf::new(),
         test_fraction: 0.5,
         seed: 3,
     };
@@ -167,6 +169,7 @@ fn idx_pair_as_source() {
         &Config {
             source,
             test_source: None,
+            user_samples: std::path::PathBuf::new(),
             test_fraction: 0.5,
             seed: 1,
         },

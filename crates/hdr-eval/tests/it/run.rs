@@ -57,6 +57,7 @@ fn prepare(dir: &Path) -> Paths {
     let data = hdr_data::Config {
         source: csv,
         test_source: None,
+        user_samples: std::path::PathBuf::new(),
         test_fraction: 0.25,
         seed: 5,
     };

@@ -74,6 +74,7 @@ impl Scratch {
         Config {
             source: source.to_path_buf(),
             test_source: None,
+            user_samples: std::path::PathBuf::new(),
             test_fraction,
             seed: 42,
         }

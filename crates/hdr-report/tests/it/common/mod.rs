@@ -56,6 +56,7 @@ fn run_data_stage(artifacts: &Path) {
     let config = hdr_data::Config {
         source,
         test_source: None,
+        user_samples: std::path::PathBuf::new(),
         test_fraction: 0.2,
         seed: 42,
     };
@@ -250,7 +251,11 @@ pub fn write_inputs(artifacts: &Path, model: Model) -> Paths {
         .map(|(&l, p)| p[l as usize])
         .collect();
     let train = split_metrics(&train_labels, &train_predicted, &train_p_true, 43_120.9);
-    let metrics = Metrics { train, test };
+    let metrics = Metrics {
+        train,
+        test,
+        user_test: None,
+    };
     std::fs::write(
         &paths.metrics,
         serde_json::to_string_pretty(&metrics).unwrap(),
@@ -300,6 +305,7 @@ pub fn write_inputs(artifacts: &Path, model: Model) -> Paths {
         epochs_trained: 10,
         best_epoch: 8,
         best_val_accuracy: 0.9791,
+        user_samples: 0,
     };
     std::fs::write(
         &paths.model_card,

@@ -152,6 +152,7 @@ pub fn write_model_card(path: &Path) {
         epochs_trained: 4,
         best_epoch: 4,
         best_val_accuracy: 0.95,
+        user_samples: 0,
     };
     let mut bytes = Vec::new();
     hdr_artifacts::write_card(&mut bytes, &card).unwrap();
@@ -188,6 +189,7 @@ pub fn write_metrics(path: &Path, test_accuracy: f64) {
     let metrics = hdr_artifacts::Metrics {
         train: split(0.99),
         test: split(test_accuracy),
+        user_test: None,
     };
     let mut bytes = Vec::new();
     hdr_artifacts::write_metrics(&mut bytes, &metrics).unwrap();
