@@ -450,7 +450,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Predict(args) => return predict::run(&project, quiet, args),
         Command::Bench(args) => bench::run(&project, quiet, args)?,
         Command::Export(args) => return export::run(&project, quiet, args),
-        Command::Serve(args) => return serve::run(&project, quiet, args),
+        Command::Serve(args) => {
+            let retrain = serve::retrain_command(loaded.file.as_deref(), &g.overrides)?;
+            return serve::run(&project, quiet, args, retrain);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

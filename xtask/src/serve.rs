@@ -1,11 +1,12 @@
 //! `cargo xtask serve`: the drawing page and the prediction API on the trained
 //! model, served by the `hdr-serve` binary.
 
+use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
 
 use hdr_pipeline::Project;
@@ -56,7 +57,30 @@ pub struct ServeArgs {
 
 /// Runs `hdr-serve` (built on first use) on the pipeline's model, card,
 /// metrics, data summary and report; it serves until Ctrl-C or SIGTERM.
-pub fn run(project: &Project, quiet: bool, args: ServeArgs) -> Result<ExitCode> {
+/// What the page's Retrain button runs: this runner's `pipeline` on the same
+/// configuration file and `--set` overrides, failing at once (saying so)
+/// when another run holds the artifacts.
+pub fn retrain_command(config: Option<&Path>, overrides: &[String]) -> Result<Vec<OsString>> {
+    let runner = std::env::current_exe().context("cannot find the runner's own binary")?;
+    let mut command = vec![runner.into_os_string()];
+    if let Some(config) = config {
+        command.push("--config".into());
+        command.push(config.as_os_str().to_owned());
+    }
+    for assignment in overrides {
+        command.push("--set".into());
+        command.push(assignment.into());
+    }
+    command.extend(["--no-wait".into(), "pipeline".into()]);
+    Ok(command)
+}
+
+pub fn run(
+    project: &Project,
+    quiet: bool,
+    args: ServeArgs,
+    retrain: Vec<OsString>,
+) -> Result<ExitCode> {
     let artifacts = hdr_artifacts::Artifacts::under(&project.artifacts);
     let mut server = front_end::command("hdr-serve", quiet)?;
     let own_weights = args.model.is_none();
@@ -115,6 +139,10 @@ pub fn run(project: &Project, quiet: bool, args: ServeArgs) -> Result<ExitCode> 
     }
     if quiet {
         server.arg("--quiet");
+    }
+    // Retraining makes the pipeline's own weights; other weights stay as given.
+    if own_weights {
+        server.arg("--").args(retrain);
     }
     front_end::run_in_place(server)
 }

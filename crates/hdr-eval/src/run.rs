@@ -88,7 +88,10 @@ pub struct Outputs {
 pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs, Error> {
     config.validate()?;
     for (path, stage) in paths.inputs() {
-        require_artifact(path, stage)?;
+        // Splits from before the user's digits existed have no user split.
+        if path != paths.user_test_split {
+            require_artifact(path, stage)?;
+        }
     }
     let classifier = Classifier::load(&paths.weights).map_err(|source| Error::Model { source })?;
     let progress = Progress::new(opts.quiet);
@@ -98,7 +101,11 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     };
     let train = score("train", &paths.train_split, read_split(&paths.train_split)?)?;
     let test = score("test", &paths.test_split, read_split(&paths.test_split)?)?;
-    let user = read_split(&paths.user_test_split)?;
+    let user = if paths.user_test_split.exists() {
+        read_split(&paths.user_test_split)?
+    } else {
+        Dataset::default()
+    };
     let user_test = if user.is_empty() {
         None
     } else {

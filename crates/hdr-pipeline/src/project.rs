@@ -122,10 +122,15 @@ mod tests {
             project.deps(stage).into_iter().map(|(_, m)| m).collect()
         };
         assert_eq!(makers(Stage::Data), [None]);
-        assert_eq!(makers(Stage::Train), [Some(Stage::Data)]);
+        assert_eq!(makers(Stage::Train), [Some(Stage::Data); 2]);
         assert_eq!(
             makers(Stage::Eval),
-            [Some(Stage::Data), Some(Stage::Data), Some(Stage::Train)]
+            [
+                Some(Stage::Data),
+                Some(Stage::Data),
+                Some(Stage::Data),
+                Some(Stage::Train)
+            ]
         );
         assert_eq!(makers(Stage::Report).len(), 6);
         for stage in Stage::ALL {

@@ -318,10 +318,52 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// Removes the outputs the lock recorded for a stage (`before`) that the
+/// entry just restored for it (`after`) does not have: a stage writes some
+/// files only sometimes (the eval stage's confusion matrix of the user's
+/// digits, say), and the restored run did not write them.
+pub(crate) fn remove_dropped_outputs(
+    root: &Path,
+    before: Option<&StageLock>,
+    after: &StageLock,
+) -> io::Result<()> {
+    let Some(before) = before else { return Ok(()) };
+    for rel in before
+        .outs
+        .keys()
+        .filter(|rel| !after.outs.contains_key(*rel))
+    {
+        match std::fs::remove_file(root.join(rel)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn outputs_the_restored_run_did_not_write_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.csv", "b.csv", "mine.txt"] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let before = lock(&[("a.csv", "1"), ("b.csv", "2")]);
+        let after = lock(&[("a.csv", "3")]);
+        remove_dropped_outputs(dir.path(), Some(&before), &after).unwrap();
+        assert!(dir.path().join("a.csv").exists());
+        assert!(!dir.path().join("b.csv").exists(), "dropped");
+        assert!(
+            dir.path().join("mine.txt").exists(),
+            "never recorded, left alone"
+        );
+        remove_dropped_outputs(dir.path(), Some(&before), &after).unwrap();
+        remove_dropped_outputs(dir.path(), None, &after).unwrap();
+    }
 
     fn lock(outs: &[(&str, &str)]) -> StageLock {
         StageLock {

@@ -170,6 +170,12 @@ pub fn checkout(project: &Project, id: u64, options: Options) -> Result<()> {
     for (stage, entry, set) in restored {
         set.commit()
             .map_err(|source| Error::Restore { stage, source })?;
+        run_cache::remove_dropped_outputs(
+            &project.root,
+            lock.stages.get(stage.name()),
+            &entry.lock,
+        )
+        .map_err(|source| Error::Restore { stage, source })?;
         lock.stages.insert(stage.name().to_string(), entry.lock);
     }
     lock.write(&lock_path)?;

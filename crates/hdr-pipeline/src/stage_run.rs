@@ -167,6 +167,13 @@ impl StageRunner<'_> {
             Ok(set) => {
                 set.commit()
                     .map_err(|source| Error::Restore { stage, source })?;
+                let lock = LockFile::read(&self.project.lock_path())?;
+                run_cache::remove_dropped_outputs(
+                    &self.project.root,
+                    lock.stages.get(stage.name()),
+                    &entry.lock,
+                )
+                .map_err(|source| Error::Restore { stage, source })?;
                 self.record(stage, entry.lock)?;
                 Ok(Some(entry.run))
             }

@@ -318,13 +318,22 @@
   });
 
   fetch('/api/samples')
-    .then((response) => (response.ok ? response.json() : null))
-    .then((body) => {
-      if (!body) return;
-      teaching = true;
+    .then((response) => {
+      // 404: this server keeps no digits, so the buttons stay hidden.
+      if (response.status === 404) return null;
+      return response.json().then((body) => ({ ok: response.ok, body }));
+    })
+    .then((answer) => {
+      if (!answer) return;
       $('teach').hidden = false;
+      if (!answer.ok) {
+        // A damaged file: say so, and keep nothing until it is fixed.
+        $('taught').textContent = answer.body.error;
+        return;
+      }
+      teaching = true;
       document.querySelector('.teach-column').hidden = false;
-      showCounts(body, '');
+      showCounts(answer.body, '');
       canTeach(result.dataset.digit !== undefined);
     })
     .catch(() => {});
@@ -495,6 +504,10 @@
       term(dl, 'validation accuracy',
         `${percent(card.best_val_accuracy)} (epoch ${card.best_epoch} of ${card.epochs_trained})`);
     }
+    if (card.user_samples) {
+      term(dl, 'your digits', `learned from ${card.user_samples}`
+        + (card.user_test_accuracy == null ? '' : `; ${percent(card.user_test_accuracy)} of your held-out ones read right`));
+    }
     term(dl, 'trained', card.trained_at ? new Date(card.trained_at).toLocaleString() : null);
     term(dl, 'weights', card.weights);
     const notes = $('card-notes');
@@ -511,12 +524,80 @@
     }
   }
 
-  fetch('/api/model')
-    .then((response) => response.json())
-    .then(showCard)
-    .catch((error) => {
-      $('card').textContent = `cannot load the model card: ${error}`;
-    });
+  function loadCard() {
+    fetch('/api/model')
+      .then((response) => response.json())
+      .then(showCard)
+      .catch((error) => {
+        $('card').textContent = `cannot load the model card: ${error}`;
+      });
+  }
+  loadCard();
+
+  // ---- retraining --------------------------------------------------------------
+  // The server runs the pipeline (the same runner and lock as `cargo xtask
+  // pipeline`) and swaps in the new model when it succeeds; the page polls
+  // its progress.
+  const POLL_MS = 500;
+  let lastState = null;
+
+  function showRetrain(status) {
+    const line = $('retrain-status');
+    line.dataset.state = status.state;
+    line.dataset.runs = String(status.runs);
+    const bar = $('retrain-progress');
+    $('retrain').disabled = status.state === 'running';
+    if (status.state === 'running') {
+      bar.hidden = false;
+      if (status.epoch) {
+        bar.max = status.epoch.of;
+        bar.value = status.epoch.done;
+        line.textContent = `Retraining: epoch ${status.epoch.done} of ${status.epoch.of}, `
+          + `validation accuracy ${percent(status.epoch.val_accuracy)}`;
+      } else {
+        bar.removeAttribute('value');
+        const last = status.lines[status.lines.length - 1];
+        line.textContent = `Retraining${last ? `: ${last}` : '…'}`;
+      }
+      setTimeout(pollRetrain, POLL_MS);
+    } else {
+      bar.hidden = true;
+      if (status.state === 'succeeded') {
+        line.textContent = `Done in ${Math.round(status.seconds)} s: ${status.message}.`;
+        if (lastState === 'running') loadCard();
+      } else if (status.state === 'failed') {
+        line.textContent = `Retraining failed; the old model serves on. ${status.message}`;
+      }
+    }
+    lastState = status.state;
+  }
+
+  function pollRetrain() {
+    fetch('/api/retrain')
+      .then((response) => response.json())
+      .then(showRetrain)
+      .catch((error) => { $('retrain-status').textContent = `no answer from the server: ${error}`; });
+  }
+
+  $('retrain').addEventListener('click', () => {
+    $('retrain').disabled = true;
+    fetch('/api/retrain', { method: 'POST' })
+      .then((response) => response.json())
+      .then((status) => { lastState = 'running'; showRetrain(status); })
+      .catch((error) => {
+        $('retrain').disabled = false;
+        $('retrain-status').textContent = `no answer from the server: ${error}`;
+      });
+  });
+
+  fetch('/api/retrain')
+    .then((response) => (response.ok ? response.json() : null))
+    .then((status) => {
+      if (!status) return;
+      $('retrain-box').hidden = false;
+      showRetrain(status);
+    })
+    .catch(() => {});
 
   paper();
   showEmpty(0);

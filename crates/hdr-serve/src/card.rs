@@ -41,6 +41,8 @@ struct Card {
     model: Option<ModelCard>,
     data: Option<DataFacts>,
     test_accuracy: Option<f64>,
+    /// Accuracy on the user's own held-out digits, when the eval stage scored some.
+    user_test_accuracy: Option<f64>,
     trained_at: Option<String>,
     /// Filled in per request: the report may come and go.
     report: Option<String>,
@@ -115,7 +117,10 @@ pub(crate) fn build(
         },
         None => None,
     };
-    let test_accuracy = metrics.map(|m| m.test.accuracy);
+    let test_accuracy = metrics.as_ref().map(|m| m.test.accuracy);
+    let user_test_accuracy = metrics
+        .as_ref()
+        .and_then(|m| m.user_test.as_ref().map(|u| u.accuracy));
     if test_accuracy.is_none() && notes.is_empty() {
         notes.push(
             "no test accuracy: the served weights have not been scored by `cargo xtask eval`"
@@ -132,6 +137,7 @@ pub(crate) fn build(
             test_rows: s.test.rows,
         }),
         test_accuracy,
+        user_test_accuracy,
         trained_at: trained.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
         report: None,
         notes,

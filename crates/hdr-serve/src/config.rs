@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::card::CardSources;
+use crate::retrain::RetrainCommand;
 
 /// How much the server takes on at once, and how long it waits for a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,8 @@ pub struct ServeConfig {
     /// The user-samples CSV the page's "Right" / "Wrong" buttons append to
     /// (`POST /api/samples`), created on the first save; `None` keeps no digits.
     pub samples: Option<PathBuf>,
+    /// What the page's Retrain button runs (the pipeline); `None` hides it.
+    pub retrain: Option<RetrainCommand>,
 }
 
 impl ServeConfig {
@@ -98,6 +101,7 @@ impl ServeConfig {
             report_dir: None,
             limits: Limits::default(),
             samples: None,
+            retrain: None,
         }
     }
 }

@@ -16,6 +16,9 @@
 //!   user-samples CSV, the original kept beside it): 201 and the counts;
 //!   `GET /api/samples` — the counts; `DELETE /api/samples/last` — takes
 //!   back the last one saved;
+//! - `POST /api/retrain` — runs the retraining command the server was given
+//!   (`cargo xtask serve` gives its pipeline) and swaps in the new model
+//!   when it succeeds; `GET /api/retrain` — its progress;
 //! - `GET /api/model` — the model card; `GET /healthz`;
 //! - `GET /report/PATH` — files of the report folder, and nothing else.
 //!
@@ -54,6 +57,7 @@ mod listener;
 mod recognize;
 mod reply;
 mod report_files;
+mod retrain;
 mod routes;
 mod samples;
 mod server;
@@ -62,4 +66,5 @@ mod workers;
 pub use card::CardSources;
 pub use config::{Limits, ServeConfig};
 pub use error::ServeError;
+pub use retrain::RetrainCommand;
 pub use server::{RunningServer, Server};

@@ -11,7 +11,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
-use hdr_serve::{CardSources, Limits, ServeConfig, Server};
+use hdr_serve::{CardSources, Limits, RetrainCommand, ServeConfig, Server};
 
 /// Serve a page to draw digits on and an HTTP API on a trained model.
 #[derive(Debug, Parser)]
@@ -52,6 +52,11 @@ struct Args {
     quiet: bool,
     #[command(flatten)]
     limits: LimitArgs,
+    /// The command the page's Retrain button runs (after `--`), e.g.
+    /// `-- cargo xtask pipeline`; on success the server loads the weights
+    /// and card again. Without it the page cannot retrain.
+    #[arg(last = true, value_name = "RETRAIN_COMMAND")]
+    retrain: Vec<std::ffi::OsString>,
 }
 
 /// The limits a flag may change; each defaults to [`Limits::default`]'s.
@@ -112,6 +117,10 @@ fn run(args: Args) -> Result<()> {
         report_dir: args.report_dir,
         limits: args.limits.limits(),
         samples: args.samples,
+        retrain: (!args.retrain.is_empty()).then_some(RetrainCommand {
+            command: args.retrain,
+            dir: None,
+        }),
     };
     if !args.host.is_loopback() {
         eprintln!(

@@ -2,7 +2,7 @@
 //! report folder, with the limits that keep the server answering.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
@@ -21,11 +21,13 @@ use hdr_recognize::Recognizer;
 
 use crate::body::{self, Bodies};
 use crate::budget::{self, Decoding};
+use crate::card::{self, CardSources};
 use crate::config::{Limits, ServeConfig};
 use crate::guard;
 use crate::recognize::{Answer, Failure};
 use crate::reply::{self, error, json};
 use crate::report_files::{self, REPORT_PAGE};
+use crate::retrain::Retrainer;
 use crate::samples::{SampleError, SampleStore};
 use crate::workers::{Refusal, Work, Workers};
 
@@ -34,7 +36,11 @@ use crate::workers::{Refusal, Work, Workers};
 #[derive(Debug)]
 pub(crate) struct App {
     workers: Workers,
-    card: serde_json::Value,
+    /// The card of the model being served, rebuilt when a retrained one is swapped in.
+    card: RwLock<serde_json::Value>,
+    /// The weights and the card's sources, read again after retraining.
+    model: PathBuf,
+    card_sources: CardSources,
     report_dir: Option<PathBuf>,
     limits: Limits,
     /// Whether the server listens on a loopback address (and so answers
@@ -46,6 +52,8 @@ pub(crate) struct App {
     decoding: Decoding,
     /// Where the user's own digits are saved, when the server keeps them.
     samples: Option<Arc<SampleStore>>,
+    /// What the Retrain button runs, when the server was given a command.
+    retrainer: Option<Arc<Retrainer>>,
 }
 
 impl App {
@@ -60,7 +68,13 @@ impl App {
         let running = limits.max_running.max(1);
         Ok(Self {
             workers: Workers::start(recognizer, running)?,
-            card,
+            card: RwLock::new(card),
+            model: config.model.clone(),
+            card_sources: config.card.clone(),
+            retrainer: config
+                .retrain
+                .clone()
+                .map(|command| Arc::new(Retrainer::new(command))),
             report_dir: config.report_dir.clone(),
             loopback,
             admitted: Arc::new(Semaphore::new(running + limits.max_waiting)),
@@ -71,6 +85,27 @@ impl App {
                 .map(|csv| Arc::new(SampleStore::at(csv))),
             limits,
         })
+    }
+
+    /// Loads the weights and the card again (after a retraining) and serves
+    /// them from now on; says what the new card holds.
+    fn reload(&self) -> Result<String, String> {
+        let recognizer = crate::recognize::load(&self.model).map_err(|e| {
+            format!("the new model could not be loaded; the old one serves on: {e}")
+        })?;
+        let card = card::build(&self.model, &self.card_sources).map_err(|e| {
+            format!("the new model card could not be read; the old model serves on: {e}")
+        })?;
+        let mut said = String::from("serving the new model");
+        if let Some(accuracy) = card["test_accuracy"].as_f64() {
+            said += &format!(": test accuracy {:.2}%", 100.0 * accuracy);
+        }
+        if let Some(n) = card["user_samples"].as_u64().filter(|&n| n > 0) {
+            said += &format!(", learned from {n} of your digits");
+        }
+        self.workers.swap(recognizer);
+        *self.card.write().unwrap_or_else(PoisonError::into_inner) = card;
+        Ok(said)
     }
 
     /// The limits the server runs under.
@@ -119,6 +154,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/model", get(model_card))
         .route("/api/samples", get(sample_counts))
         .route("/api/samples/last", delete(undo_sample))
+        .route("/api/retrain", get(retrain_status).post(retrain))
         .route("/report", get(to_report_page))
         .route("/report/", get(to_report_page))
         .route("/report/{*path}", get(report_file))
@@ -321,14 +357,12 @@ struct SampleQuery {
     label: Option<String>,
 }
 
-/// The store, or the answer of a server that keeps no digits.
-fn sample_store(app: &App) -> Result<Arc<SampleStore>, Response> {
-    app.samples.clone().ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "this server keeps no digits: start it with --samples FILE (cargo xtask serve does)",
-        )
-    })
+/// The answer of a server that keeps no digits.
+fn no_samples() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "this server keeps no digits: start it with --samples FILE (cargo xtask serve does)",
+    )
 }
 
 /// A store's refusal as an answer: 409 for a damaged or changed file, 404
@@ -350,9 +384,8 @@ async fn save_sample(
     query: Result<Query<SampleQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let store = match sample_store(&app) {
-        Ok(store) => store,
-        Err(response) => return response,
+    let Some(store) = app.samples.clone() else {
+        return no_samples();
     };
     if !is_image_type(&headers) {
         return error(
@@ -406,9 +439,8 @@ async fn save_sample(
 
 /// `GET /api/samples`: how many digits are saved, per label.
 async fn sample_counts(State(app): State<Arc<App>>) -> Response {
-    let store = match sample_store(&app) {
-        Ok(store) => store,
-        Err(response) => return response,
+    let Some(store) = app.samples.clone() else {
+        return no_samples();
     };
     match tokio::task::spawn_blocking(move || store.counts()).await {
         Ok(Ok(counts)) => json(StatusCode::OK, counts.json(serde_json::Map::new())),
@@ -422,9 +454,8 @@ async fn sample_counts(State(app): State<Arc<App>>) -> Response {
 
 /// `DELETE /api/samples/last`: takes back the last digit this server saved.
 async fn undo_sample(State(app): State<Arc<App>>) -> Response {
-    let store = match sample_store(&app) {
-        Ok(store) => store,
-        Err(response) => return response,
+    let Some(store) = app.samples.clone() else {
+        return no_samples();
     };
     match tokio::task::spawn_blocking(move || store.undo_last()).await {
         Ok(Ok((label, counts))) => {
@@ -440,9 +471,45 @@ async fn undo_sample(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// The answer of a server that cannot retrain.
+fn no_retrainer() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "this server cannot retrain: start it with `-- COMMAND` (cargo xtask serve does)",
+    )
+}
+
+/// `POST /api/retrain`: starts the pipeline (202), unless it is running (409).
+async fn retrain(State(app): State<Arc<App>>) -> Response {
+    let Some(retrainer) = app.retrainer.clone() else {
+        return no_retrainer();
+    };
+    let reloading = app.clone();
+    match retrainer.start(move || reloading.reload()) {
+        Ok(status) => json(StatusCode::ACCEPTED, status_json(&status)),
+        Err(running) => json(StatusCode::CONFLICT, status_json(&running)),
+    }
+}
+
+/// `GET /api/retrain`: where the last retraining stands.
+async fn retrain_status(State(app): State<Arc<App>>) -> Response {
+    match &app.retrainer {
+        Some(retrainer) => json(StatusCode::OK, status_json(&retrainer.status())),
+        None => no_retrainer(),
+    }
+}
+
+fn status_json(status: &crate::retrain::Status) -> String {
+    serde_json::to_string(status).expect("plain structs serialise")
+}
+
 /// `GET /api/model`: the card, with a link to the report when there is one.
 async fn model_card(State(app): State<Arc<App>>) -> Response {
-    let mut card = app.card.clone();
+    let mut card = app
+        .card
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     if report_files::resolve(app.report_dir.as_deref(), REPORT_PAGE).is_ok() {
         card["report"] = format!("/report/{REPORT_PAGE}").into();
     }

@@ -16,7 +16,7 @@
 //! [`Limits::max_wait`]: crate::Limits::max_wait
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -89,24 +89,49 @@ impl Drop for Withdraw {
 #[derive(Debug)]
 pub(crate) struct Workers {
     queue: Sender<Place>,
+    model: Model,
+}
+
+/// The model the workers run, swapped whole when a retrained one is loaded:
+/// a request runs on the model it started with.
+#[derive(Debug, Clone)]
+struct Model(Arc<RwLock<Arc<Recognizer>>>);
+
+impl Model {
+    fn current(&self) -> Arc<Recognizer> {
+        // Nothing panics while holding the lock; a poisoned one is still sound.
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, recognizer: Recognizer) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(recognizer);
+    }
 }
 
 impl Workers {
     /// Starts `count` (at least one) threads sharing `recognizer`.
     pub(crate) fn start(recognizer: Recognizer, count: usize) -> std::io::Result<Self> {
-        let recognizer = Arc::new(recognizer);
+        let model = Model(Arc::new(RwLock::new(Arc::new(recognizer))));
         // Unbounded: the server admits at most max_running + max_waiting
         // prediction requests, so the queue never holds more bodies (the
         // places of withdrawn ones are empty).
         let (queue, places) = crossbeam_channel::unbounded();
         for i in 0..count.max(1) {
-            let recognizer = recognizer.clone();
+            let model = model.clone();
             let places = places.clone();
             std::thread::Builder::new()
                 .name(format!("hdr-serve-predict-{i}"))
-                .spawn(move || work(&recognizer, &places))?;
+                .spawn(move || work(&model, &places))?;
         }
-        Ok(Self { queue })
+        Ok(Self { queue, model })
+    }
+
+    /// Runs every request from now on with `recognizer`.
+    pub(crate) fn swap(&self, recognizer: Recognizer) {
+        self.model.replace(recognizer);
     }
 
     /// Runs `work` on a worker, waiting at most `max_wait` for one to take it.
@@ -133,7 +158,7 @@ impl Workers {
 
 /// A worker's loop: takes the next request, and with a single image, also
 /// the single images queued behind it (up to [`Classifier::CHUNK`]).
-fn work(recognizer: &Recognizer, queue: &Receiver<Place>) {
+fn work(model: &Model, queue: &Receiver<Place>) {
     let mut next: Option<Request> = None;
     loop {
         let job = match next.take() {
@@ -147,6 +172,7 @@ fn work(recognizer: &Recognizer, queue: &Receiver<Place>) {
                 Err(_) => return,
             },
         };
+        let recognizer = &*model.current();
         match job.work {
             Work::Many { files, details } => {
                 let reply = job.reply;

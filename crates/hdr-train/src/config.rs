@@ -101,7 +101,7 @@ impl Default for Config {
             augment_stroke: 0.5,
             augment_low_resolution: 0.0,
             augment_binarise: 0.0,
-            user_sample_weight: 10,
+            user_sample_weight: 20,
             patience: 10,
             lr_schedule: LrSchedule::Cosine,
         }

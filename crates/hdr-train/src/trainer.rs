@@ -215,10 +215,12 @@ pub fn train(
             pixels: user.pixels.len(),
         });
     }
-    // Rows past the source's are the user's, `data.len() + i` for user image i.
-    for _ in 0..config.user_sample_weight {
-        split.train.extend(data.len()..data.len() + user.len());
-    }
+    with_user_rows(
+        &mut split.train,
+        data.len(),
+        user.len(),
+        config.user_sample_weight,
+    );
     let image = |row: usize| match row.checked_sub(data.len()) {
         Some(i) => user.image(i),
         None => data.image(row),
@@ -359,6 +361,15 @@ pub fn train(
     })
 }
 
+/// Adds the user's rows to the rows an epoch trains on, `weight` times
+/// each: rows past the source's `source_len` are the user's, `source_len + i`
+/// for user image `i`.
+fn with_user_rows(rows: &mut Vec<usize>, source_len: usize, user_len: usize, weight: usize) {
+    for _ in 0..weight {
+        rows.extend(source_len..source_len + user_len);
+    }
+}
+
 /// Mean loss and accuracy of the learner's network on the images at `rows`
 /// of `data` (whose labels are `labels`), dropout off, scaled a batch at a time.
 fn evaluate(learner: &AnyLearner, data: &Dataset, rows: &[usize], labels: &[u8]) -> (f64, f64) {
@@ -470,6 +481,16 @@ mod tests {
             ..config
         };
         assert!((0..10).all(|e| learning_rate(&constant, e) == 0.002));
+    }
+
+    #[test]
+    fn the_users_rows_train_weight_times_after_the_source_rows() {
+        let mut rows = vec![0, 2, 3];
+        with_user_rows(&mut rows, 5, 2, 3);
+        assert_eq!(rows, [0, 2, 3, 5, 6, 5, 6, 5, 6]);
+        let mut rows = vec![1];
+        with_user_rows(&mut rows, 5, 0, 20);
+        assert_eq!(rows, [1], "no user rows, nothing added");
     }
 
     #[test]

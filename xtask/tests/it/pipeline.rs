@@ -228,3 +228,58 @@ fn an_error_chain_says_each_message_once() {
     assert_eq!(err.lines().count(), 1, "{err}");
     crate::common::assert_no_repeated_message(&out);
 }
+
+#[test]
+fn the_users_digits_are_an_input_of_the_data_stage_once_they_exist() {
+    let project = Project::new(200);
+    assert!(project.xtask(&["pipeline"]).status.success());
+    // Twenty of the sample's digits as the user's own, in the Kaggle layout.
+    std::fs::create_dir_all(project.path("data")).unwrap();
+    hdr_testkit::write_sample_csv(&project.path("data/my-digits.csv"), 500..520);
+    let status = text(&project.xtask(&["status"]));
+    assert!(
+        status.contains("input data/my-digits.csv is new"),
+        "{status}"
+    );
+    let run = project.xtask(&["pipeline"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let said = text(&run);
+    assert!(said.contains("of your digits from"), "{said}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path("artifacts/data/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let user = &summary["user_samples"];
+    assert_eq!(
+        user["train"]["rows"].as_u64().unwrap() + user["test"]["rows"].as_u64().unwrap(),
+        20
+    );
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path("artifacts/eval/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(metrics["user_test"]["support"], user["test"]["rows"]);
+    assert!(project
+        .path("artifacts/eval/confusion_user_test.csv")
+        .is_file());
+    let report = std::fs::read_to_string(project.path("artifacts/report/report.html")).unwrap();
+    assert!(report.contains("Your digits"));
+    assert!(project
+        .path("artifacts/report/confusion_user_test.png")
+        .is_file());
+
+    // Gone again: stale, and the next run scores no digits of the user's.
+    std::fs::remove_file(project.path("data/my-digits.csv")).unwrap();
+    let status = text(&project.xtask(&["status"]));
+    assert!(
+        status.contains("input data/my-digits.csv is no longer there"),
+        "{status}"
+    );
+    assert!(project.xtask(&["pipeline"]).status.success());
+    assert!(!project
+        .path("artifacts/eval/confusion_user_test.csv")
+        .exists());
+    assert!(!project
+        .path("artifacts/report/confusion_user_test.png")
+        .exists());
+}

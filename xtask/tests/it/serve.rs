@@ -195,3 +195,115 @@ fn serve_warns_loudly_off_loopback_and_names_a_missing_model() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cargo xtask train"), "{stderr}");
 }
+
+/// One request with a body, written by hand: the status and the body.
+fn send(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn digits_taught_on_the_page_are_learned_by_a_retraining_from_the_page() {
+    let dir = project();
+    let serving = serve(dir.path(), &[]);
+    let digits = hdr_testkit::load_sample(9_000..9_040);
+    for i in 0..digits.len() {
+        let png = hdr_testkit::encoded(
+            image::DynamicImage::ImageLuma8(hdr_testkit::as_image(digits.image(i))),
+            image::ImageFormat::Png,
+        );
+        let label = digits.labels[i];
+        let (status, body) = send(
+            &serving.addr,
+            "POST",
+            &format!("/api/samples?label={label}"),
+            "image/png",
+            &png,
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let csv = dir.path().join("data").join("my-digits.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 41, "a header and 40 digits");
+    let (_, counts) = get(&serving.addr, "/api/samples");
+    assert_eq!(json(&counts)["saved"], 40);
+
+    // The pipeline is stale now, and says why.
+    let output = crate::common::xtask_command()
+        .arg("--config")
+        .arg(dir.path().join("pipeline.toml"))
+        .arg("status")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("data/my-digits.csv is new"), "{said}");
+
+    let (status, started) = send(&serving.addr, "POST", "/api/retrain", "text/plain", b"");
+    assert_eq!(status, 202, "{started}");
+    let (status, _) = send(&serving.addr, "POST", "/api/retrain", "text/plain", b"");
+    assert_eq!(status, 409, "one retraining at a time");
+    let started_at = Instant::now();
+    let finished = loop {
+        let (_, body) = get(&serving.addr, "/api/retrain");
+        let status = json(&body);
+        if status["state"] != "running" {
+            break status;
+        }
+        assert!(
+            started_at.elapsed() < Duration::from_secs(300),
+            "still running: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(finished["state"], "succeeded", "{finished}");
+    assert_eq!(finished["epoch"]["done"], 1, "{finished}");
+    let message = finished["message"].as_str().unwrap();
+    assert!(message.contains("of your digits"), "{message}");
+
+    let (_, card) = get(&serving.addr, "/api/model");
+    let card = json(&card);
+    // Each label's digits split as the source's are (data.test_fraction 0.2).
+    let held: usize = (0..10u8)
+        .map(|d| digits.labels.iter().filter(|&&l| l == d).count())
+        .filter(|&n| n > 0)
+        .map(|n| ((n as f64 * 0.2).round() as usize).min(n - 1))
+        .sum();
+    assert!(held > 0);
+    assert_eq!(card["user_samples"], 40 - held, "{card}");
+    assert!(card["user_test_accuracy"].is_f64(), "{card}");
+    let metrics =
+        json(&std::fs::read_to_string(dir.path().join("artifacts/eval/metrics.json")).unwrap());
+    assert_eq!(metrics["user_test"]["support"], held);
+    let log = std::fs::read_to_string(dir.path().join("artifacts/runs.jsonl")).unwrap();
+    let last = json(log.lines().last().unwrap());
+    assert_eq!(last["user_samples"], 40, "{last}");
+    assert!(stop(serving, libc::SIGTERM));
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        text,
+        "never rewritten"
+    );
+}

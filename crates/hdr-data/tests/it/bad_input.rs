@@ -446,3 +446,31 @@ fn a_bad_test_source_is_named_as_such() {
     assert_eq!(hdr_common::error_lines(&err).len(), 1);
     assert!(!scratch.paths().train.exists());
 }
+
+#[test]
+fn a_torn_last_line_in_the_users_digits_is_named_and_left_alone() {
+    let scratch = Scratch::new();
+    let good = scratch.write("good.csv", csv_text(&rows(20)));
+    let paths = scratch.paths();
+    run(&scratch.config(&good, 0.5), &paths, &QUIET).expect("good data runs");
+    let before = snapshot(&paths);
+    let text = csv_text(&rows(3));
+    let torn = &text[..text.len() - 500];
+    let mine = scratch.write("my-digits.csv", torn);
+    let config = Config {
+        user_samples: mine.clone(),
+        ..scratch.config(&good, 0.5)
+    };
+    let err = run(&config, &paths, &QUIET).expect_err("a torn line must fail");
+    assert!(
+        matches!(&err, Error::UserSamples { source } if matches!(**source, Error::TruncatedRow { line: 4, .. })),
+        "{err:?}"
+    );
+    assert_mentions(&err, &["data.user_samples", "my-digits.csv", "line 4"]);
+    assert_eq!(snapshot(&paths), before, "artifacts unchanged");
+    assert_eq!(
+        std::fs::read(&mine).unwrap(),
+        torn.as_bytes(),
+        "never rewritten"
+    );
+}

@@ -104,6 +104,8 @@ fn run_writes_splits_that_read_back_exactly() {
         vec![
             paths.train.clone(),
             paths.test.clone(),
+            paths.user_train.clone(),
+            paths.user_test.clone(),
             paths.summary.clone()
         ]
     );
@@ -222,4 +224,43 @@ fn real_mnist_sample() {
         assert_eq!(test.labels[i], data.labels[r as usize]);
     }
     assert_eq!(train.class_counts(), summary.train.class_counts);
+}
+
+#[test]
+fn the_users_digits_are_split_like_the_source_and_written_beside_it() {
+    let scratch = Scratch::new();
+    let source = scratch.write("train.csv", csv_text(&rows(40)));
+    let paths = scratch.paths();
+    let config = Config {
+        user_samples: scratch.path("my-digits.csv"),
+        ..scratch.config(&source, 0.25)
+    };
+    // No file yet: none of the user's digits, and empty splits for them.
+    let outputs = run(&config, &paths, &QUIET).unwrap();
+    assert_eq!(outputs.summary.user_samples, None);
+    assert!(read_split(&paths.user_train).unwrap().is_empty());
+    assert!(read_split(&paths.user_test).unwrap().is_empty());
+
+    // 25 digits: labels 0-4 three times, 5-9 twice; each label keeps at
+    // least one to train on.
+    let mine = rows(25);
+    scratch.write("my-digits.csv", csv_text(&mine));
+    let outputs = run(&config, &paths, &QUIET).unwrap();
+    let user = outputs.summary.user_samples.expect("the file exists");
+    let train = read_split(&paths.user_train).unwrap();
+    let test = read_split(&paths.user_test).unwrap();
+    assert_eq!(train.len() + test.len(), 25);
+    assert_eq!((user.train.rows, user.test.rows), (train.len(), test.len()));
+    let split = stratified_split(&as_dataset(&mine).labels, 0.25, config.seed);
+    assert_eq!(test.len(), split.held_out.len());
+    for (&row, i) in split.held_out.iter().zip(0..) {
+        assert_eq!(test.image(i), &mine[row as usize].1[..]);
+        assert_eq!(test.labels[i], mine[row as usize].0);
+    }
+    for class in 0..10 {
+        assert!(train.class_counts()[class] >= 1, "every label trains");
+    }
+    // The source's own splits are what they were without the user's digits.
+    assert_eq!(outputs.summary.train.rows + outputs.summary.test.rows, 40);
+    assert!(user.path.ends_with("my-digits.csv"));
 }

@@ -392,3 +392,112 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
     );
     server.shutdown().unwrap();
 }
+
+#[test]
+fn a_person_teaches_the_page_their_digits_and_retrains_from_it() {
+    let Some(browser) =
+        browser_or_skip("a_person_teaches_the_page_their_digits_and_retrains_from_it")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("model.safetensors");
+    std::fs::copy(trained_model(), &weights).unwrap();
+    let card = dir.path().join("model.json");
+    crate::common::write_model_card(&card);
+    let csv = dir.path().join("data").join("my-digits.csv");
+    // The "pipeline" the Retrain button runs: it reports an epoch and
+    // rewrites the card as a run that learned from the two digits would.
+    let pipeline = "echo 'epoch 1/1  loss 1 acc 50.0%  val_loss 1 val_acc 97.00%' >&2; sleep 0.5; \
+                    sed -i 's/\"user_samples\": 0/\"user_samples\": 2/' model.json";
+    let server = start(&ServeConfig {
+        card: hdr_serve::CardSources {
+            model_card: Some(card),
+            ..hdr_serve::CardSources::default()
+        },
+        samples: Some(csv.clone()),
+        retrain: Some(hdr_serve::RetrainCommand {
+            command: vec!["sh".into(), "-c".into(), pipeline.into()],
+            dir: Some(dir.path().to_path_buf()),
+        }),
+        ..ServeConfig::new(&weights)
+    });
+    let chromium = launch(&browser, &dir.path().join("profile"));
+    let tab = chromium.new_tab().unwrap();
+    tab.set_default_timeout(PATIENCE);
+    tab.navigate_to(&format!("{}/", server.url()))
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    wait_for(
+        &tab,
+        "!document.getElementById('teach').hidden && !document.getElementById('retrain-box').hidden",
+        "the teaching buttons and the Retrain button",
+    );
+    let origin = eval(
+        &tab,
+        "(() => { const p = document.getElementById('pad'); const b = p.getBoundingClientRect(); \
+          return [b.left + p.clientLeft, b.top + p.clientTop]; })()",
+    );
+    let origin = (origin[0].as_f64().unwrap(), origin[1].as_f64().unwrap());
+    let saved = |n: u32| format!("document.getElementById('taught').dataset.saved === '{n}'");
+
+    // A digit read right: "Right" keeps it as read.
+    let sample = held_out();
+    let [three, five] = confident_digits(&[3, 5])[..] else {
+        panic!("two digits")
+    };
+    trace(&tab, origin, sample.image(three));
+    assert_eq!(shown_digit(&tab), Some(3));
+    wait_for(
+        &tab,
+        "!document.getElementById('right').disabled",
+        "Right enabled",
+    );
+    click(&tab, "#right");
+    wait_for(&tab, &saved(1), "the first digit kept");
+
+    // Another one "read wrong": the person picks the digit it is.
+    click(&tab, "#clear");
+    trace(&tab, origin, sample.image(five));
+    assert_eq!(shown_digit(&tab), Some(5));
+    wait_for(
+        &tab,
+        "!document.getElementById('correct').disabled",
+        "the list enabled",
+    );
+    eval(
+        &tab,
+        "(() => { const s = document.getElementById('correct'); s.value = '6'; \
+          s.dispatchEvent(new Event('change')); return true; })()",
+    );
+    wait_for(&tab, &saved(2), "the corrected digit kept");
+    let said = eval(&tab, "document.getElementById('taught').textContent");
+    assert!(said.as_str().unwrap().contains("(3: 1, 6: 1)"), "{said}");
+    let labels =
+        hdr_artifacts::user_sample_labels(&std::fs::read(&csv).unwrap()).expect("a whole file");
+    assert_eq!(labels, [3, 6]);
+    let originals = std::fs::read_dir(csv.with_extension("")).unwrap().count();
+    assert_eq!(originals, 2, "the drawings are kept beside the file");
+
+    // Retrain from the page: progress, then the new card without a reload.
+    click(&tab, "#retrain");
+    wait_for(
+        &tab,
+        "document.getElementById('retrain-status').dataset.state === 'succeeded'",
+        "the retraining to finish",
+    );
+    wait_for(
+        &tab,
+        "document.getElementById('card').textContent.includes('learned from 2')",
+        "the new model card",
+    );
+    let status = eval(
+        &tab,
+        "document.getElementById('retrain-status').textContent",
+    );
+    assert!(status.as_str().unwrap().starts_with("Done in"), "{status}");
+    let shot = screenshot(&tab, "taught.png");
+    eprintln!("after teaching and retraining: {}", shot.display());
+    server.shutdown().unwrap();
+}
