@@ -127,6 +127,8 @@ impl SampleStore {
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     }
 
+    /// Maps an I/O error on `path`, naming it from the project's root (the
+    /// folder above the CSV's), so no absolute path leaves the server.
     fn io(&self, action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SampleError {
         let file = path
             .strip_prefix(
