@@ -116,6 +116,15 @@ fn is_temporary_name(name: &str) -> bool {
         && name[1..name.len() - ".tmp".len()].contains('.')
 }
 
+/// Removes the file at `path` if there is one: an output a run did not write
+/// this time, left by an earlier run (absent already is fine).
+pub fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Removes [`OutputSet`] temporaries left under `dir` (recursively) by a
 /// process that was killed before it could clean up; returns how many.
 ///

@@ -158,12 +158,8 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     let files = set.commit().map_err(io_error(&paths.metrics))?;
     if metrics.user_test.is_none() {
         // An earlier run's matrix of digits no longer scored would mislead.
-        match std::fs::remove_file(&paths.confusion_user_test) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(io_error(&paths.confusion_user_test)(e));
-            }
-            _ => {}
-        }
+        hdr_common::remove_if_present(&paths.confusion_user_test)
+            .map_err(io_error(&paths.confusion_user_test))?;
     }
     Ok(Outputs { files, metrics })
 }

@@ -328,17 +328,11 @@ pub(crate) fn remove_dropped_outputs(
     after: &StageLock,
 ) -> io::Result<()> {
     let Some(before) = before else { return Ok(()) };
-    for rel in before
+    before
         .outs
         .keys()
         .filter(|rel| !after.outs.contains_key(*rel))
-    {
-        match std::fs::remove_file(root.join(rel)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
+        .try_for_each(|rel| hdr_common::remove_if_present(&root.join(rel)))
 }
 
 #[cfg(test)]

@@ -358,12 +358,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         // An earlier run's chart of digits no longer scored would mislead.
         for extension in ["png", "svg"] {
             let stale = paths.chart(CHART_CONFUSION_USER, extension);
-            match std::fs::remove_file(&stale) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io(&stale)(e));
-                }
-                _ => {}
-            }
+            hdr_common::remove_if_present(&stale).map_err(io(&stale))?;
         }
     }
     progress.line(format!(
