@@ -208,6 +208,15 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
     }
 }
 
+/// 415 for a single image sent without an image `Content-Type`.
+fn not_an_image_type() -> Response {
+    error(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "send the image with Content-Type image/png, image/jpeg, image/bmp \
+         or application/octet-stream",
+    )
+}
+
 /// Whether a `POST /api/predict` body is declared as an image (any
 /// `image/*` type) or as plain bytes (`application/octet-stream`): a web
 /// page elsewhere cannot send those without the browser asking first.
@@ -254,11 +263,7 @@ async fn predict(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !is_image_type(&headers) {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the image with Content-Type image/png, image/jpeg, image/bmp \
-             or application/octet-stream",
-        );
+        return not_an_image_type();
     }
     let details = match details(query) {
         Ok(details) => details,
@@ -268,8 +273,7 @@ async fn predict(
         Ok(body) => body,
         Err(e) => return refused(e.status(), e.body_text()),
     };
-    let weight = budget::weigh([&body[..]]);
-    let _decoding = match app.decoding.reserve(weight.bytes) {
+    let _decoding = match app.decoding.reserve(budget::weigh([&body[..]]).bytes) {
         Ok(permit) => permit,
         Err(over) => return over.response(),
     };
@@ -388,11 +392,7 @@ async fn save_sample(
         return no_samples();
     };
     if !is_image_type(&headers) {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the image with Content-Type image/png, image/jpeg, image/bmp \
-             or application/octet-stream",
-        );
+        return not_an_image_type();
     }
     let label = match query.map(|Query(q)| q.label) {
         Ok(Some(text)) => match text.parse::<u8>() {
@@ -414,8 +414,7 @@ async fn save_sample(
         Ok(body) => body,
         Err(e) => return refused(e.status(), e.body_text()),
     };
-    let weight = budget::weigh([&body[..]]);
-    let _decoding = match app.decoding.reserve(weight.bytes) {
+    let _decoding = match app.decoding.reserve(budget::weigh([&body[..]]).bytes) {
         Ok(permit) => permit,
         Err(over) => return over.response(),
     };
