@@ -1,6 +1,6 @@
 //! [`run`]: the data stage from source file to split files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hdr_artifacts::{
@@ -37,38 +37,39 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
 
     let loaded = source::load_labelled_frame(&config.source)?;
     let source_name = config.source.display().to_string();
-    let test_loaded = match &config.test_source {
-        Some(path) => {
-            spinner.set_message(format!("data: loading {}", path.display()));
-            let test = source::load_labelled_frame(path).map_err(|e| Error::TestSource {
-                source: Box::new(e),
-            })?;
-            if test.frame.get_column_names() != loaded.frame.get_column_names() {
-                return Err(Error::TestSourceColumns {
-                    path: path.clone(),
-                    data_source: config.source.clone(),
-                });
-            }
-            Some(test)
+    // A file read beside the source must have the source's columns; its
+    // errors are wrapped in `unreadable`, a mismatch is `mismatch(path, source)`.
+    let load_beside = |path: &Path,
+                       unreadable: fn(Box<Error>) -> Error,
+                       mismatch: fn(PathBuf, PathBuf) -> Error| {
+        spinner.set_message(format!("data: loading {}", path.display()));
+        let other = source::load_labelled_frame(path).map_err(|e| unreadable(Box::new(e)))?;
+        if other.frame.get_column_names() != loaded.frame.get_column_names() {
+            return Err(mismatch(path.to_path_buf(), config.source.clone()));
         }
-        None => None,
+        Ok(other)
     };
-    let user_loaded = match config.user_samples_file() {
-        Some(path) => {
-            spinner.set_message(format!("data: loading {}", path.display()));
-            let user = source::load_labelled_frame(path).map_err(|e| Error::UserSamples {
-                source: Box::new(e),
-            })?;
-            if user.frame.get_column_names() != loaded.frame.get_column_names() {
-                return Err(Error::UserSamplesColumns {
-                    path: path.to_path_buf(),
-                    data_source: config.source.clone(),
-                });
-            }
-            Some(user)
-        }
-        None => None,
-    };
+    let test_loaded = config
+        .test_source
+        .as_deref()
+        .map(|path| {
+            load_beside(
+                path,
+                |source| Error::TestSource { source },
+                |path, data_source| Error::TestSourceColumns { path, data_source },
+            )
+        })
+        .transpose()?;
+    let user_path = config.user_samples_file();
+    let user_loaded = user_path
+        .map(|path| {
+            load_beside(
+                path,
+                |source| Error::UserSamples { source },
+                |path, data_source| Error::UserSamplesColumns { path, data_source },
+            )
+        })
+        .transpose()?;
     hdr_common::check_stop()?;
 
     spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
@@ -166,8 +167,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         seed: config.seed,
         train: SplitSummary::of(&loaded.labels, train_rows),
         test: SplitSummary::of(test_labels, test_rows),
-        user_samples: config
-            .user_samples_file()
+        user_samples: user_path
             .zip(user_loaded.as_ref())
             .map(|(path, user)| UserSamplesSummary {
                 path: path.display().to_string(),
