@@ -103,23 +103,10 @@ pub fn run_interruptible(
     config.validate()?;
     hdr_artifacts::require_artifact(&paths.train_split, DataFiles::STAGE)?;
     let progress = Progress::new(opts.run.quiet);
-    let unreadable = |source: Box<dyn std::error::Error + Send + Sync>| Error::ReadSplit {
-        path: paths.train_split.clone(),
-        source,
-    };
-    let data = read_split(&paths.train_split).map_err(|e| unreadable(e.into()))?;
-    let data_sha256 =
-        hdr_common::sha256_file(&paths.train_split).map_err(|e| unreadable(e.into()))?;
+    let (data, data_sha256) = read_split_hashed(&paths.train_split)?;
     // Artifacts from before the user's digits existed have no such file.
     let (user, user_sha256) = if paths.user_split.exists() {
-        let user_unreadable = |source: Box<dyn std::error::Error + Send + Sync>| Error::ReadSplit {
-            path: paths.user_split.clone(),
-            source,
-        };
-        (
-            read_split(&paths.user_split).map_err(|e| user_unreadable(e.into()))?,
-            hdr_common::sha256_file(&paths.user_split).map_err(|e| user_unreadable(e.into()))?,
-        )
+        read_split_hashed(&paths.user_split)?
     } else {
         (hdr_artifacts::Dataset::default(), String::new())
     };
@@ -199,6 +186,17 @@ pub fn run_interruptible(
         paths.weights.display()
     ));
     Ok(Outputs { files })
+}
+
+/// A split file's images and the sha256 of its bytes.
+fn read_split_hashed(path: &Path) -> Result<(hdr_artifacts::Dataset, String), Error> {
+    let unreadable = |source: Box<dyn std::error::Error + Send + Sync>| Error::ReadSplit {
+        path: path.to_path_buf(),
+        source,
+    };
+    let data = read_split(path).map_err(|e| unreadable(e.into()))?;
+    let sha256 = hdr_common::sha256_file(path).map_err(|e| unreadable(e.into()))?;
+    Ok((data, sha256))
 }
 
 /// SHA-256 over everything that shapes the training trajectory: the
