@@ -86,15 +86,31 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 
 /// `GET path` naming `host` in the `Host` header.
 fn get_for(addr: &str, path: &str, host: &str) -> (u16, String) {
+    request(addr, "GET", path, host, "", b"")
+}
+
+/// One HTTP/1.1 exchange written by hand, `headers` being extra header
+/// lines (each ending in CRLF): the status and the body.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
     )
     .unwrap();
+    stream.write_all(body).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -196,28 +212,16 @@ fn serve_warns_loudly_off_loopback_and_names_a_missing_model() {
     assert!(stderr.contains("cargo xtask train"), "{stderr}");
 }
 
-/// One request with a body, written by hand: the status and the body.
+/// `method path` with `body` sent as `content_type`: the status and the body.
 fn send(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+    request(
+        addr,
+        method,
+        path,
+        addr,
+        &format!("Content-Type: {content_type}\r\n"),
+        body,
     )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 fn json(text: &str) -> serde_json::Value {
