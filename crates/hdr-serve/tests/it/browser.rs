@@ -10,10 +10,11 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::{held_out, photo, start, trained_model};
-use hdr_serve::ServeConfig;
+use hdr_serve::{RunningServer, ServeConfig};
 use hdr_testkit::{browser_or_skip, HEADLESS_FLAGS};
 use headless_chrome::protocol::cdp::Input::{
     DispatchMouseEvent, DispatchMouseEventTypeOption, MouseButton,
@@ -56,6 +57,28 @@ fn launch(browser: &Path, profile: &Path) -> Browser {
         .build()
         .unwrap();
     Browser::new(options).unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()))
+}
+
+/// A browser (kept alive by the caller) with a tab on the server's page.
+fn open_page(browser: &Path, profile: &Path, server: &RunningServer) -> (Browser, Arc<Tab>) {
+    let chromium = launch(browser, profile);
+    let tab = chromium.new_tab().unwrap();
+    tab.set_default_timeout(PATIENCE);
+    tab.navigate_to(&format!("{}/", server.url()))
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    (chromium, tab)
+}
+
+/// Where the pad's drawing area starts on the page, in CSS pixels.
+fn pad_origin(tab: &Tab) -> (f64, f64) {
+    let origin = eval(
+        tab,
+        "(() => { const p = document.getElementById('pad'); const b = p.getBoundingClientRect(); \
+          return [b.left + p.clientLeft, b.top + p.clientTop]; })()",
+    );
+    (origin[0].as_f64().unwrap(), origin[1].as_f64().unwrap())
 }
 
 /// The value of a JavaScript expression (passed through JSON, so arrays and
@@ -235,13 +258,7 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
         ..ServeConfig::new(model)
     });
 
-    let chromium = launch(&browser, &dir.path().join("profile"));
-    let tab = chromium.new_tab().unwrap();
-    tab.set_default_timeout(PATIENCE);
-    tab.navigate_to(&format!("{}/", server.url()))
-        .unwrap()
-        .wait_until_navigated()
-        .unwrap();
+    let (_chromium, tab) = open_page(&browser, &dir.path().join("profile"), &server);
     tab.wait_for_element("#pad").unwrap();
     wait_for(
         &tab,
@@ -268,12 +285,7 @@ fn the_page_reads_digits_drawn_with_the_mouse_and_files_picked_or_dropped() {
         eval(&tab, "document.getElementById('width-value').textContent"),
         format!("{STROKE} px")
     );
-    let origin = eval(
-        &tab,
-        "(() => { const p = document.getElementById('pad'); const b = p.getBoundingClientRect(); \
-          return [b.left + p.clientLeft, b.top + p.clientTop, p.clientWidth]; })()",
-    );
-    let origin = (origin[0].as_f64().unwrap(), origin[1].as_f64().unwrap());
+    let origin = pad_origin(&tab);
 
     // Draw digits of several classes and read what the page shows.
     let labels = [0u8, 2, 3, 4, 7];
@@ -422,24 +434,13 @@ fn a_person_teaches_the_page_their_digits_and_retrains_from_it() {
         }),
         ..ServeConfig::new(&weights)
     });
-    let chromium = launch(&browser, &dir.path().join("profile"));
-    let tab = chromium.new_tab().unwrap();
-    tab.set_default_timeout(PATIENCE);
-    tab.navigate_to(&format!("{}/", server.url()))
-        .unwrap()
-        .wait_until_navigated()
-        .unwrap();
+    let (_chromium, tab) = open_page(&browser, &dir.path().join("profile"), &server);
     wait_for(
         &tab,
         "!document.getElementById('teach').hidden && !document.getElementById('retrain-box').hidden",
         "the teaching buttons and the Retrain button",
     );
-    let origin = eval(
-        &tab,
-        "(() => { const p = document.getElementById('pad'); const b = p.getBoundingClientRect(); \
-          return [b.left + p.clientLeft, b.top + p.clientTop]; })()",
-    );
-    let origin = (origin[0].as_f64().unwrap(), origin[1].as_f64().unwrap());
+    let origin = pad_origin(&tab);
     let saved = |n: u32| format!("document.getElementById('taught').dataset.saved === '{n}'");
 
     // A digit read right: "Right" keeps it as read.
