@@ -15,7 +15,6 @@ are averaged.
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,24 +27,12 @@ KEYS = ["warp", "shear", "stretch", "elastic", "stroke", "low_resolution", "bina
 TRY_SHARE = 0.2
 
 
-def xtask(project, *args):
-    """`cargo xtask --quiet --config PROJECT/pipeline.toml ARGS`, its stdout."""
-    command = ["cargo", "xtask", "--quiet", "--config", str(project / "pipeline.toml"), *args]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"error: {' '.join(command)} failed:\n{done.stderr}")
-    return done.stdout
+xtask = uci_digits.xtask
 
 
 def uci_accuracy(project, uci, sets):
     """Share of the UCI scans the project's model reads right."""
-    files = sorted(str(p) for p in uci.glob("*/*.png"))
-    out = xtask(project, *sets, "predict", "--json", *files)
-    right = 0
-    for line in out.splitlines():
-        record = json.loads(line)
-        right += record.get("digit") == int(Path(record["file"]).parent.name)
-    return right / len(files)
+    return uci_digits.read_right(project, sorted(uci.glob("*/*.png")), *sets)
 
 
 def run(project, uci, overrides, seeds):

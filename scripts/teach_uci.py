@@ -26,26 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import uci_digits  # noqa: E402  (the same renderer)
+import uci_digits  # noqa: E402  (the same renderer, runner and scorer)
 
 
-def xtask(project, *args):
-    """`cargo xtask --quiet --config PROJECT/pipeline.toml ARGS`, its stdout."""
-    command = ["cargo", "xtask", "--quiet", "--config", str(project / "pipeline.toml"), *args]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"error: {' '.join(command)} failed:\n{done.stderr}")
-    return done.stdout
-
-
-def accuracy(project, files):
-    """Share of `files` (in folders named by label) the project's model reads right."""
-    out = xtask(project, "predict", "--json", *map(str, files))
-    right = sum(
-        json.loads(line).get("digit") == int(Path(json.loads(line)["file"]).parent.name)
-        for line in out.splitlines()
-    )
-    return right / len(files)
+xtask = uci_digits.xtask
 
 
 def mnist_test(project):
@@ -125,12 +109,12 @@ def main():
     others = sorted(set(everything) - set(taught))
 
     xtask(project, "pipeline")
-    before_uci, before_mnist = accuracy(project, others), mnist_test(project)[0]
+    before_uci, before_mnist = uci_digits.read_right(project, others), mnist_test(project)[0]
     latencies = sorted(teach(project, taught))
     started = time.perf_counter()
     xtask(project, "pipeline")
     seconds = time.perf_counter() - started
-    after_uci = accuracy(project, others)
+    after_uci = uci_digits.read_right(project, others)
     after_mnist, own = mnist_test(project)
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
     print(f"taught {len(taught)} UCI digits ({args.per_label} per label, seed {args.seed}) "

@@ -12,10 +12,15 @@ in dark ink and upscaled smoothly, as a low-resolution scan would be:
 Needs scikit-learn and Pillow (`pip install scikit-learn pillow`); writes
 nothing outside --out. These digits are a development set for issue 20:
 tune on them, but the goal is other writers in general, not this set.
+
+It also holds what scripts/augment_ablation.py and scripts/teach_uci.py
+share: running `cargo xtask` on a project (`xtask`) and the share of a
+labelled folder's images its model reads right (`read_right`).
 """
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,6 +52,27 @@ def write(out, size):
     for index, (levels, label) in enumerate(zip(digits.data, digits.target)):
         render(levels, size).save(out / str(label) / f"uci-{index:04}.png")
     print(f"wrote {len(digits.target)} digits to {out}/<label>/", file=sys.stderr)
+
+
+def xtask(project, *args):
+    """`cargo xtask --quiet --config PROJECT/pipeline.toml ARGS`, its stdout."""
+    root = Path(__file__).resolve().parent.parent
+    command = ["cargo", "xtask", "--quiet", "--config", str(Path(project) / "pipeline.toml"), *args]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"error: {' '.join(command)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def read_right(project, files, *sets):
+    """Share of `files` (each in a folder named by its label) that the
+    project's model reads right through `cargo xtask predict --json`."""
+    out = xtask(project, *sets, "predict", "--json", *map(str, files))
+    right = 0
+    for line in out.splitlines():
+        record = json.loads(line)
+        right += record.get("digit") == int(Path(record["file"]).parent.name)
+    return right / len(files)
 
 
 def score(predictions):
