@@ -9,6 +9,12 @@ in dark ink and upscaled smoothly, as a low-resolution scan would be:
     cargo xtask predict --json target/uci-digits/*/*.png > target/uci.jsonl
     python3 scripts/uci_digits.py --score target/uci.jsonl
 
+or scored by the pipeline itself, beside the test split, with its own
+confusion matrix in the report:
+
+    python3 scripts/uci_digits.py --out data/uci-digits
+    cargo xtask pipeline --set 'data.extra_test_sources=["data/uci-digits"]'
+
 Needs scikit-learn and Pillow (`pip install scikit-learn pillow`); writes
 nothing outside --out. These digits are a development set for issue 20:
 tune on them, but the goal is other writers in general, not this set.

@@ -45,10 +45,11 @@ pub use error::{require_artifact, Error, MissingArtifact};
 pub use history::{read_history, write_history, EpochRecord, HISTORY_HEADER};
 pub use metrics::{
     read_metrics, write_confusion_csv, write_metrics, Averages, ClassMetrics, Metrics,
-    SplitMetrics, CONFUSION_HEADER,
+    NamedMetrics, SplitMetrics, CONFUSION_HEADER,
 };
 pub use paths::{
-    Artifacts, DataFiles, EvalFiles, ReportFiles, TrainFiles, CACHE_DIR, CARD_FILE, WEIGHTS_FILE,
+    Artifacts, DataFiles, EvalFiles, ReportFiles, TrainFiles, CACHE_DIR, CARD_FILE,
+    EXTRA_TEST_PREFIX, WEIGHTS_FILE,
 };
 pub use predictions::{
     format_probability, read_predictions, write_predictions, PredictedImage, PredictionRow,
@@ -61,7 +62,8 @@ pub use runs::{
 #[cfg(feature = "parquet")]
 pub use split_file::{encode_split, read_split, row_major_pixels, split_frame, SPLIT_COLUMNS};
 pub use summary::{
-    read_summary, write_summary, DataSummary, SplitSummary, TestSource, UserSamplesSummary,
+    read_summary, write_summary, DataSummary, ExtraTestSummary, SplitSummary, TestSource,
+    UserSamplesSummary,
 };
 pub use user_samples::{
     user_sample_labels, user_sample_line, user_samples_header, UserSamplesDamage,

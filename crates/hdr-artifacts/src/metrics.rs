@@ -71,6 +71,18 @@ pub struct Metrics {
     /// when there are some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_test: Option<SplitMetrics>,
+    /// Metrics on each extra test set (`data.extra_test_sources`), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_tests: Vec<NamedMetrics>,
+}
+
+/// One extra test set's metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedMetrics {
+    /// The set's name (`extra_test_<name>.parquet`).
+    pub name: String,
+    /// Its metrics.
+    pub metrics: SplitMetrics,
 }
 
 /// Writes `metrics` as `metrics.json` (pretty JSON, trailing newline).
@@ -84,7 +96,19 @@ pub fn read_metrics(path: &Path) -> Result<Metrics, Error> {
     let bytes = read_artifact(path, EvalFiles::STAGE)?;
     let metrics: Metrics =
         serde_json::from_slice(&bytes).map_err(|e| Error::invalid(path, e.to_string()))?;
-    for (name, split) in [("train", &metrics.train), ("test", &metrics.test)] {
+    let named = [
+        ("train".to_string(), &metrics.train),
+        ("test".to_string(), &metrics.test),
+    ];
+    let user = metrics
+        .user_test
+        .iter()
+        .map(|m| ("user_test".to_string(), m));
+    let extra = metrics
+        .extra_tests
+        .iter()
+        .map(|e| (format!("extra_tests.{}", e.name), &e.metrics));
+    for (name, split) in named.into_iter().chain(user).chain(extra) {
         check_split(split).map_err(|problem| Error::invalid(path, format!("{name}.{problem}")))?;
     }
     Ok(metrics)
@@ -206,6 +230,7 @@ mod tests {
             train: split(),
             test: split(),
             user_test: None,
+            extra_tests: Vec::new(),
         }
     }
 
@@ -269,6 +294,14 @@ mod tests {
         let mut m = metrics();
         m.test.per_class.pop();
         assert!(message_for(&m).contains("test.per_class has 9 rows, expected 10"));
+        let mut m = metrics();
+        let mut uci = split();
+        uci.per_class.pop();
+        m.extra_tests.push(NamedMetrics {
+            name: "uci".into(),
+            metrics: uci,
+        });
+        assert!(message_for(&m).contains("extra_tests.uci.per_class has 9 rows, expected 10"));
         let mut m = metrics();
         m.test.per_class[4].recall = 1.5;
         assert!(message_for(&m).contains("test.per_class[4].recall is 1.5"));

@@ -14,6 +14,10 @@ pub const CARD_FILE: &str = "model.json";
 /// content hash, so a configuration seen before is restored, not recomputed.
 pub const CACHE_DIR: &str = ".cache";
 
+/// How the data stage's extra test sets begin their file names:
+/// `artifacts/data/extra_test_<name>.parquet`.
+pub const EXTRA_TEST_PREFIX: &str = "extra_test_";
+
 /// What the data stage writes: `artifacts/data/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFiles {
@@ -47,6 +51,36 @@ impl DataFiles {
             summary: dir.join("summary.json"),
             dir,
         }
+    }
+
+    /// `extra_test_<name>.parquet`: the extra test set `name`
+    /// (`data.extra_test_sources`), same columns as the splits.
+    pub fn extra_test(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{EXTRA_TEST_PREFIX}{name}.parquet"))
+    }
+
+    /// The extra test sets the data stage wrote, as `(name, file)` sorted by
+    /// name; none when the folder does not exist yet.
+    pub fn extra_tests(&self) -> std::io::Result<Vec<(String, PathBuf)>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            entries => entries?,
+        };
+        let mut sets = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let set = name.as_deref().and_then(|n| {
+                n.strip_prefix(EXTRA_TEST_PREFIX)?
+                    .strip_suffix(".parquet")
+                    .map(str::to_string)
+            });
+            if let Some(set) = set.filter(|_| path.is_file()) {
+                sets.push((set, path));
+            }
+        }
+        sets.sort();
+        Ok(sets)
     }
 }
 
@@ -178,6 +212,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn extra_test_sets_are_listed_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = DataFiles::under(dir.path());
+        assert!(files.extra_tests().unwrap().is_empty(), "no folder yet");
+        std::fs::create_dir_all(&files.dir).unwrap();
+        for name in [
+            "extra_test_b.parquet",
+            "extra_test_a.parquet",
+            "train.parquet",
+            "extra_test_c.json",
+        ] {
+            std::fs::write(files.dir.join(name), b"x").unwrap();
+        }
+        let names: Vec<String> = files
+            .extra_tests()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
     fn every_file_lives_under_its_stage_directory() {
         let a = Artifacts::under(Path::new("artifacts"));
         let p = |s: &str| PathBuf::from(s);
@@ -189,6 +246,10 @@ mod tests {
         assert_eq!(
             a.eval.confusion_user_test,
             p("artifacts/eval/confusion_user_test.csv")
+        );
+        assert_eq!(
+            a.data.extra_test("uci"),
+            p("artifacts/data/extra_test_uci.parquet")
         );
         assert_eq!(a.train.weights, p("artifacts/train/model.safetensors"));
         assert_eq!(a.train.card, p("artifacts/train/model.json"));

@@ -33,6 +33,9 @@ pub struct DataSummary {
     /// The user's own digits (`data.user_samples`), when the file exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_samples: Option<UserSamplesSummary>,
+    /// The extra test sets (`data.extra_test_sources`), in the order configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_tests: Vec<ExtraTestSummary>,
     /// Wall-clock seconds the stage took.
     pub seconds: f64,
 }
@@ -58,6 +61,21 @@ pub struct UserSamplesSummary {
     /// The digits that train (`user_train.parquet`).
     pub train: SplitSummary,
     /// The digits held out to score on (`user_test.parquet`).
+    pub test: SplitSummary,
+}
+
+/// One extra test set: labelled digits from elsewhere (other writers, other
+/// scans), scored by the eval stage beside the test split, never trained on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraTestSummary {
+    /// Its name in file names, `metrics.json` and the report.
+    pub name: String,
+    /// The file or folder, as configured.
+    pub path: String,
+    /// SHA-256 of its bytes (of its listing, for a folder), lowercase hex.
+    pub sha256: String,
+    /// Its images (`extra_test_<name>.parquet`).
     pub test: SplitSummary,
 }
 
@@ -147,6 +165,12 @@ mod tests {
                 train: SplitSummary::of(&[4, 4], &[0]),
                 test: SplitSummary::of(&[4, 4], &[1]),
             }),
+            extra_tests: vec![ExtraTestSummary {
+                name: "uci".into(),
+                path: "data/uci-digits".into(),
+                sha256: "01".repeat(32),
+                test: SplitSummary::of(&[9, 3], &[0, 1]),
+            }],
             seconds: 0.25,
         };
         let mut bytes = Vec::new();

@@ -125,6 +125,27 @@ pub fn remove_if_present(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Removes the files in `dir` (not below it) whose names start with
+/// `prefix` and that are not in `written`: the outputs an earlier run wrote
+/// one per item of a list (one per extra test set, say) for items no longer
+/// listed. A missing `dir` has none.
+pub fn remove_others_with_prefix(dir: &Path, prefix: &str, written: &[PathBuf]) -> io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        entries => entries?,
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let ours = path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with(prefix));
+        if ours && path.is_file() && !written.contains(&path) {
+            remove_if_present(&path)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes [`OutputSet`] temporaries left under `dir` (recursively) by a
 /// process that was killed before it could clean up; returns how many.
 ///
@@ -162,6 +183,19 @@ pub fn write_json_atomic<T: serde::Serialize>(path: impl AsRef<Path>, value: &T)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unwritten_files_with_the_prefix_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| dir.path().join(name);
+        for name in ["extra_a.csv", "extra_b.csv", "other.csv"] {
+            std::fs::write(file(name), "x").unwrap();
+        }
+        remove_others_with_prefix(dir.path(), "extra_", &[file("extra_a.csv")]).unwrap();
+        assert!(file("extra_a.csv").exists() && file("other.csv").exists());
+        assert!(!file("extra_b.csv").exists());
+        remove_others_with_prefix(&file("missing"), "extra_", &[]).unwrap();
+    }
 
     #[test]
     fn commit_renames_every_file_into_place() {

@@ -11,6 +11,44 @@ pub fn sha256_file(path: impl AsRef<Path>) -> io::Result<String> {
     copy_hashing(&mut File::open(path)?, &mut io::sink())
 }
 
+/// The SHA-256 of a pipeline input: a file's bytes ([`sha256_file`]), or for
+/// a folder (of labelled images, say) the digest of its listing, one
+/// `relative/path NUL sha256 LF` line per file below it in path order, so
+/// that adding, removing, renaming or changing any file changes it.
+pub fn sha256_input(path: impl AsRef<Path>) -> io::Result<String> {
+    let path = path.as_ref();
+    if !path.is_dir() {
+        return sha256_file(path);
+    }
+    let mut files = Vec::new();
+    list_files(path, &mut files)?;
+    files.sort();
+    let mut listing = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(path).unwrap_or(&file);
+        // `/` on every platform, so a checkout hashes alike everywhere.
+        let name: Vec<_> = relative.iter().map(|c| c.to_string_lossy()).collect();
+        listing.extend_from_slice(name.join("/").as_bytes());
+        listing.push(0);
+        listing.extend_from_slice(sha256_file(&file)?.as_bytes());
+        listing.push(b'\n');
+    }
+    Ok(sha256_bytes(&listing))
+}
+
+/// Every file under `dir`, recursively (symbolic links followed).
+fn list_files(dir: &Path, files: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            list_files(&path, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
 /// Copies `source` into `target` in 1 MiB pieces, returning the SHA-256 of
 /// the bytes copied, as 64 lowercase hex digits.
 pub fn copy_hashing(source: &mut impl Read, target: &mut impl Write) -> io::Result<String> {
@@ -38,6 +76,26 @@ fn hex(digest: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_folder_hashes_its_files_names_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("7")).unwrap();
+        std::fs::write(root.join("7/a.png"), b"one").unwrap();
+        std::fs::write(root.join("b.png"), b"two").unwrap();
+        let first = super::sha256_input(root).unwrap();
+        assert_eq!(super::sha256_input(root).unwrap(), first);
+        std::fs::write(root.join("7/a.png"), b"ONE").unwrap();
+        let changed = super::sha256_input(root).unwrap();
+        assert_ne!(changed, first);
+        std::fs::rename(root.join("7/a.png"), root.join("7/c.png")).unwrap();
+        assert_ne!(super::sha256_input(root).unwrap(), changed);
+        assert_eq!(
+            super::sha256_input(root.join("b.png")).unwrap(),
+            super::sha256_file(root.join("b.png")).unwrap()
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -19,9 +19,12 @@ mod interrupt;
 mod progress;
 mod split;
 
-pub use atomic::{remove_if_present, remove_stale_temporaries, write_json_atomic, OutputSet};
+pub use atomic::{
+    remove_if_present, remove_others_with_prefix, remove_stale_temporaries, write_json_atomic,
+    OutputSet,
+};
 pub use display::{error_lines, exit_status, shown, thousands};
-pub use hash::{copy_hashing, sha256_bytes, sha256_file};
+pub use hash::{copy_hashing, sha256_bytes, sha256_file, sha256_input};
 pub use interrupt::{check_stop, request_stop, stop_flag, stop_requested, Interrupted};
 pub use progress::Progress;
 pub use split::{stratified_split_with, Split};

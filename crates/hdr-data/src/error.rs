@@ -426,6 +426,53 @@ pub enum Error {
         /// `data.source`.
         data_source: PathBuf,
     },
+    /// One of `data.extra_test_sources` could not be loaded.
+    #[error("data.extra_test_sources: {source}")]
+    ExtraTestSource {
+        /// Why (names the file or folder and position).
+        #[source]
+        source: Box<Error>,
+    },
+    /// One of `data.extra_test_sources` has columns other than `data.source`'s.
+    #[error(
+        "data.extra_test_sources: {}: its columns do not match those of data.source {}",
+        path.display(),
+        data_source.display()
+    )]
+    ExtraTestSourceColumns {
+        /// The extra test source.
+        path: PathBuf,
+        /// `data.source`.
+        data_source: PathBuf,
+    },
+
+    // ---- reading a folder of labelled images ----
+    /// An image in a labelled folder whose label cannot be told from where it is.
+    #[error(
+        "{}: cannot tell which digit this image shows: put it in a folder named by its digit \
+         (DIR/7/{name}) or end its name with _ and the digit (DIR/{stem}_7.{extension})",
+        path.display(),
+        name = path.file_name().unwrap_or_default().to_string_lossy(),
+        stem = path.file_stem().unwrap_or_default().to_string_lossy(),
+        extension = path.extension().unwrap_or_default().to_string_lossy()
+    )]
+    UnlabelledImage {
+        /// The image.
+        path: PathBuf,
+    },
+    /// A labelled folder with no PNG, JPEG or BMP image in it.
+    #[error(
+        "{}: no PNG, JPEG or BMP images in this folder (expected DIR/<digit>/*.png or DIR/*_<digit>.png)",
+        path.display()
+    )]
+    NoImages {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// An image in a labelled folder that cannot be read or holds no digit
+    /// (the message names the file).
+    #[error(transparent)]
+    Image(#[from] hdr_image::ImageError),
     /// `data.test_source`'s columns differ from those of `data.source`.
     #[error(
         "data.test_source: {}: its columns do not match those of data.source {}",

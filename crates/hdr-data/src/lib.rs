@@ -16,12 +16,13 @@ mod config;
 mod csv_load;
 mod error;
 mod idx;
+mod image_folder;
 mod read;
 mod source;
 mod split;
 mod stage;
 
-pub use config::{Config, DEFAULT_USER_SAMPLES};
+pub use config::{extra_test_name, Config, DEFAULT_USER_SAMPLES};
 pub use csv_load::{load_csv, Images, LabelColumn};
 pub use error::{CellError, CellKind, Error, IdxFile};
 pub use idx::{read_idx, write_kaggle_csv};

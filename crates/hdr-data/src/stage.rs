@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hdr_artifacts::{
-    encode_split, write_summary, DataSummary, SplitSummary, TestSource, UserSamplesSummary,
+    encode_split, write_summary, DataSummary, ExtraTestSummary, SplitSummary, TestSource,
+    UserSamplesSummary, EXTRA_TEST_PREFIX,
 };
 use hdr_common::{OutputSet, Progress, RunOptions};
 
@@ -70,6 +71,19 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
             )
         })
         .transpose()?;
+    let extra_loaded = config
+        .extra_tests()
+        .into_iter()
+        .map(|(name, path)| {
+            let set = load_beside(
+                path,
+                |source| Error::ExtraTestSource { source },
+                |path, data_source| Error::ExtraTestSourceColumns { path, data_source },
+            )?;
+            hdr_common::check_stop()?;
+            Ok((name, path, set))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
     hdr_common::check_stop()?;
 
     spinner.set_message(format!("data: splitting {} rows", loaded.labels.len()));
@@ -149,6 +163,19 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         let bytes = encode_split(path, user_frame, rows)?;
         outputs.write(path, &bytes).map_err(cannot_write(path))?;
     }
+    let mut extra_tests = Vec::new();
+    for (name, path, set) in &extra_loaded {
+        let file = paths.extra_test(name);
+        let every_row: Vec<u32> = (0..set.labels.len() as u32).collect();
+        let bytes = encode_split(&file, &set.frame, &every_row)?;
+        outputs.write(&file, &bytes).map_err(cannot_write(&file))?;
+        extra_tests.push(ExtraTestSummary {
+            name: name.clone(),
+            path: path.display().to_string(),
+            sha256: set.sha256.clone(),
+            test: SplitSummary::of(&set.labels, &every_row),
+        });
+    }
     drop(loaded.frame);
 
     let summary = DataSummary {
@@ -175,6 +202,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
                 train: SplitSummary::of(&user.labels, &user_split.kept),
                 test: SplitSummary::of(&user.labels, &user_split.held_out),
             }),
+        extra_tests,
         seconds: started.elapsed().as_secs_f64(),
     };
     outputs
@@ -185,6 +213,13 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
         dir: paths.dir.clone(),
         source,
     })?;
+    // Sets no longer configured would otherwise still be scored.
+    hdr_common::remove_others_with_prefix(&paths.dir, EXTRA_TEST_PREFIX, &files).map_err(
+        |source| Error::Write {
+            path: paths.dir.clone(),
+            source,
+        },
+    )?;
     spinner.finish_and_clear();
     progress.line(format!(
         "data: {} rows from {} -> train {} / test {} in {:.2}s",
@@ -197,6 +232,12 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
             user.path,
             user.train.rows,
             user.test.rows
+        ));
+    }
+    for extra in &summary.extra_tests {
+        progress.line(format!(
+            "data: {} digits from {} -> extra test set {}",
+            extra.test.rows, extra.path, extra.name
         ));
     }
     Ok(Outputs { files, summary })

@@ -73,6 +73,15 @@ pub enum Error {
         /// The metric, e.g. `test.log_loss`.
         metric: String,
     },
+    /// The data stage's folder could not be listed for extra test sets.
+    #[error("cannot list the extra test sets in {}: {source}", path.display())]
+    ListExtraTests {
+        /// `artifacts/data/`.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// An output file could not be written.
     #[error("{}: {source}", path.display())]
     Write {

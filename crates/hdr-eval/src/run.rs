@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use hdr_artifacts::{
     read_split, require_artifact, write_confusion_csv, write_metrics, write_predictions, DataFiles,
-    Dataset, EvalFiles, Metrics, PredictedImage, SplitMetrics, TrainFiles, IMAGE_PIXELS,
-    NUM_CLASSES,
+    Dataset, EvalFiles, Metrics, NamedMetrics, PredictedImage, SplitMetrics, TrainFiles,
+    IMAGE_PIXELS, NUM_CLASSES,
 };
 use hdr_common::{OutputSet, Progress, RunOptions};
 use hdr_model::{Classifier, Prediction};
@@ -26,6 +26,9 @@ pub struct Paths {
     pub user_test_split: PathBuf,
     /// Input: `artifacts/train/model.safetensors`.
     pub weights: PathBuf,
+    /// Where the extra test sets are (`artifacts/data/extra_test_<name>.parquet`),
+    /// each scored on its own.
+    pub data: DataFiles,
     /// `artifacts/eval/metrics.json`.
     pub metrics: PathBuf,
     /// `artifacts/eval/confusion_train.csv`.
@@ -47,10 +50,11 @@ impl Paths {
         let data = DataFiles::under(artifacts);
         let eval = EvalFiles::under(artifacts);
         Self {
-            train_split: data.train,
-            test_split: data.test,
-            user_test_split: data.user_test,
+            train_split: data.train.clone(),
+            test_split: data.test.clone(),
+            user_test_split: data.user_test.clone(),
             weights: TrainFiles::under(artifacts).weights,
+            data,
             metrics: eval.metrics,
             confusion_train: eval.confusion_train,
             confusion_test: eval.confusion_test,
@@ -60,14 +64,20 @@ impl Paths {
         }
     }
 
-    /// Every input with the stage that produces it, in pipeline order.
-    pub fn inputs(&self) -> [(&Path, &'static str); 4] {
-        [
-            (&self.train_split, DataFiles::STAGE),
-            (&self.test_split, DataFiles::STAGE),
-            (&self.user_test_split, DataFiles::STAGE),
-            (&self.weights, TrainFiles::STAGE),
-        ]
+    /// Every input with the stage that produces it, in pipeline order: the
+    /// splits, the extra test sets the data stage wrote, the weights.
+    pub fn inputs(&self) -> Vec<(PathBuf, &'static str)> {
+        let mut inputs = vec![
+            (self.train_split.clone(), DataFiles::STAGE),
+            (self.test_split.clone(), DataFiles::STAGE),
+            (self.user_test_split.clone(), DataFiles::STAGE),
+        ];
+        // A data folder that cannot be listed has no extra sets to declare;
+        // reading the splits beside them reports the problem.
+        let extra = self.data.extra_tests().unwrap_or_default();
+        inputs.extend(extra.into_iter().map(|(_, path)| (path, DataFiles::STAGE)));
+        inputs.push((self.weights.clone(), TrainFiles::STAGE));
+        inputs
     }
 }
 
@@ -90,7 +100,7 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     for (path, stage) in paths.inputs() {
         // Splits from before the user's digits existed have no user split.
         if path != paths.user_test_split {
-            require_artifact(path, stage)?;
+            require_artifact(&path, stage)?;
         }
     }
     let classifier = Classifier::load(&paths.weights).map_err(|source| Error::Model { source })?;
@@ -111,10 +121,26 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     } else {
         Some(score("your digits", &paths.user_test_split, user)?)
     };
+    let listed = paths
+        .data
+        .extra_tests()
+        .map_err(|source| Error::ListExtraTests {
+            path: paths.data.dir.clone(),
+            source,
+        })?;
+    let mut extra_tests = Vec::new();
+    for (name, path) in listed {
+        let scored = score(&name, &path, read_split(&path)?)?;
+        extra_tests.push(NamedMetrics {
+            name,
+            metrics: scored.metrics,
+        });
+    }
     let metrics = Metrics {
         train: train.metrics,
         test: test.metrics,
         user_test: user_test.map(|scored| scored.metrics),
+        extra_tests,
     };
     if let Some(field) = first_non_finite(&metrics) {
         return Err(Error::NotFinite { metric: field });
@@ -290,9 +316,23 @@ fn first_non_finite(metrics: &Metrics) -> Option<String> {
 }
 
 /// Each scored split with its name in `metrics.json`.
-fn scored_splits(metrics: &Metrics) -> Vec<(&'static str, &SplitMetrics)> {
-    let mut splits = vec![("train", &metrics.train), ("test", &metrics.test)];
-    splits.extend(metrics.user_test.as_ref().map(|m| ("user_test", m)));
+fn scored_splits(metrics: &Metrics) -> Vec<(String, &SplitMetrics)> {
+    let mut splits = vec![
+        ("train".to_string(), &metrics.train),
+        ("test".to_string(), &metrics.test),
+    ];
+    splits.extend(
+        metrics
+            .user_test
+            .as_ref()
+            .map(|m| ("user_test".to_string(), m)),
+    );
+    splits.extend(
+        metrics
+            .extra_tests
+            .iter()
+            .map(|e| (format!("extra_tests.{}", e.name), &e.metrics)),
+    );
     splits
 }
 
@@ -340,6 +380,7 @@ mod tests {
             train,
             test,
             user_test: None,
+            extra_tests: Vec::new(),
         }
     }
 

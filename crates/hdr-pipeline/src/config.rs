@@ -188,17 +188,7 @@ pub fn load(location: &Location, overrides: &[String]) -> Result<Loaded> {
     };
     let root = std::path::absolute(&root).unwrap_or(root);
     let mut config = as_written.clone();
-    if config.data.source.is_relative() {
-        config.data.source = root.join(&config.data.source);
-    }
-    if let Some(test) = config.data.test_source.as_mut().filter(|p| p.is_relative()) {
-        *test = root.join(&*test);
-    }
-    // An empty path turns the user's digits off, so it stays empty.
-    let user = &mut config.data.user_samples;
-    if user.is_relative() && !user.as_os_str().is_empty() {
-        *user = root.join(&*user);
-    }
+    config.data = config.data.map_paths(|p| root.join(p));
     let file = exists.then(|| root.join(path.file_name().unwrap_or_default()));
     Ok(Loaded {
         config,

@@ -53,16 +53,7 @@ impl Project {
         let value = match stage {
             // Record the source as written relative to the root, so a moved
             // checkout is not stale just because its absolute path changed.
-            Stage::Data => serde_json::to_value(hdr_data::Config {
-                source: PathBuf::from(self.display(&c.data.source)),
-                test_source: c
-                    .data
-                    .test_source
-                    .as_ref()
-                    .map(|p| PathBuf::from(self.display(p))),
-                user_samples: PathBuf::from(self.display(&c.data.user_samples)),
-                ..c.data.clone()
-            }),
+            Stage::Data => serde_json::to_value(c.data.map_paths(|p| self.display(p).into())),
             // The `[model]` section shapes the train stage too: its keys are
             // recorded beside `[train]`'s as `model.<key>`.
             Stage::Train => serde_json::to_value(&c.train).map(|mut train| {
@@ -84,18 +75,25 @@ impl Project {
     /// source data): what each stage crate's `Paths::inputs` says.
     pub fn deps(&self, stage: Stage) -> Vec<(PathBuf, Option<Stage>)> {
         let a = &self.artifacts;
-        let owned = |inputs: &[(&Path, &'static str)]| -> Vec<(PathBuf, Option<Stage>)> {
+        fn owned<P: AsRef<Path>>(inputs: &[(P, &'static str)]) -> Vec<(PathBuf, Option<Stage>)> {
             inputs
                 .iter()
-                .map(|(path, maker)| (path.to_path_buf(), Stage::named(maker)))
+                .map(|(path, maker)| (path.as_ref().to_path_buf(), Stage::named(maker)))
                 .collect()
-        };
+        }
         match stage {
             // The user's digits are an input once the file exists: the
             // first one saved makes the data stage stale.
             Stage::Data => std::iter::once(self.config.data.source.as_path())
                 .chain(self.config.data.test_source.as_deref())
                 .chain(self.config.data.user_samples_file())
+                .chain(
+                    self.config
+                        .data
+                        .extra_test_sources
+                        .iter()
+                        .map(PathBuf::as_path),
+                )
                 .map(|p| (p.to_path_buf(), None))
                 .collect(),
             Stage::Train => owned(&hdr_train::Paths::under(a).inputs()),

@@ -245,12 +245,9 @@ fn build_record(runner: &StageRunner, outcome: &Outcome, error: Option<&Error>) 
     let files = hdr_artifacts::Artifacts::under(&project.artifacts);
     let ok = error.is_none();
     let mut config = serde_json::to_value(&project.config).expect("configs serialise to JSON");
-    config["data"]["source"] = serde_json::json!(project.display(&project.config.data.source));
-    if let Some(test) = &project.config.data.test_source {
-        config["data"]["test_source"] = serde_json::json!(project.display(test));
-    }
-    config["data"]["user_samples"] =
-        serde_json::json!(project.display(&project.config.data.user_samples));
+    config["data"] =
+        serde_json::to_value(project.config.data.map_paths(|p| project.display(p).into()))
+            .expect("configs serialise to JSON");
     let finished = |stage: Stage| ok || outcome.fingerprints.contains_key(stage.name());
     let summary = finished(Stage::Data)
         .then(|| hdr_artifacts::read_summary(&files.data.summary).ok())

@@ -84,7 +84,7 @@ impl StageRunner<'_> {
         let mut deps = BTreeMap::new();
         for (path, _) in project.deps(stage) {
             if path.exists() {
-                let hash = hdr_common::sha256_file(&path).map_err(Error::io("read", &path))?;
+                let hash = hdr_common::sha256_input(&path).map_err(Error::io("read", &path))?;
                 deps.insert(project.display(&path), hash);
             }
         }

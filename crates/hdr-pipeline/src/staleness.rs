@@ -56,7 +56,7 @@ impl Project {
                 reasons.push(format!("input {key} is missing{hint}"));
                 continue;
             }
-            let hash = hdr_common::sha256_file(&path).map_err(Error::io("read", &key))?;
+            let hash = hdr_common::sha256_input(&path).map_err(Error::io("read", &key))?;
             match entry.deps.get(&key) {
                 Some(old) if *old == hash => {}
                 Some(_) => reasons.push(format!("input {key} changed")),

@@ -57,7 +57,7 @@ mod tests {
 
     use super::*;
     use crate::{PredictError, Recognition, RecognizeError};
-    use hdr_recognize::PreprocessError;
+    use hdr_recognize::{ImageError, PreprocessError};
 
     fn seven() -> FileOutcome {
         let mut probabilities = [0.0f32; 10];
@@ -80,10 +80,12 @@ mod tests {
     fn blank() -> FileOutcome {
         let file = PathBuf::from("dir/blank \"1\".png");
         FileOutcome {
-            result: Err(PredictError::Recognize(RecognizeError::NoDigit {
-                path: file.clone(),
-                source: PreprocessError::NoInk,
-            })),
+            result: Err(PredictError::Recognize(RecognizeError::Image(
+                ImageError::NoDigit {
+                    path: file.clone(),
+                    source: PreprocessError::NoInk,
+                },
+            ))),
             file,
         }
     }

@@ -41,12 +41,12 @@
 //! # }
 //! ```
 //!
-//! Images are prepared the way MNIST was made ([`preprocess()`]): grey,
-//! inverted when the paper is light, background noise dropped, cropped to the
-//! ink, the longer side scaled to 20 px with anti-aliasing, and pasted into
-//! 28x28 with the ink's centre of mass at the centre. Large images are first
-//! looked at block-averaged, and again in full only when their strokes or
-//! their digit came out too small for that to be safe.
+//! Images are prepared the way MNIST was made ([`preprocess()`], from
+//! [`hdr_image`], which the data stage shares for folders of labelled
+//! images): grey, inverted when the paper is light, background noise
+//! dropped, cropped to the ink, the longer side scaled to 20 px with
+//! anti-aliasing, and pasted into 28x28 with the ink's centre of mass at the
+//! centre.
 //!
 //! Files are read within bounds ([`load_image`]; [`decode_bytes`] and
 //! [`Recognizer::recognize_bytes`] do the same for images held in memory,
@@ -64,20 +64,17 @@
 
 #![deny(missing_docs)]
 
-mod decode;
 mod error;
 mod json;
-pub mod preprocess;
 mod recognition;
 mod recognizer;
 
-pub use decode::{
-    declared_size, decode_bytes, load_image, DeclaredSize, MAX_DECODED_BYTES, MAX_IMAGE_SIDE,
-};
 pub use error::RecognizeError;
+pub use hdr_image::{
+    declared_size, decode_bytes, image, load_image, prepare_bytes, prepare_file, preprocess,
+    DeclaredSize, ImageError, PreprocessError, MAX_DECODED_BYTES, MAX_IMAGE_SIDE,
+};
 pub use hdr_model::{Classifier, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
-pub use image;
 pub use json::RecognitionJson;
-pub use preprocess::{preprocess, PreprocessError};
 pub use recognition::Recognition;
-pub use recognizer::{prepare_bytes, prepare_file, Recognizer};
+pub use recognizer::Recognizer;

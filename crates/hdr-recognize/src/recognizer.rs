@@ -2,12 +2,11 @@
 
 use std::path::Path;
 
+use hdr_image::{prepare_bytes, prepare_file, preprocess};
 use hdr_model::{Classifier, IMAGE_PIXELS};
 use image::DynamicImage;
 use rayon::prelude::*;
 
-use crate::decode::{decode_bytes, load_image};
-use crate::preprocess::preprocess;
 use crate::{Recognition, RecognizeError};
 
 /// A trained model, ready to recognise digits in image files, decoded
@@ -90,7 +89,7 @@ impl Recognizer {
         &self,
         paths: &[P],
     ) -> Vec<Result<Recognition, RecognizeError>> {
-        self.recognize_each(paths, |path| prepare_file(path.as_ref()))
+        self.recognize_each(paths, |path| Ok(prepare_file(path.as_ref())?))
     }
 
     /// Recognises the digit in each named image held in memory, as
@@ -105,7 +104,7 @@ impl Recognizer {
         B: AsRef<[u8]> + Sync,
     {
         self.recognize_each(images, |(name, bytes)| {
-            prepare_bytes(bytes.as_ref(), name.as_ref())
+            Ok(prepare_bytes(bytes.as_ref(), name.as_ref())?)
         })
     }
 
@@ -156,27 +155,6 @@ impl Recognizer {
             .map(|(prediction, &input)| Recognition::new(prediction, input))
             .collect()
     }
-}
-
-/// Reads one image file within the decoding limits and preprocesses it into
-/// the 28x28 input of the model.
-pub fn prepare_file(path: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
-    digit_input(&load_image(path)?, path)
-}
-
-/// Decodes one image held in memory within the decoding limits and
-/// preprocesses it into the 28x28 input of the model; `name` is what errors
-/// call it.
-pub fn prepare_bytes(bytes: &[u8], name: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
-    digit_input(&decode_bytes(bytes, name)?, name)
-}
-
-/// The model's input for a decoded image; errors name where it came from.
-fn digit_input(image: &DynamicImage, name: &Path) -> Result<[u8; IMAGE_PIXELS], RecognizeError> {
-    preprocess(image).map_err(|source| RecognizeError::NoDigit {
-        path: name.to_path_buf(),
-        source,
-    })
 }
 
 /// `pixels` as one model input, or the error naming its length.

@@ -123,7 +123,7 @@ fn bold(size: f64) -> TextStyle<'static> {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     /// File stem, e.g. `confusion_test`.
-    pub name: &'static str,
+    pub name: String,
     /// What the chart shows (HTML alt text and caption).
     pub description: String,
     /// Pixel size.
@@ -142,7 +142,7 @@ trait Chart {
         DB::ErrorType: 'static;
 }
 
-fn render<C: Chart>(name: &'static str, description: String, chart: &C) -> Result<Rendered, Error> {
+fn render<C: Chart>(name: &str, description: String, chart: &C) -> Result<Rendered, Error> {
     let faces = fonts()?;
     let fail = |e: Box<dyn StdError + Send + Sync>| Error::Chart {
         chart: name.into(),
@@ -180,7 +180,7 @@ fn render<C: Chart>(name: &'static str, description: String, chart: &C) -> Resul
         drawn.map_err(fail)?;
     }
     Ok(Rendered {
-        name,
+        name: name.to_string(),
         description,
         size: (w, h),
         png,

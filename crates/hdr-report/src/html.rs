@@ -198,6 +198,47 @@ fn headline_rows(inputs: &Inputs) -> Vec<(&'static str, String, String)> {
         .collect()
 }
 
+/// Where the extra test set `name` came from, as configured.
+fn extra_test_source<'a>(inputs: &'a Inputs, name: &str) -> &'a str {
+    let summary = &inputs.data_summary.extra_tests;
+    summary
+        .iter()
+        .find(|e| e.name == name)
+        .map_or("?", |e| e.path.as_str())
+}
+
+/// The extra test sets beside the test split: one row each.
+fn extra_tests_section(inputs: &Inputs) -> String {
+    let mut html = String::from(
+        "<h2 id=\"extra-tests\">Extra test sets</h2>\n<p>Labelled digits from elsewhere \
+         (<code>data.extra_test_sources</code>), never trained on, beside the test split.</p>\n\
+         <table>\n<tr><th>set</th><th>source</th><th>images</th><th>accuracy</th><th>macro F1</th></tr>\n",
+    );
+    let test = &inputs.metrics.test;
+    let rows = std::iter::once(("test split", inputs.data_summary.source.as_str(), test)).chain(
+        inputs.metrics.extra_tests.iter().map(|e| {
+            (
+                e.name.as_str(),
+                extra_test_source(inputs, &e.name),
+                &e.metrics,
+            )
+        }),
+    );
+    for (name, source, m) in rows {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+            escape(name),
+            escape(source),
+            thousands(m.support),
+            m.accuracy,
+            m.macro_avg.f1
+        );
+    }
+    html.push_str("</table>\n");
+    html
+}
+
 fn model_line(inputs: &Inputs) -> String {
     let card = &inputs.card;
     format!(
@@ -359,7 +400,7 @@ fn figure(chart: &Rendered) -> String {
     format!(
         "<figure id=\"{name}\" style=\"width:{w}px\"><img src=\"data:image/png;base64,{data}\" width=\"{w}\" height=\"{h}\" alt=\"{alt}\">\
          <figcaption>{alt} <span class=\"files\">Files: <code>{name}.png</code>, <code>{name}.svg</code>.</span></figcaption></figure>\n",
-        name = escape(chart.name),
+        name = escape(&chart.name),
         w = chart.size.0,
         h = chart.size.1,
         alt = escape(&chart.description),
@@ -459,6 +500,12 @@ pub fn page(title: &str, inputs: &Inputs, charts: &[Rendered]) -> String {
         );
         html.push_str(&chart(crate::CHART_CONFUSION_USER));
     }
+    if !inputs.metrics.extra_tests.is_empty() {
+        html.push_str(&extra_tests_section(inputs));
+        for extra in &inputs.metrics.extra_tests {
+            html.push_str(&chart(&crate::extra_confusion_chart(&extra.name)));
+        }
+    }
     html.push_str("<h2>Training</h2>\n");
     html.push_str(&chart(crate::CHART_CURVES));
     html.push_str("<h2>Per-digit F1</h2>\n");
@@ -530,6 +577,16 @@ pub fn summary_markdown(title: &str, inputs: &Inputs) -> String {
             thousands(inputs.card.user_samples as u64)
         );
     }
+    for extra in &inputs.metrics.extra_tests {
+        let _ = writeln!(
+            md,
+            "Extra test set {} ({}): accuracy {:.4} on {} images.",
+            markdown_cell(&extra.name),
+            markdown_cell(extra_test_source(inputs, &extra.name)),
+            extra.metrics.accuracy,
+            thousands(extra.metrics.support)
+        );
+    }
     let _ = writeln!(
         md,
         "Test mistakes: {} of {} images.\n\nCharts and the classification report: `report.html`.",
@@ -570,6 +627,7 @@ mod tests {
             },
             user_samples: None,
             seconds: 0.5,
+            extra_tests: Vec::new(),
         };
         let html = data_section(&summary);
         assert!(html.contains("data/&lt;x&gt;.csv"));

@@ -43,6 +43,15 @@ pub const CHART_CONFUSION_TEST: &str = "confusion_test";
 /// Chart file stem: confusion matrix of the user's own held-out digits
 /// (drawn only when the eval stage scored some; not in [`CHARTS`]).
 pub const CHART_CONFUSION_USER: &str = "confusion_user_test";
+/// Chart file stems of the extra test sets' confusion matrices begin with
+/// this and end with the set's name (`confusion_extra_uci-digits`); drawn
+/// only for the sets the eval stage scored.
+pub const CHART_CONFUSION_EXTRA_PREFIX: &str = "confusion_extra_";
+
+/// The chart file stem of the extra test set `name`'s confusion matrix.
+pub fn extra_confusion_chart(name: &str) -> String {
+    format!("{CHART_CONFUSION_EXTRA_PREFIX}{name}")
+}
 /// Chart file stem: loss and accuracy per epoch.
 pub const CHART_CURVES: &str = "training_curves";
 /// Chart file stem: per-digit F1 of both splits.
@@ -323,6 +332,14 @@ pub fn draw_charts(inputs: &Inputs) -> Result<Vec<charts::Rendered>, Error> {
             &user.confusion_matrix,
         )?);
     }
+    for extra in &m.extra_tests {
+        check_stop()?;
+        charts.push(charts::confusion(
+            &extra_confusion_chart(&extra.name),
+            &format!("extra test set {}", extra.name),
+            &extra.metrics.confusion_matrix,
+        )?);
+    }
     Ok(charts)
 }
 
@@ -343,9 +360,9 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
     };
     let mut set = OutputSet::new();
     for chart in &rendered {
-        let png = paths.chart(chart.name, "png");
+        let png = paths.chart(&chart.name, "png");
         set.write(&png, &chart.png).map_err(io(&png))?;
-        let svg = paths.chart(chart.name, "svg");
+        let svg = paths.chart(&chart.name, "svg");
         set.write(&svg, chart.svg.as_bytes()).map_err(io(&svg))?;
     }
     set.write(&paths.html, page.as_bytes())
@@ -361,6 +378,9 @@ pub fn run(config: &Config, paths: &Paths, opts: &RunOptions) -> Result<Outputs,
             hdr_common::remove_if_present(&stale).map_err(io(&stale))?;
         }
     }
+    // Charts of extra test sets no longer scored would mislead too.
+    hdr_common::remove_others_with_prefix(&paths.dir, CHART_CONFUSION_EXTRA_PREFIX, &files)
+        .map_err(io(&paths.dir))?;
     progress.line(format!(
         "report: wrote {} files to {}",
         files.len(),

@@ -197,6 +197,7 @@ mod tests {
             train: split(0.99),
             test: split(test_accuracy),
             user_test: None,
+            extra_tests: Vec::new(),
         }
     }
 
@@ -238,6 +239,7 @@ mod tests {
                 test: SplitSummary::of(&[0, 1, 1], &[2]),
                 test_source: None,
                 user_samples: None,
+                extra_tests: Vec::new(),
                 seconds: 0.1,
             },
         )

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use hdr_recognize::{prepare_bytes, RecognitionJson, RecognizeError, Recognizer};
+use hdr_recognize::{prepare_bytes, ImageError, RecognitionJson, RecognizeError, Recognizer};
 
 /// What errors call the body of `POST /api/predict`, which has no file name.
 const UPLOAD: &str = "upload";
@@ -40,7 +40,7 @@ pub(crate) fn recognize_singles<B: AsRef<[u8]>>(
 ) -> Vec<Answer> {
     let prepared = images
         .iter()
-        .map(|(bytes, _)| prepare_bytes(bytes.as_ref(), UPLOAD.as_ref()))
+        .map(|(bytes, _)| Ok(prepare_bytes(bytes.as_ref(), UPLOAD.as_ref())?))
         .collect();
     let results = recognizer.recognize_prepared(prepared);
     images
@@ -103,7 +103,7 @@ fn answer(
 /// all are 415, anything else about the image is 422.
 fn classify(error: &RecognizeError) -> Failure {
     match error {
-        RecognizeError::NotAnImage { .. } => Failure::Unsupported,
+        RecognizeError::Image(ImageError::NotAnImage { .. }) => Failure::Unsupported,
         _ => Failure::Unprocessable,
     }
 }
@@ -111,7 +111,7 @@ fn classify(error: &RecognizeError) -> Failure {
 /// The 28x28 image the model would see in an upload, or the answer saying
 /// why there is none (as `/api/predict` would give it).
 pub(crate) fn prepare_upload(bytes: &[u8]) -> Result<[u8; hdr_recognize::IMAGE_PIXELS], Answer> {
-    prepare_bytes(bytes, UPLOAD.as_ref()).map_err(|e| answer(None, &Err(e), false))
+    prepare_bytes(bytes, UPLOAD.as_ref()).map_err(|e| answer(None, &Err(e.into()), false))
 }
 
 /// The file extension of an image's format (`png`, `jpg`, `bmp`), from its bytes.
@@ -138,19 +138,19 @@ mod tests {
 
     #[test]
     fn errors_are_classified_and_do_not_repeat_the_name() {
-        let not_image = RecognizeError::NotAnImage {
+        let not_image = RecognizeError::from(ImageError::NotAnImage {
             path: PathBuf::from(UPLOAD),
             detail: "the file holds text, not a PNG, JPEG or BMP image".into(),
-        };
+        });
         let a = answer(None, &Err(not_image), false);
         assert_eq!(a.failure, Some(Failure::Unsupported));
         assert_eq!(
             a.json,
             r#"{"error":"not an image: the file holds text, not a PNG, JPEG or BMP image"}"#
         );
-        let empty = RecognizeError::EmptyFile {
+        let empty = RecognizeError::from(ImageError::EmptyFile {
             path: PathBuf::from("a.png"),
-        };
+        });
         let a = answer(Some("a.png"), &Err(empty), true);
         assert_eq!(a.failure, Some(Failure::Unprocessable));
         assert_eq!(a.json, r#"{"file":"a.png","error":"empty file"}"#);

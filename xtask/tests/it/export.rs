@@ -107,6 +107,7 @@ fn project(trained: Option<Architecture>) -> tempfile::TempDir {
             train: split.clone(),
             test: split,
             user_test: None,
+            extra_tests: Vec::new(),
         };
         std::fs::create_dir_all(&files.eval.dir).unwrap();
         let mut out = Vec::new();

@@ -6,6 +6,7 @@ mod bench;
 mod common;
 mod experiments;
 mod export;
+mod extra_tests;
 mod help;
 mod interrupt;
 mod one_runner;

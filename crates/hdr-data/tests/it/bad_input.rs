@@ -380,6 +380,7 @@ fn a_split_that_would_be_empty_is_refused() {
         source: source.clone(),
         test_source: None,
         user_samples: std::path::PathBuf::new(),
+        extra_test_sources: Vec::new(),
         test_fraction: 0.2,
         seed: 1,
     };
@@ -473,4 +474,46 @@ fn a_torn_last_line_in_the_users_digits_is_named_and_left_alone() {
         torn.as_bytes(),
         "never rewritten"
     );
+}
+
+#[test]
+fn bad_extra_test_sources_name_the_key_and_the_file_and_write_nothing() {
+    let scratch = Scratch::new();
+    let good = scratch.write("good.csv", csv_text(&rows(20)));
+    let paths = scratch.paths();
+    run(&scratch.config(&good, 0.5), &paths, &QUIET).expect("good data runs");
+    let before = snapshot(&paths);
+
+    let folder = scratch.path("scans");
+    std::fs::create_dir_all(folder.join("4")).unwrap();
+    std::fs::write(
+        folder.join("4/broken.png"),
+        b"\x89PNG\r\n\x1a\nnot an image",
+    )
+    .unwrap();
+    let unlabelled = scratch.path("unlabelled");
+    std::fs::create_dir_all(&unlabelled).unwrap();
+    std::fs::write(unlabelled.join("seven.png"), b"whatever").unwrap();
+    let narrow = scratch.write("narrow.csv", "label,pixel0\n3,0\n");
+    let empty = scratch.path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for (source, expected) in [
+        (&folder, "broken.png"),
+        (&unlabelled, "seven.png: cannot tell which digit"),
+        (&narrow, "narrow.csv"),
+        (&empty, "no PNG, JPEG or BMP images"),
+        (&scratch.path("missing.csv"), "missing.csv"),
+    ] {
+        let config = Config {
+            extra_test_sources: vec![source.clone()],
+            ..scratch.config(&good, 0.5)
+        };
+        let err = run(&config, &paths, &QUIET).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("data.extra_test_sources: ") && message.contains(expected),
+            "{message}"
+        );
+        assert_eq!(snapshot(&paths), before, "{message}");
+    }
 }

@@ -95,6 +95,7 @@ fn run_writes_splits_that_read_back_exactly() {
         source: source.clone(),
         test_source: None,
         user_samples: std::path::PathBuf::new(),
+        extra_test_sources: Vec::new(),
         test_fraction: 0.25,
         seed: 9,
     };
@@ -142,6 +143,7 @@ fn same_seed_same_files() {
         source,
         test_source: None,
         user_samples: std::path::PathBuf::new(),
+        extra_test_sources: Vec::new(),
         test_fraction: 0.5,
         seed: 3,
     };
@@ -172,6 +174,7 @@ fn idx_pair_as_source() {
             source,
             test_source: None,
             user_samples: std::path::PathBuf::new(),
+            extra_test_sources: Vec::new(),
             test_fraction: 0.5,
             seed: 1,
         },
@@ -263,4 +266,75 @@ fn the_users_digits_are_split_like_the_source_and_written_beside_it() {
     // The source's own splits are what they were without the user's digits.
     assert_eq!(outputs.summary.train.rows + outputs.summary.test.rows, 40);
     assert!(user.path.ends_with("my-digits.csv"));
+}
+
+/// A dark bar on white paper, as a scan of a "1" would show it.
+fn write_scan_of_a_one(path: &std::path::Path) {
+    use hdr_image::image::{GrayImage, Luma};
+    let bar = GrayImage::from_fn(40, 48, |x, y| {
+        let ink = (17..23).contains(&x) && (6..42).contains(&y);
+        Luma([if ink { 10 } else { 250 }])
+    });
+    bar.save(path).unwrap();
+}
+
+#[test]
+fn extra_test_sources_are_written_whole_beside_the_splits_and_dropped_when_unlisted() {
+    let scratch = Scratch::new();
+    let source = scratch.write("train.csv", csv_text(&rows(40)));
+    let others = rows(12);
+    let csv = scratch.write("others.csv.gz", gzip(csv_text(&others).as_bytes()));
+    let folder = scratch.path("scans");
+    std::fs::create_dir_all(folder.join("1")).unwrap();
+    write_scan_of_a_one(&folder.join("1/a.png"));
+    write_scan_of_a_one(&folder.join("b_1.png"));
+    let paths = scratch.paths();
+    let config = Config {
+        extra_test_sources: vec![csv.clone(), folder.clone()],
+        ..scratch.config(&source, 0.25)
+    };
+    let outputs = run(&config, &paths, &QUIET).unwrap();
+    let names: Vec<&str> = outputs
+        .summary
+        .extra_tests
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["others", "scans"]);
+    let every = read_split(&paths.extra_test("others")).unwrap();
+    assert_eq!(
+        every.labels,
+        as_dataset(&others).labels,
+        "every row, in order"
+    );
+    assert_eq!(every.image(3), &others[3].1[..]);
+    let scans = read_split(&paths.extra_test("scans")).unwrap();
+    assert_eq!(scans.labels, [1, 1]);
+    // The folder's images are what predict reads in them.
+    let expected = hdr_image::prepare_file(&folder.join("1/a.png")).unwrap();
+    assert_eq!(scans.image(0), &expected[..]);
+    assert_eq!(outputs.summary.extra_tests[1].test.class_counts[1], 2);
+    assert_eq!(
+        outputs.summary.extra_tests[1].sha256,
+        hdr_common::sha256_input(&folder).unwrap()
+    );
+    // The source's splits are untouched by them.
+    assert_eq!(outputs.summary.train.rows + outputs.summary.test.rows, 40);
+
+    let fewer = Config {
+        extra_test_sources: vec![csv],
+        ..config
+    };
+    run(&fewer, &paths, &QUIET).unwrap();
+    let listed: Vec<String> = paths
+        .extra_tests()
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        listed,
+        ["others"],
+        "a set no longer listed is not left behind"
+    );
 }

@@ -51,6 +51,11 @@ fn write_digits_csv(path: &Path) {
 
 /// Splits under `dir/artifacts/data` and a random-init model under `dir/artifacts/train`.
 fn prepare(dir: &Path) -> Paths {
+    prepare_with_extra(dir, Vec::new())
+}
+
+/// The same, with extra test sets read by the data stage.
+fn prepare_with_extra(dir: &Path, extra_test_sources: Vec<PathBuf>) -> Paths {
     let csv = dir.join("digits.csv");
     write_digits_csv(&csv);
     let artifacts = dir.join("artifacts");
@@ -58,6 +63,7 @@ fn prepare(dir: &Path) -> Paths {
         source: csv,
         test_source: None,
         user_samples: std::path::PathBuf::new(),
+        extra_test_sources,
         test_fraction: 0.25,
         seed: 5,
     };
@@ -325,4 +331,38 @@ fn a_corrupt_model_fails_without_touching_previous_outputs() {
         .unwrap()
         .count();
     assert_eq!(entries, 1, "no other file appeared in artifacts/eval");
+}
+
+#[test]
+fn extra_test_sets_are_scored_each_on_its_own_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let others = dir.path().join("others.csv");
+    write_digits_csv(&others);
+    let paths = prepare_with_extra(dir.path(), vec![others]);
+    let config = Config {
+        batch_size: BATCH_SIZE,
+    };
+    let metrics = run(&config, &paths, &QUIET).expect("eval runs").metrics;
+    assert_eq!(metrics.extra_tests.len(), 1);
+    let scored = &metrics.extra_tests[0];
+    assert_eq!(scored.name, "others");
+    let every = read_split(&paths.data.extra_test("others")).unwrap();
+    assert_eq!(scored.metrics.support, every.len() as u64);
+    assert_eq!(
+        every.len(),
+        10 * IMAGES_PER_CLASS,
+        "every row, none trained on"
+    );
+    let classifier = Classifier::load(&paths.weights).unwrap();
+    let predictions = predict_in_batches(&classifier, &every.pixels);
+    let expected = split_metrics(&every.labels, &predictions);
+    assert_eq!(scored.metrics.confusion_matrix, expected.confusion_matrix);
+    assert_eq!(scored.metrics.accuracy, expected.accuracy);
+    assert_same_metrics(&read_metrics(&paths.metrics).unwrap(), &metrics);
+    let report = std::fs::read_to_string(&paths.report_txt).unwrap();
+    assert!(report.contains("Classification report: extra_tests.others split (120 images)"));
+    assert!(paths
+        .inputs()
+        .iter()
+        .any(|(path, _)| *path == paths.data.extra_test("others")));
 }

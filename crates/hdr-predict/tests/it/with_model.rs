@@ -12,7 +12,7 @@ use hdr_predict::{
     format_json, format_text, predict_csv, predict_files, PredictError, RecognizeError, Recognizer,
     SUBMISSION_HEADER,
 };
-use hdr_recognize::preprocess;
+use hdr_recognize::{preprocess, ImageError};
 use hdr_testkit::{load_sample, round_trip, Dataset, Style, IMAGE_PIXELS};
 use image::{DynamicImage, ImageFormat};
 
@@ -184,13 +184,13 @@ fn image_files_are_predicted_and_bad_files_get_their_own_errors() {
                     panic!("{}: unexpected error {e:?}", file.display());
                 };
                 let expected = if *file == empty {
-                    matches!(e, RecognizeError::EmptyFile { .. })
+                    matches!(e, RecognizeError::Image(ImageError::EmptyFile { .. }))
                 } else if *file == text {
-                    matches!(e, RecognizeError::NotAnImage { .. })
+                    matches!(e, RecognizeError::Image(ImageError::NotAnImage { .. }))
                 } else if *file == blank {
-                    matches!(e, RecognizeError::NoDigit { .. })
+                    matches!(e, RecognizeError::Image(ImageError::NoDigit { .. }))
                 } else {
-                    matches!(e, RecognizeError::Unreadable { .. })
+                    matches!(e, RecognizeError::Image(ImageError::Unreadable { .. }))
                 };
                 assert!(expected, "{}: unexpected error {e:?}", file.display());
             }

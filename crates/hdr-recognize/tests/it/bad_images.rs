@@ -3,7 +3,7 @@
 //! them are still recognised.
 
 use hdr_model::Cnn;
-use hdr_recognize::{load_image, RecognizeError, Recognizer, MAX_IMAGE_SIDE};
+use hdr_recognize::{load_image, ImageError, RecognizeError, Recognizer, MAX_IMAGE_SIDE};
 use hdr_testkit::{bar_image, encoded, write_bad_files};
 use image::ImageFormat;
 
@@ -100,7 +100,7 @@ fn declared_size_is_refused_from_the_header_with_typed_fields() {
     let bad = write_bad_files(dir.path());
     let huge = &bad[0].path;
     match load_image(huge) {
-        Err(RecognizeError::TooLarge {
+        Err(ImageError::TooLarge {
             width,
             height,
             decoded_bytes,

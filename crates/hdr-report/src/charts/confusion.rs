@@ -133,7 +133,7 @@ impl Chart for ConfusionChart<'_> {
 }
 
 /// The confusion-matrix heatmap of one split (rows true, columns predicted).
-pub fn confusion(name: &'static str, split: &str, matrix: &[Vec<u64>]) -> Result<Rendered, Error> {
+pub fn confusion(name: &str, split: &str, matrix: &[Vec<u64>]) -> Result<Rendered, Error> {
     let total: u64 = matrix.iter().flatten().sum();
     let correct: u64 = matrix
         .iter()

@@ -517,3 +517,60 @@ fn the_page_compares_this_run_with_the_previous_and_the_best_one() {
     let png = std::fs::read(paths.chart(hdr_report::CHART_RUNS, "png")).unwrap();
     assert!(png_stats(&png).2 > 100.0, "the runs chart looks blank");
 }
+
+#[test]
+fn extra_test_sets_get_a_row_and_a_confusion_matrix_each_and_leave_none_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_inputs(dir.path(), Model::Good);
+    // Score the test split again as an extra set named "other-writers".
+    let mut metrics = hdr_artifacts::read_metrics(&paths.metrics).unwrap();
+    let mut other = metrics.test.clone();
+    other.confusion_matrix[9][3] += 7;
+    other.confusion_matrix[9][9] -= 7;
+    metrics.extra_tests.push(hdr_artifacts::NamedMetrics {
+        name: "other-writers".into(),
+        metrics: other,
+    });
+    let write_metrics = |m: &hdr_artifacts::Metrics| {
+        std::fs::write(&paths.metrics, serde_json::to_string_pretty(m).unwrap()).unwrap()
+    };
+    write_metrics(&metrics);
+    let mut summary = hdr_artifacts::read_summary(&paths.data_summary).unwrap();
+    summary.extra_tests.push(hdr_artifacts::ExtraTestSummary {
+        name: "other-writers".into(),
+        path: "data/<scans>".into(),
+        sha256: "00".repeat(32),
+        test: summary.test.clone(),
+    });
+    std::fs::write(
+        &paths.data_summary,
+        serde_json::to_string_pretty(&summary).unwrap(),
+    )
+    .unwrap();
+
+    let outputs = run(&Config::default(), &paths, &QUIET).unwrap();
+    let chart = hdr_report::extra_confusion_chart("other-writers");
+    let png = paths.chart(&chart, "png");
+    assert!(outputs.files.contains(&png) && png.is_file());
+    assert!(outputs.files.contains(&paths.chart(&chart, "svg")));
+    let (_, _, variance) = png_stats(&std::fs::read(&png).unwrap());
+    assert!(variance > 100.0, "a drawn heatmap, not a blank image");
+    let html = std::fs::read_to_string(&paths.html).unwrap();
+    assert!(html.contains("<h2 id=\"extra-tests\">Extra test sets</h2>"));
+    assert!(html.contains("<td>other-writers</td><td><code>data/&lt;scans&gt;</code></td>"));
+    assert!(html.contains(&format!("id=\"{chart}\"")));
+    let md = std::fs::read_to_string(&paths.summary_md).unwrap();
+    assert!(
+        md.contains("Extra test set other-writers (data/<scans>): accuracy"),
+        "{md}"
+    );
+
+    // Scored no more: its chart goes.
+    metrics.extra_tests.clear();
+    write_metrics(&metrics);
+    run(&Config::default(), &paths, &QUIET).unwrap();
+    assert!(!png.exists());
+    assert!(!std::fs::read_to_string(&paths.html)
+        .unwrap()
+        .contains("extra-tests"));
+}

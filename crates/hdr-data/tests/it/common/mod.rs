@@ -75,6 +75,7 @@ impl Scratch {
             source: source.to_path_buf(),
             test_source: None,
             user_samples: std::path::PathBuf::new(),
+            extra_test_sources: Vec::new(),
             test_fraction,
             seed: 42,
         }

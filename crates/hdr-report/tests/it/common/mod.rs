@@ -57,6 +57,7 @@ fn run_data_stage(artifacts: &Path) {
         source,
         test_source: None,
         user_samples: std::path::PathBuf::new(),
+        extra_test_sources: Vec::new(),
         test_fraction: 0.2,
         seed: 42,
     };
@@ -255,6 +256,7 @@ pub fn write_inputs(artifacts: &Path, model: Model) -> Paths {
         train,
         test,
         user_test: None,
+        extra_tests: Vec::new(),
     };
     std::fs::write(
         &paths.metrics,

@@ -190,6 +190,7 @@ pub fn write_metrics(path: &Path, test_accuracy: f64) {
         train: split(0.99),
         test: split(test_accuracy),
         user_test: None,
+        extra_tests: Vec::new(),
     };
     let mut bytes = Vec::new();
     hdr_artifacts::write_metrics(&mut bytes, &metrics).unwrap();

@@ -8,7 +8,7 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::preprocess::shrink_for_work;
-use crate::RecognizeError;
+use crate::ImageError;
 
 /// The widest and tallest image accepted, in pixels.
 pub const MAX_IMAGE_SIDE: u32 = 10_000;
@@ -42,14 +42,14 @@ fn header_limits() -> Limits {
 /// Images whose longer side exceeds 1024 pixels come back shrunk to it
 /// (averaging blocks of pixels, as an RGB float image), which is all
 /// preprocessing would use of them.
-pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
-    let unreadable = |source| RecognizeError::Unreadable {
+pub fn load_image(path: &Path) -> Result<DynamicImage, ImageError> {
+    let unreadable = |source| ImageError::Unreadable {
         path: path.to_path_buf(),
         source,
     };
     let metadata = std::fs::metadata(path).map_err(unreadable)?;
     if metadata.is_dir() {
-        return Err(RecognizeError::Directory {
+        return Err(ImageError::Directory {
             path: path.to_path_buf(),
         });
     }
@@ -62,10 +62,10 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, RecognizeError> {
 /// as [`load_image`] decodes a file: the same header check, decoder limits,
 /// orientation and early shrink. `name` is what errors call the bytes (the
 /// upload's file name, for one).
-pub fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, RecognizeError> {
+pub fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, ImageError> {
     check_length(bytes.len() as u64, name)?;
     let file = || name.to_path_buf();
-    let decode_error = |e: image::ImageError| RecognizeError::Decode {
+    let decode_error = |e: image::ImageError| ImageError::Decode {
         path: file(),
         detail: match &e {
             image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -76,7 +76,7 @@ pub fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, Recognize
     };
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|source| RecognizeError::Unreadable {
+        .map_err(|source| ImageError::Unreadable {
             path: file(),
             source,
         })?;
@@ -85,7 +85,7 @@ pub fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, Recognize
         format,
         Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp)
     ) {
-        return Err(RecognizeError::NotAnImage {
+        return Err(ImageError::NotAnImage {
             path: file(),
             detail: not_an_image(format, bytes),
         });
@@ -95,7 +95,7 @@ pub fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, Recognize
     let (width, height) = decoder.dimensions();
     let decoded_bytes = decoder.total_bytes();
     if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || decoded_bytes > MAX_DECODED_BYTES {
-        return Err(RecognizeError::TooLarge {
+        return Err(ImageError::TooLarge {
             path: file(),
             width,
             height,
@@ -104,7 +104,7 @@ pub fn decode_bytes(bytes: &[u8], name: &Path) -> Result<DynamicImage, Recognize
     }
     if format == Some(ImageFormat::Jpeg) && !jpeg_has_end(bytes) {
         // The JPEG decoder fills a cut-off image with grey instead of failing.
-        return Err(RecognizeError::Decode {
+        return Err(ImageError::Decode {
             path: file(),
             detail: "the JPEG data ends before its end-of-image marker: the file is truncated"
                 .to_string(),
@@ -168,14 +168,14 @@ pub fn declared_size(bytes: &[u8]) -> Option<DeclaredSize> {
 
 /// Refuses empty input and input larger than [`MAX_DECODED_BYTES`] before
 /// anything is read or decoded.
-fn check_length(len: u64, name: &Path) -> Result<(), RecognizeError> {
+fn check_length(len: u64, name: &Path) -> Result<(), ImageError> {
     if len == 0 {
-        return Err(RecognizeError::EmptyFile {
+        return Err(ImageError::EmptyFile {
             path: name.to_path_buf(),
         });
     }
     if len > MAX_DECODED_BYTES {
-        return Err(RecognizeError::FileTooLarge {
+        return Err(ImageError::FileTooLarge {
             path: name.to_path_buf(),
             bytes: len,
         });
@@ -288,25 +288,25 @@ mod tests {
 
         assert!(matches!(
             load_image(&empty),
-            Err(RecognizeError::EmptyFile { .. })
+            Err(ImageError::EmptyFile { .. })
         ));
         let err = load_image(&text).unwrap_err();
-        assert!(matches!(err, RecognizeError::NotAnImage { .. }), "{err}");
+        assert!(matches!(err, ImageError::NotAnImage { .. }), "{err}");
         assert!(
             err.to_string().starts_with(&text.display().to_string()),
             "{err}"
         );
         assert!(matches!(
             load_image(&truncated),
-            Err(RecognizeError::Decode { .. })
+            Err(ImageError::Decode { .. })
         ));
         assert!(matches!(
             load_image(&missing),
-            Err(RecognizeError::Unreadable { .. })
+            Err(ImageError::Unreadable { .. })
         ));
         assert!(matches!(
             load_image(dir.path()),
-            Err(RecognizeError::Directory { .. })
+            Err(ImageError::Directory { .. })
         ));
     }
 
@@ -333,7 +333,7 @@ mod tests {
         assert!(huge.len() < 1_000);
         let started = std::time::Instant::now();
         match decode_bytes(&huge, Path::new("upload.png")) {
-            Err(RecognizeError::TooLarge {
+            Err(ImageError::TooLarge {
                 path,
                 width,
                 height,
@@ -352,7 +352,7 @@ mod tests {
         // Just over the side limit, small in bytes: still refused.
         assert!(matches!(
             decode_bytes(&png_declaring(MAX_IMAGE_SIDE + 1, 1), Path::new("wide.png")),
-            Err(RecognizeError::TooLarge { .. })
+            Err(ImageError::TooLarge { .. })
         ));
     }
 
@@ -389,17 +389,17 @@ mod tests {
         let name = Path::new("nothing.png");
         assert!(matches!(
             decode_bytes(b"", name),
-            Err(RecognizeError::EmptyFile { .. })
+            Err(ImageError::EmptyFile { .. })
         ));
         let err = decode_bytes(b"plain words\n", name).unwrap_err();
-        assert!(matches!(err, RecognizeError::NotAnImage { .. }), "{err}");
+        assert!(matches!(err, ImageError::NotAnImage { .. }), "{err}");
         assert_eq!(
             err.reason(),
             "not an image: the file holds text, not a PNG, JPEG or BMP image"
         );
         assert!(matches!(
             decode_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", name),
-            Err(RecognizeError::Decode { .. })
+            Err(ImageError::Decode { .. })
         ));
     }
 }

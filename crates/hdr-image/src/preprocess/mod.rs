@@ -14,7 +14,7 @@ mod geometry;
 mod ink;
 mod working;
 
-use hdr_model::{IMAGE_PIXELS, IMAGE_SIDE};
+use hdr_artifacts::{IMAGE_PIXELS, IMAGE_SIDE};
 use image::DynamicImage;
 
 use geometry::{bounding_box, crop, dilate, pad, resample, stroke_width};
