@@ -300,11 +300,15 @@ pub fn draw_charts(inputs: &Inputs) -> Result<Vec<charts::Rendered>, Error> {
         },
         {
             check_stop()?;
-            charts::confusion(CHART_CONFUSION_TRAIN, "train", &m.train.confusion_matrix)?
+            charts::confusion(
+                CHART_CONFUSION_TRAIN,
+                "train split",
+                &m.train.confusion_matrix,
+            )?
         },
         {
             check_stop()?;
-            charts::confusion(CHART_CONFUSION_TEST, "test", &m.test.confusion_matrix)?
+            charts::confusion(CHART_CONFUSION_TEST, "test split", &m.test.confusion_matrix)?
         },
         {
             check_stop()?;

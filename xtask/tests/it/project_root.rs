@@ -208,7 +208,7 @@ fn config_shows_each_value_and_where_it_comes_from() {
         "{}",
         text(&out)
     );
-    assert!(stdout(&out).contains("epochs = 30"), "{}", text(&out));
+    assert!(stdout(&out).contains("epochs = 45"), "{}", text(&out));
 
     // A bad override is refused naming the key.
     let out = project.xtask_in("", &["--set", "train.epoch=3", "config"]);

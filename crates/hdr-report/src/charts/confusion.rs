@@ -36,7 +36,7 @@ impl Chart for ConfusionChart<'_> {
         let n = self.matrix.len();
         let total: u64 = self.matrix.iter().flatten().sum();
         let title = format!(
-            "{} split: confusion matrix ({} images)",
+            "{}: confusion matrix ({} images)",
             capitalised(self.split),
             thousands(total)
         );
@@ -132,7 +132,8 @@ impl Chart for ConfusionChart<'_> {
     }
 }
 
-/// The confusion-matrix heatmap of one split (rows true, columns predicted).
+/// The confusion-matrix heatmap of one split (rows true, columns predicted);
+/// `split` names it in a title and a caption (`test split`, `your digits`).
 pub fn confusion(name: &str, split: &str, matrix: &[Vec<u64>]) -> Result<Rendered, Error> {
     let total: u64 = matrix.iter().flatten().sum();
     let correct: u64 = matrix
@@ -141,7 +142,7 @@ pub fn confusion(name: &str, split: &str, matrix: &[Vec<u64>]) -> Result<Rendere
         .map(|(i, row)| row.get(i).copied().unwrap_or(0))
         .sum();
     let description = format!(
-        "Confusion matrix of the {split} split: {} of {} images on the diagonal; rows are true digits, \
+        "Confusion matrix of the {split}: {} of {} images on the diagonal; rows are true digits, \
          columns predicted digits, each cell shows its count and is coloured by its share of the row.",
         thousands(correct),
         thousands(total)
