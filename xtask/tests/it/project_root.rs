@@ -169,7 +169,7 @@ fn config_shows_each_value_and_where_it_comes_from() {
             .unwrap_or_else(|| panic!("no {key} in\n{shown}"))
             .to_string()
     };
-    assert!(line("epochs").ends_with("# --set (default 30)"), "{shown}");
+    assert!(line("epochs").ends_with("# --set (default 45)"), "{shown}");
     assert!(
         line("batch_size").contains("# file (default 128)"),
         "{shown}"
@@ -190,7 +190,7 @@ fn config_shows_each_value_and_where_it_comes_from() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let epochs = &json["sections"]["train"]["epochs"];
     assert_eq!(epochs["value"], 3);
-    assert_eq!(epochs["default"], 30);
+    assert_eq!(epochs["default"], 45);
     assert_eq!(epochs["from"], "--set");
     assert_eq!(json["sections"]["train"]["batch_size"]["from"], "file");
     assert_eq!(json["sections"]["report"]["mistakes"]["from"], "default");
