@@ -5,6 +5,8 @@ predict`), averaged over several training seeds.
 
     python3 scripts/augment_ablation.py            # 9 rows x 3 seeds, about 10 minutes
     python3 scripts/augment_ablation.py --seeds 42  # one seed, quicker and noisier
+    python3 scripts/augment_ablation.py --default-only --seeds 1 2 3 4 5 6 42 \
+        --set train.epochs=30 --set train.dropout=0.3  # one row, other settings
 
 Runs in its own project under target/augment-ablation (your artifacts/ and
 run log are left alone) and prints a Markdown table. Needs scikit-learn and
@@ -35,11 +37,13 @@ def uci_accuracy(project, uci, sets):
     return uci_digits.read_right(project, sorted(uci.glob("*/*.png")), *sets)
 
 
-def run(project, uci, overrides, seeds):
-    """Mean and range of (MNIST test, UCI) accuracy over `seeds`."""
+def run(project, uci, overrides, seeds, common):
+    """Mean and range of (MNIST test, UCI) accuracy over `seeds`; `common`
+    are `KEY=VALUE` overrides for every run."""
     results = []
     for seed in seeds:
-        sets = [item for key, value in overrides for item in ("--set", f"train.{key}={value}")]
+        sets = [item for value in common for item in ("--set", value)]
+        sets += [item for key, value in overrides for item in ("--set", f"train.{key}={value}")]
         sets += ["--set", f"train.seed={seed}"]
         xtask(project, *sets, "pipeline", "--from", "train")
         metrics = json.loads((project / "artifacts/eval/metrics.json").read_text())
@@ -58,6 +62,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--work", default=str(ROOT / "target/augment-ablation"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a pipeline.toml override for every run (repeatable)")
+    parser.add_argument("--default-only", action="store_true",
+                        help="only the first row: the augmentation as configured")
     args = parser.parse_args()
     work = Path(args.work)
     project = work / "project"
@@ -79,11 +87,14 @@ def main():
         else:
             rows.append((f"with `{name} = {TRY_SHARE}`", [(name, TRY_SHARE)]))
     rows += [("no augmentation (`augment = false`)", [("augment", "false")])]
-    print(f"seeds {' '.join(map(str, args.seeds))}; mean (lowest-highest)\n")
+    if args.default_only:
+        rows = rows[:1]
+    settings = f"; with {' '.join(args.set)}" if args.set else ""
+    print(f"seeds {' '.join(map(str, args.seeds))}{settings}; mean (lowest-highest)\n")
     print("| training | MNIST sample, test split | UCI digits (43 other writers) |")
     print("| --- | ---: | ---: |")
     for name, overrides in rows:
-        results = run(project, uci, overrides, args.seeds)
+        results = run(project, uci, overrides, args.seeds, args.set)
         mnist = cell([m for m, _ in results])
         other = cell([u for _, u in results])
         print(f"| {name} | {mnist} | {other} |", flush=True)
