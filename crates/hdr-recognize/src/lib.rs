@@ -68,6 +68,7 @@ mod error;
 mod json;
 mod recognition;
 mod recognizer;
+mod tta;
 
 pub use error::RecognizeError;
 pub use hdr_image::{

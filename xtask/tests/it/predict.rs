@@ -80,3 +80,39 @@ fn bad_images_are_refused_one_by_one_and_the_rest_predicted() {
         bad.len()
     );
 }
+
+#[test]
+fn tta_reads_each_file_as_the_library_does_with_test_time_augmentation() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline.toml"), "").unwrap();
+    let model = write_model(dir.path());
+    let good = dir.path().join("good.png");
+    std::fs::write(&good, encoded(bar_image(64), ImageFormat::Png)).unwrap();
+    let args = |tta: bool| {
+        let mut args = vec![
+            std::ffi::OsStr::new("--json"),
+            std::ffi::OsStr::new("--model"),
+            model.as_os_str(),
+        ];
+        if tta {
+            args.push(std::ffi::OsStr::new("--tta"));
+        }
+        args.push(good.as_os_str());
+        args
+    };
+    let line = |output: Output| {
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    };
+    let averaged = line(predict(dir.path(), &args(true)));
+    let plain = line(predict(dir.path(), &args(false)));
+    assert_ne!(averaged, plain);
+    let recognizer = hdr_predict::load_model(&model)
+        .unwrap()
+        .with_test_time_augmentation(true);
+    let expected = hdr_predict::predict_files(&recognizer, std::slice::from_ref(&good), None);
+    assert_eq!(averaged, hdr_predict::format_json(&expected[0]));
+}

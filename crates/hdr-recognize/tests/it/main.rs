@@ -4,3 +4,4 @@
 
 mod bad_images;
 mod styles_nearest_neighbour;
+mod test_time_augmentation;
