@@ -29,6 +29,11 @@ pub struct ServeArgs {
     /// Open the page in the desktop's browser (with xdg-open).
     #[arg(long)]
     open: bool,
+    /// Test-time augmentation: read each digit as the mean of itself and
+    /// four copies moved one pixel (better on other writers' digits, about
+    /// four times the model's time).
+    #[arg(long)]
+    tta: bool,
     /// How long a client has to send a request's head, from connecting or
     /// from the previous answer, so also the idle keep-alive timeout
     /// (default 10s).
@@ -113,6 +118,9 @@ pub fn run(
     }
     if args.open {
         server.arg("--open");
+    }
+    if args.tta {
+        server.arg("--tta");
     }
     // hdr-serve checks the values and holds the defaults.
     let limits = [

@@ -90,6 +90,9 @@ pub struct ServeConfig {
     pub samples: Option<PathBuf>,
     /// What the page's Retrain button runs (the pipeline); `None` hides it.
     pub retrain: Option<RetrainCommand>,
+    /// Read each digit as the mean of itself and its one-pixel shifts
+    /// ([`hdr_recognize::Recognizer::with_test_time_augmentation`]).
+    pub test_time_augmentation: bool,
 }
 
 impl ServeConfig {
@@ -102,6 +105,7 @@ impl ServeConfig {
             limits: Limits::default(),
             samples: None,
             retrain: None,
+            test_time_augmentation: false,
         }
     }
 }

@@ -50,6 +50,11 @@ struct Args {
     /// Print nothing but the URL and errors.
     #[arg(short, long)]
     quiet: bool,
+    /// Test-time augmentation: read each digit as the mean of itself and
+    /// four copies moved one pixel (better on other writers' digits, about
+    /// four times the model's time).
+    #[arg(long)]
+    tta: bool,
     #[command(flatten)]
     limits: LimitArgs,
     /// The command the page's Retrain button runs (after `--`), e.g.
@@ -117,6 +122,7 @@ fn run(args: Args) -> Result<()> {
         report_dir: args.report_dir,
         limits: args.limits.limits(),
         samples: args.samples,
+        test_time_augmentation: args.tta,
         retrain: (!args.retrain.is_empty()).then_some(RetrainCommand {
             command: args.retrain,
             dir: None,

@@ -125,10 +125,11 @@ pub(crate) fn extension_of(bytes: &[u8]) -> &'static str {
     }
 }
 
-/// Loads the weights once; a missing file says to run `cargo xtask train`.
-pub(crate) fn load(model: &Path) -> Result<Recognizer, crate::ServeError> {
+/// Loads the weights once, averaging shifted copies when `tta`; a missing
+/// file says to run `cargo xtask train`.
+pub(crate) fn load(model: &Path, tta: bool) -> Result<Recognizer, crate::ServeError> {
     hdr_artifacts::require_artifact(model, hdr_artifacts::TrainFiles::STAGE)?;
-    Ok(Recognizer::load(model)?)
+    Ok(Recognizer::load(model)?.with_test_time_augmentation(tta))
 }
 
 #[cfg(test)]

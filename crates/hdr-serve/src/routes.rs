@@ -40,6 +40,8 @@ pub(crate) struct App {
     card: RwLock<serde_json::Value>,
     /// The weights and the card's sources, read again after retraining.
     model: PathBuf,
+    /// Whether the weights are read with test-time augmentation.
+    test_time_augmentation: bool,
     card_sources: CardSources,
     report_dir: Option<PathBuf>,
     limits: Limits,
@@ -70,6 +72,7 @@ impl App {
             workers: Workers::start(recognizer, running)?,
             card: RwLock::new(card),
             model: config.model.clone(),
+            test_time_augmentation: config.test_time_augmentation,
             card_sources: config.card.clone(),
             retrainer: config
                 .retrain
@@ -90,9 +93,10 @@ impl App {
     /// Loads the weights and the card again (after a retraining) and serves
     /// them from now on; says what the new card holds.
     fn reload(&self) -> Result<String, String> {
-        let recognizer = crate::recognize::load(&self.model).map_err(|e| {
-            format!("the new model could not be loaded; the old one serves on: {e}")
-        })?;
+        let recognizer =
+            crate::recognize::load(&self.model, self.test_time_augmentation).map_err(|e| {
+                format!("the new model could not be loaded; the old one serves on: {e}")
+            })?;
         let card = card::build(&self.model, &self.card_sources).map_err(|e| {
             format!("the new model card could not be read; the old model serves on: {e}")
         })?;

@@ -25,7 +25,7 @@ pub struct Server {
 impl Server {
     /// Loads the model and the model card and binds `addr` (port 0 picks a free port).
     pub fn bind(config: &ServeConfig, addr: SocketAddr) -> Result<Self, ServeError> {
-        let recognizer = recognize::load(&config.model)?;
+        let recognizer = recognize::load(&config.model, config.test_time_augmentation)?;
         let card = card::build(&config.model, &config.card)?;
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|source| ServeError::Bind { addr, source })?;

@@ -46,9 +46,16 @@ fn post(server: &RunningServer, query: &str, body: Vec<u8>) -> (u16, Value) {
 
 /// What `cargo xtask predict --json FILE` prints for these bytes, minus the file.
 fn predict_json(dir: &Path, name: &str, bytes: &[u8]) -> Value {
+    predict_json_with(dir, name, bytes, false)
+}
+
+/// The same, with `--tta` when `tta`.
+fn predict_json_with(dir: &Path, name: &str, bytes: &[u8], tta: bool) -> Value {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
-    let classifier = hdr_predict::load_model(trained_model()).unwrap();
+    let classifier = hdr_predict::load_model(trained_model())
+        .unwrap()
+        .with_test_time_augmentation(tta);
     let outcomes = hdr_predict::predict_files(&classifier, &[path], None);
     let mut value: Value = serde_json::from_str(&hdr_predict::format_json(&outcomes[0])).unwrap();
     value.as_object_mut().unwrap().remove("file");
@@ -96,6 +103,32 @@ fn each_image_format_gets_the_object_predict_json_prints() {
         "{correct} of {total} digits right"
     );
     server.shutdown().unwrap();
+}
+
+#[test]
+fn with_tta_the_server_answers_what_predict_tta_prints() {
+    let server = start(&ServeConfig {
+        test_time_augmentation: true,
+        ..config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let sample = held_out();
+    for i in 0..5 {
+        let bytes = photo(sample.image(i), ImageFormat::Png);
+        let (status, value) = post(&server, "", bytes.clone());
+        assert_eq!(status, 200, "{value}");
+        let name = format!("{i}.png");
+        assert_eq!(
+            value,
+            predict_json_with(dir.path(), &name, &bytes, true),
+            "image {i}"
+        );
+        assert_ne!(
+            value,
+            predict_json(dir.path(), &name, &bytes),
+            "image {i}: the copies count"
+        );
+    }
 }
 
 #[test]
