@@ -2,9 +2,9 @@
 //! MNIST was made: bright ink on black, cropped to the ink, the longer side
 //! scaled to 20 px with anti-aliasing, and the centre of mass put at (14, 14).
 //!
-//! The steps, each in its own module: [`working`] composites over white and
-//! shrinks large images; [`ink`] models the paper and finds the ink's
-//! polarity; [`clean`] separates ink from background; [`geometry`] crops and
+//! The steps, each in its own module: `working` composites over white and
+//! shrinks large images; `ink` models the paper and finds the ink's
+//! polarity; `clean` separates ink from background; `geometry` crops and
 //! scales; this module chains them and centres the result. A large image is
 //! first worked on at a coarse size (`COARSE_SIDE`), and again at up to
 //! `MAX_WORKING_SIDE` only when the coarse look was too small to trust.
