@@ -36,13 +36,15 @@ pub fn sha256_input(path: impl AsRef<Path>) -> io::Result<String> {
     Ok(sha256_bytes(&listing))
 }
 
-/// Every file under `dir`, recursively (symbolic links followed).
+/// Every file under `dir`, recursively. Links to files count as files;
+/// links to folders are not followed, so a link back up cannot loop.
 fn list_files(dir: &Path, files: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
             list_files(&path, files)?;
-        } else {
+        } else if path.is_file() {
             files.push(path);
         }
     }
@@ -94,6 +96,13 @@ mod tests {
             super::sha256_input(root.join("b.png")).unwrap(),
             super::sha256_file(root.join("b.png")).unwrap()
         );
+        // A link back up is not followed: the listing stays finite.
+        #[cfg(unix)]
+        {
+            let before = super::sha256_input(root).unwrap();
+            std::os::unix::fs::symlink(root, root.join("7/loop")).unwrap();
+            assert_eq!(super::sha256_input(root).unwrap(), before);
+        }
     }
 
     use super::*;

@@ -49,19 +49,22 @@ pub(crate) fn read_image_folder(dir: &Path) -> Result<Dataset, Error> {
 }
 
 /// Adds the image files under `dir` to `images`, each with the label of the
-/// digit-named folder it is in (`label`), if any. Hidden entries are skipped.
+/// digit-named folder it is in (`label`), if any. Hidden entries are
+/// skipped, and links to folders are not followed (a link back up would
+/// never end).
 fn collect_images(
     dir: &Path,
     label: Option<u8>,
     images: &mut Vec<(PathBuf, Option<u8>)>,
 ) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+        let entry = entry?;
+        let path = entry.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         if name.starts_with('.') {
             continue;
         }
-        if path.is_dir() {
+        if entry.file_type()?.is_dir() {
             let inner = single_digit(&name).or(label);
             collect_images(&path, inner, images)?;
         } else if is_image_name(&path) {
@@ -140,6 +143,17 @@ mod tests {
         std::fs::write(root.join("1/broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
         let err = read_image_folder(root).unwrap_err().to_string();
         assert!(err.contains("broken.png"), "{err}");
+
+        std::fs::remove_file(root.join("1/broken.png")).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root, root.join("1/loop")).unwrap();
+            assert_eq!(
+                read_image_folder(root).unwrap().labels,
+                [1, 4],
+                "not followed"
+            );
+        }
 
         let empty = tempfile::tempdir().unwrap();
         let err = read_image_folder(empty.path()).unwrap_err();
