@@ -27,6 +27,17 @@ impl<'a> Mat<'a> {
         }
     }
 
+    /// A `rows x cols` matrix whose rows start `rs` floats apart (columns adjacent).
+    pub fn strided(data: &'a [f32], rows: usize, cols: usize, rs: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            rs,
+            cs: 1,
+        }
+    }
+
     /// The transpose of this view (no data moves).
     pub fn t(self) -> Self {
         Self {

@@ -1,5 +1,6 @@
-//! Kernels for any geometry: a valid, stride-1 convolution as im2col + GEMM,
-//! max pooling, and the two fused as conv + bias + ReLU + pool.
+//! Kernels for any geometry: a valid, stride-1 convolution of one chunk as
+//! im2col + GEMM (the reference every tuned convolution is tested against),
+//! and max pooling.
 //!
 //! Layout is NHWC everywhere (batch, row, column, channel), chosen because:
 //! - an im2col row for output pixel (y, x) is `K` runs of `K * IN_C` contiguous
@@ -8,17 +9,14 @@
 //!   output, with no transpose;
 //! - the kernel matrix `[K * K * IN_C, OUT_C]` is Keras' HWIO kernel as stored.
 //!
-//! Work is split over the batch in chunks of [`CHUNK`] samples; each chunk
-//! runs single-threaded GEMMs on this thread's scratch, and rayon runs chunks
-//! in parallel. Weight gradients are summed per chunk and the chunk partials
-//! then added in chunk order, so results are bit-identical whatever the
-//! number of threads.
+//! The chunk kernels run single-threaded GEMMs on the caller's scratch;
+//! `conv` splits batches into chunks and runs them in parallel.
 
 use rayon::prelude::*;
 
-use super::common::{ordered_sum, CHUNK, NO_ARGMAX};
+use super::common::{CHUNK, NO_ARGMAX};
 use super::gemm::{matmul, small_k_matmul_add, small_k_matmul_tn_add, Mat, SMALL_INNER};
-use super::scratch::{with_scratch, Aligned};
+use super::scratch::Aligned;
 
 /// Geometry of a valid-padding, stride-1 convolution over NHWC samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +123,7 @@ fn col2im_add(g: &ConvGeom, dcol: &[f32], n: usize, dx: &mut [f32]) {
 
 /// `out = conv(x) + bias` for `n` samples (`out` is `[n, OUT_H, OUT_W, OUT_C]`),
 /// with `col` as im2col scratch.
-fn conv_forward_chunk(
+pub(crate) fn conv_forward_chunk(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
@@ -156,7 +154,7 @@ fn conv_forward_chunk(
 /// Gradients of `n` samples given `d_out` (`[n, OUT_H, OUT_W, OUT_C]`):
 /// adds this chunk's sums to `dw` and `db` and the input gradient to `dx`.
 #[allow(clippy::too_many_arguments)]
-fn conv_backward_chunk(
+pub(crate) fn conv_backward_chunk(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
@@ -282,79 +280,6 @@ pub(crate) fn pool_backward(
     }
 }
 
-/// Convolution forward over a batch into `out` (`[n, OUT_H, OUT_W, OUT_C]`).
-pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], weight: &[f32], bias: &[f32], out: &mut [f32]) {
-    out.par_chunks_mut(CHUNK * g.out_len())
-        .zip(x.par_chunks(CHUNK * g.in_len()))
-        .for_each(|(o, xc)| {
-            let ns = xc.len() / g.in_len();
-            with_scratch(|s| conv_forward_chunk(g, xc, ns, weight, bias, &mut s.floats[0], o));
-        });
-}
-
-/// Runs `f(chunk, dx_chunk, dw, db)` for every chunk of `n` samples in
-/// parallel, each adding into its own zeroed `dw` and `db`, and sums the
-/// per-chunk gradients in chunk order (deterministic).
-fn reduce_chunks<F>(
-    n: usize,
-    dx: Option<&mut [f32]>,
-    dx_per_sample: usize,
-    w_len: usize,
-    b_len: usize,
-    f: F,
-) -> (Vec<f32>, Vec<f32>)
-where
-    F: Fn(usize, Option<&mut [f32]>, &mut [f32], &mut [f32]) + Sync,
-{
-    let chunks = n.div_ceil(CHUNK);
-    let dx_chunks: Vec<Option<&mut [f32]>> = match dx {
-        Some(dx) => dx.chunks_mut(CHUNK * dx_per_sample).map(Some).collect(),
-        None => (0..chunks).map(|_| None).collect(),
-    };
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx_chunks
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, dxc)| {
-            let mut dw = vec![0.0; w_len];
-            let mut db = vec![0.0; b_len];
-            f(i, dxc, &mut dw, &mut db);
-            (dw, db)
-        })
-        .collect();
-    (
-        ordered_sum(&partials, |p| &p.0),
-        ordered_sum(&partials, |p| &p.1),
-    )
-}
-
-/// Convolution backward over a batch of `n`: returns `(dW, dB)`, adds the input gradient to `dx`.
-pub(crate) fn conv_backward(
-    g: &ConvGeom,
-    x: &[f32],
-    n: usize,
-    weight: &[f32],
-    d_out: &[f32],
-    dx: Option<&mut [f32]>,
-) -> (Vec<f32>, Vec<f32>) {
-    reduce_chunks(
-        n,
-        dx,
-        g.in_len(),
-        g.weight_len(),
-        g.out_c,
-        |i, dxc, dw, db| {
-            let s0 = i * CHUNK;
-            let ns = CHUNK.min(n - s0);
-            let xc = &x[s0 * g.in_len()..(s0 + ns) * g.in_len()];
-            let dc = &d_out[s0 * g.out_len()..(s0 + ns) * g.out_len()];
-            with_scratch(|s| {
-                let [col, dcol, ..] = &mut s.floats;
-                conv_backward_chunk(g, xc, ns, weight, dc, [col, dcol], dw, db, dxc)
-            });
-        },
-    )
-}
-
 /// Max pooling over a batch into `out` and `argmax` (`[n, OUT_H, OUT_W, C]` each).
 pub(crate) fn pool_forward_batch(g: &PoolGeom, input: &[f32], out: &mut [f32], arg: &mut [u8]) {
     out.par_chunks_mut(CHUNK * g.out_len())
@@ -371,160 +296,9 @@ pub(crate) fn pool_backward_batch(g: &PoolGeom, d_out: &[f32], argmax: &[u8], d_
         .for_each(|((di, d), a)| pool_backward(g, d, a, d.len() / g.out_len(), di));
 }
 
-/// Fused conv + bias + ReLU + max pool forward into `out` and `arg`; the
-/// full-resolution convolution output only ever lives in per-thread scratch.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn block_forward(
-    cg: &ConvGeom,
-    pg: &PoolGeom,
-    x: &[f32],
-    weight: &[f32],
-    bias: &[f32],
-    out: &mut [f32],
-    arg: &mut [u8],
-) {
-    debug_assert_eq!((cg.out_h, cg.out_w, cg.out_c), (pg.in_h, pg.in_w, pg.c));
-    out.par_chunks_mut(CHUNK * pg.out_len())
-        .zip(arg.par_chunks_mut(CHUNK * pg.out_len()))
-        .zip(x.par_chunks(CHUNK * cg.in_len()))
-        .for_each(|((o, a), xc)| {
-            let ns = xc.len() / cg.in_len();
-            with_scratch(|s| {
-                let [col, conv, ..] = &mut s.floats;
-                let conv = conv.sized(ns * cg.out_len());
-                conv_forward_chunk(cg, xc, ns, weight, bias, col, conv);
-                pool_forward(pg, conv, ns, true, o, a);
-            });
-        });
-}
-
-/// Fused backward of [`block_forward`]: returns `(dW, dB)`, adds the input gradient to `dx`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn block_backward(
-    cg: &ConvGeom,
-    pg: &PoolGeom,
-    x: &[f32],
-    n: usize,
-    weight: &[f32],
-    d_pooled: &[f32],
-    argmax: &[u8],
-    dx: Option<&mut [f32]>,
-) -> (Vec<f32>, Vec<f32>) {
-    reduce_chunks(
-        n,
-        dx,
-        cg.in_len(),
-        cg.weight_len(),
-        cg.out_c,
-        |i, dxc, dw, db| {
-            let s0 = i * CHUNK;
-            let ns = CHUNK.min(n - s0);
-            let xc = &x[s0 * cg.in_len()..(s0 + ns) * cg.in_len()];
-            let po = s0 * pg.out_len()..(s0 + ns) * pg.out_len();
-            with_scratch(|s| {
-                let [col, dcol, d_conv, ..] = &mut s.floats;
-                let d_conv = d_conv.sized(ns * cg.out_len());
-                d_conv.fill(0.0);
-                pool_backward(pg, &d_pooled[po.clone()], &argmax[po], ns, d_conv);
-                conv_backward_chunk(cg, xc, ns, weight, d_conv, [col, dcol], dw, db, dxc);
-            });
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_data::random;
-
-    /// The seed's two convolutions.
-    const CONV1: ConvGeom = ConvGeom {
-        in_c: 1,
-        out_c: 32,
-        k: 3,
-        in_h: 28,
-        in_w: 28,
-        out_h: 26,
-        out_w: 26,
-    };
-    const CONV2: ConvGeom = ConvGeom {
-        in_c: 32,
-        out_c: 64,
-        k: 3,
-        in_h: 13,
-        in_w: 13,
-        out_h: 11,
-        out_w: 11,
-    };
-
-    /// Direct six-loop convolution in f64: the reference.
-    fn conv_reference(g: &ConvGeom, x: &[f32], n: usize, w: &[f32], b: &[f32]) -> Vec<f64> {
-        let mut out = vec![0.0; n * g.out_len()];
-        for s in 0..n {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    for oc in 0..g.out_c {
-                        let mut acc = b[oc] as f64;
-                        for ky in 0..g.k {
-                            for kx in 0..g.k {
-                                for ic in 0..g.in_c {
-                                    let xv = x[s * g.in_len()
-                                        + ((oy + ky) * g.in_w + ox + kx) * g.in_c
-                                        + ic];
-                                    let wv = w[((ky * g.k + kx) * g.in_c + ic) * g.out_c + oc];
-                                    acc += xv as f64 * wv as f64;
-                                }
-                            }
-                        }
-                        out[s * g.out_len() + (oy * g.out_w + ox) * g.out_c + oc] = acc;
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn conv_forward_matches_direct_loops() {
-        // Non-square, several channels, a batch that is not a multiple of the chunk size.
-        for g in [
-            ConvGeom {
-                in_c: 3,
-                out_c: 5,
-                k: 3,
-                in_h: 9,
-                in_w: 7,
-                out_h: 7,
-                out_w: 5,
-            },
-            CONV1,
-            CONV2,
-            ConvGeom {
-                in_c: 2,
-                out_c: 3,
-                k: 1,
-                in_h: 4,
-                in_w: 4,
-                out_h: 4,
-                out_w: 4,
-            },
-        ] {
-            let n = CHUNK + 1;
-            let x = random(n * g.in_len(), 1);
-            let w = random(g.weight_len(), 2);
-            let b = random(g.out_c, 3);
-            let mut got = vec![0.0; n * g.out_len()];
-            conv_forward(&g, &x, &w, &b, &mut got);
-            let want = conv_reference(&g, &x, n, &w, &b);
-            assert_eq!(got.len(), want.len());
-            for (i, (a, e)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (*a as f64 - e).abs() <= 1e-5 * (1.0 + e.abs()),
-                    "{g:?} output {i}: {a} vs {e}"
-                );
-            }
-        }
-    }
 
     #[test]
     fn pool_ties_go_to_the_first_maximum_and_odd_sizes_floor() {
@@ -579,26 +353,5 @@ mod tests {
         assert_eq!(&out[..2], &[0.0, 0.0]);
         assert_eq!(&arg[..2], &[NO_ARGMAX, NO_ARGMAX]);
         assert!(out[2].is_nan());
-    }
-
-    #[test]
-    fn results_do_not_depend_on_the_thread_count() {
-        let g = CONV2;
-        let n = 3 * CHUNK + 2;
-        let x = random(n * g.in_len(), 6);
-        let w = random(g.weight_len(), 7);
-        let d = random(n * g.out_len(), 8);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let mut dx = vec![0.0; n * g.in_len()];
-                let (dw, db) = conv_backward(&g, &x, n, &w, &d, Some(&mut dx));
-                [dw, db, dx].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
-            })
-        };
-        assert_eq!(run(1), run(3));
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! [`Block`] picks the kernels of a fused conv + bias + ReLU + pool block by
 //! its geometry: the seed network's two blocks run kernels written for them
-//! (`seed`), any other geometry the generic im2col + GEMM ones (`generic`),
-//! which are also the reference the tuned ones are tested against. Within the
-//! tuned kernels, the active [`KernelPath`] says which build runs: AVX-512,
+//! (`seed`); any other 3x3 block over enough channels, and any such
+//! convolution alone, Winograd F(2x2, 3x3) (`winograd`, through `conv`); the
+//! rest the generic im2col + GEMM ones (`generic`), which are also the
+//! reference the tuned ones are tested against. Within the seed's
+//! kernels, the active [`KernelPath`] says which build runs: AVX-512,
 //! AVX2 + FMA (one source over `simd`'s vector operations) or portable loops,
 //! by CPU features or as `HDR_KERNELS` asks.
 //!
@@ -13,7 +15,33 @@
 //! whatever the number of threads; temporaries live in one scratch system
 //! (`scratch`).
 
+/// Runs `$f` from the vector build of module `$m` (its `avx512` or `avx2`
+/// submodule) that the active path names; says whether it did (the portable
+/// path, and every non-x86 target, has none).
+macro_rules! on_vector_path {
+    ($($m:ident)::+, $f:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        let ran = match crate::kernels::cpu::active() {
+            // SAFETY: `active` only picks a path whose CPU features were detected.
+            crate::kernels::KernelPath::Avx512 => {
+                unsafe { crate::kernels::$($m)::+::avx512::$f($($arg),*) };
+                true
+            }
+            // SAFETY: as above.
+            crate::kernels::KernelPath::Avx2 => {
+                unsafe { crate::kernels::$($m)::+::avx2::$f($($arg),*) };
+                true
+            }
+            crate::kernels::KernelPath::Portable => false,
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let ran = false;
+        ran
+    }};
+}
+
 mod common;
+mod conv;
 mod cpu;
 mod gemm;
 mod generic;
@@ -26,16 +54,16 @@ mod softmax;
 mod test_data;
 #[cfg(test)]
 mod tests;
+mod winograd;
 
 pub(crate) use common::CHUNK;
+pub(crate) use conv::{conv_backward, conv_forward, ConvKernel};
 #[cfg(test)]
 pub(crate) use cpu::tests::on_path;
 pub use cpu::{
     active_kernel_path, kernel_path, kernels_from_env, KernelPath, KernelsError, KERNELS_ENV,
 };
-pub(crate) use generic::{
-    conv_backward, conv_forward, pool_backward_batch, pool_forward_batch, ConvGeom, PoolGeom,
-};
+pub(crate) use generic::{pool_backward_batch, pool_forward_batch, ConvGeom, PoolGeom};
 pub(crate) use scratch::Buffer;
 pub(crate) use seed::SeedWeights;
 pub(crate) use softmax::{argmax, log_sum_exp, softmax_into};
@@ -50,15 +78,15 @@ pub(crate) struct Block {
 
 enum Kernels {
     /// The seed's first block; its tuned backward has no input gradient, so
-    /// when one is wanted the generic backward runs with `weight_for_dx`.
+    /// when one is wanted the generic backward runs with `kernel_for_dx`.
     Seed1 {
         weights: seed::Conv1Weights,
-        weight_for_dx: Option<Vec<f32>>,
+        kernel_for_dx: Option<ConvKernel>,
     },
     /// The seed's second block (transposed and Winograd kernels prepared).
     Seed2(Box<seed::Conv2Weights>),
-    /// Any geometry: im2col + GEMM with the HWIO kernel.
-    Generic { weight: Vec<f32>, bias: Vec<f32> },
+    /// Any geometry: Winograd or im2col, as `ConvKernel` picks.
+    Generic { kernel: ConvKernel, bias: Vec<f32> },
 }
 
 impl Block {
@@ -73,13 +101,16 @@ impl Block {
     ) -> Self {
         let kernels = if (conv, pool) == seed::BLOCK1 {
             Kernels::Seed1 {
-                weight_for_dx: input_grad.then(|| weight.clone()),
+                kernel_for_dx: input_grad.then(|| ConvKernel::new(&conv, weight.clone())),
                 weights: seed::Conv1Weights::new(weight, bias),
             }
         } else if (conv, pool) == seed::BLOCK2 {
             Kernels::Seed2(Box::new(seed::Conv2Weights::new(weight, bias)))
         } else {
-            Kernels::Generic { weight, bias }
+            Kernels::Generic {
+                kernel: ConvKernel::new(&conv, weight),
+                bias,
+            }
         };
         Self {
             conv,
@@ -95,8 +126,8 @@ impl Block {
         match &self.kernels {
             Kernels::Seed1 { weights, .. } => seed::block1_forward(weights, x, out, argmax),
             Kernels::Seed2(weights) => seed::block2_forward(weights, x, out, argmax),
-            Kernels::Generic { weight, bias } => {
-                generic::block_forward(&self.conv, &self.pool, x, weight, bias, out, argmax)
+            Kernels::Generic { kernel, bias } => {
+                conv::block_forward(&self.conv, &self.pool, x, kernel, bias, out, argmax)
             }
         }
     }
@@ -111,19 +142,19 @@ impl Block {
         dx: Option<&mut [f32]>,
     ) -> (Vec<f32>, Vec<f32>) {
         let n = x.len() / self.conv.in_len();
-        let generic = |weight: &[f32], dx| {
-            generic::block_backward(&self.conv, &self.pool, x, n, weight, d_out, argmax, dx)
+        let generic = |kernel: &ConvKernel, dx| {
+            conv::block_backward(&self.conv, &self.pool, x, n, kernel, d_out, argmax, dx)
         };
         match (&self.kernels, dx) {
             (Kernels::Seed1 { .. }, None) => seed::block1_backward(x, d_out, argmax),
-            (Kernels::Seed1 { weight_for_dx, .. }, Some(dx)) => generic(
-                weight_for_dx
-                    .as_deref()
+            (Kernels::Seed1 { kernel_for_dx, .. }, Some(dx)) => generic(
+                kernel_for_dx
+                    .as_ref()
                     .expect("Block::new was told there would be no input gradient"),
                 Some(dx),
             ),
             (Kernels::Seed2(weights), dx) => seed::block2_backward(weights, x, d_out, argmax, dx),
-            (Kernels::Generic { weight, .. }, dx) => generic(weight, dx),
+            (Kernels::Generic { kernel, .. }, dx) => generic(kernel, dx),
         }
     }
 }

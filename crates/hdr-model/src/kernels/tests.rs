@@ -6,7 +6,7 @@ use super::cpu::tests::{on_path, pool_on_path};
 use super::cpu::KernelPath;
 use super::seed::{SeedWeights, BLOCK1, BLOCK2};
 use super::test_data::{assert_close, random};
-use super::{generic, Block};
+use super::{conv, Block, ConvKernel};
 use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// A batch that is not a multiple of the chunk size.
@@ -24,14 +24,15 @@ fn check_block(which: usize, input_grad: bool) {
 
     let mut want = vec![0.0; N * pg.out_len()];
     let mut want_arg = vec![0u8; N * pg.out_len()];
-    generic::block_forward(&cg, &pg, &x, &weight, &bias, &mut want, &mut want_arg);
+    let reference = ConvKernel::reference(&cg, weight.clone());
+    conv::block_forward(&cg, &pg, &x, &reference, &bias, &mut want, &mut want_arg);
     let mut want_dx = vec![0.0; x.len()];
-    let (want_dw, want_db) = generic::block_backward(
+    let (want_dw, want_db) = conv::block_backward(
         &cg,
         &pg,
         &x,
         N,
-        &weight,
+        &reference,
         &d_out,
         &want_arg,
         input_grad.then_some(&mut want_dx[..]),
@@ -87,12 +88,20 @@ fn check_inference() {
     });
     let mut a1 = vec![0.0; N * p1.out_len()];
     let mut arg1 = vec![0u8; a1.len()];
-    generic::block_forward(
-        &c1, &p1, &images, &params[0], &params[1], &mut a1, &mut arg1,
+    let reference1 = ConvKernel::reference(&c1, params[0].clone());
+    conv::block_forward(
+        &c1,
+        &p1,
+        &images,
+        &reference1,
+        &params[1],
+        &mut a1,
+        &mut arg1,
     );
     let mut a2 = vec![0.0; N * p2.out_len()];
     let mut arg2 = vec![0u8; a2.len()];
-    generic::block_forward(&c2, &p2, &a1, &params[2], &params[3], &mut a2, &mut arg2);
+    let reference2 = ConvKernel::reference(&c2, params[2].clone());
+    conv::block_forward(&c2, &p2, &a1, &reference2, &params[3], &mut a2, &mut arg2);
     let features = p2.out_len();
     let mut want = vec![0.0; N * NUM_CLASSES];
     for (i, row) in want.chunks_exact_mut(NUM_CLASSES).enumerate() {

@@ -5,7 +5,7 @@ use dfdx::prelude::*;
 
 use super::shapes::Nhwc;
 use super::tensors::{cached_tensor, values_of};
-use crate::kernels::{self, Buffer, ConvGeom};
+use crate::kernels::{self, Buffer, ConvGeom, ConvKernel};
 
 /// A valid-padding, stride-1 convolution with bias over NHWC batches, whose
 /// input and output sizes are part of its type.
@@ -102,9 +102,9 @@ impl<
         let (x, mut tape) = x.contiguous().split_tape();
         let batch = x.shape().0;
         let x_data = values_of(&x);
-        let w = self.weight.as_vec();
+        let kernel = ConvKernel::new(&g, self.weight.as_vec());
         let mut out = Buffer::take(batch * g.out_len());
-        kernels::conv_forward(&g, &x_data, &w, &self.bias.as_vec(), &mut out);
+        kernels::conv_forward(&g, &x_data, &kernel, &self.bias.as_vec(), &mut out);
         let out = cached_tensor(x.device(), (batch, Const, Const, Const), &out);
         if T::OWNS_TAPE {
             let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
@@ -115,11 +115,12 @@ impl<
                 let d_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
                 let (dw, db) = if input_grad {
                     let mut dx = std::mem::take(&mut **grads.get_or_alloc_mut(&x_ghost)?);
-                    let r = kernels::conv_backward(&g, &x_data, batch, &w, &d_out, Some(&mut dx));
+                    let r =
+                        kernels::conv_backward(&g, &x_data, batch, &kernel, &d_out, Some(&mut dx));
                     **grads.get_or_alloc_mut(&x_ghost)? = dx;
                     r
                 } else {
-                    kernels::conv_backward(&g, &x_data, batch, &w, &d_out, None)
+                    kernels::conv_backward(&g, &x_data, batch, &kernel, &d_out, None)
                 };
                 **grads.get_or_alloc_mut(&out_ghost)? = d_out;
                 add_into(grads.get_or_alloc_mut(&w_ghost)?, &dw);

@@ -43,23 +43,31 @@ fn assert_close(what: &str, analytic: f64, numeric: f64, abs: f64, rel: f64) {
     );
 }
 
-// Non-square, several channels: a transposed index would show.
-type SmallConv = Conv2D<2, 3, 3, 6, 5, 4, 3>;
 const BATCH: usize = 2;
 
-#[test]
-fn conv_gradients_match_finite_differences() {
+/// Finite differences against the analytic gradients of one 3x3 convolution.
+fn conv_gradients_match<
+    const IC: usize,
+    const OC: usize,
+    const IH: usize,
+    const IW: usize,
+    const OH: usize,
+    const OW: usize,
+>() {
     let dev = Cpu::default();
-    let mut conv = SmallConv::zeros(&dev);
-    conv.weight.copy_from(&random(3 * 3 * 2 * 3, 1));
-    conv.bias.copy_from(&random(3, 2));
-    let x_data = random(BATCH * 6 * 5 * 2, 3);
-    let r = random(BATCH * 4 * 3 * 3, 4); // loss = sum(out * r)
-    let loss = |conv: &SmallConv, x: &[f32]| {
-        dot(&conv.forward(nhwc::<6, 5, 2>(&dev, x, BATCH)).as_vec(), &r)
+    let mut conv = Conv2D::<IC, OC, 3, IH, IW, OH, OW>::zeros(&dev);
+    conv.weight.copy_from(&random(3 * 3 * IC * OC, 1));
+    conv.bias.copy_from(&random(OC, 2));
+    let x_data = random(BATCH * IH * IW * IC, 3);
+    let r = random(BATCH * OH * OW * OC, 4); // loss = sum(out * r)
+    let loss = |conv: &Conv2D<IC, OC, 3, IH, IW, OH, OW>, x: &[f32]| {
+        dot(
+            &conv.forward(nhwc::<IH, IW, IC>(&dev, x, BATCH)).as_vec(),
+            &r,
+        )
     };
 
-    let x = nhwc::<6, 5, 2>(&dev, &x_data, BATCH);
+    let x = nhwc::<IH, IW, IC>(&dev, &x_data, BATCH);
     let y = conv.forward(x.leaky_trace());
     let grads = (y * dev.tensor_from_vec(r.clone(), (BATCH, Const, Const, Const)))
         .sum()
@@ -70,7 +78,9 @@ fn conv_gradients_match_finite_differences() {
         grads.get(&conv.bias).as_vec(),
     );
 
-    let eps = 1e-2;
+    // The loss is linear in each input and parameter, so a central
+    // difference is exact at any step; a large one keeps f32 noise small.
+    let eps = 0.25;
     for (i, g) in gx.iter().enumerate() {
         let (mut up, mut down) = (x_data.clone(), x_data.clone());
         up[i] += eps;
@@ -94,6 +104,19 @@ fn conv_gradients_match_finite_differences() {
     }
     // Sanity: the gradients are not trivially zero.
     assert!(gw.iter().any(|g| g.abs() > 0.1) && gx.iter().any(|g| g.abs() > 0.1));
+}
+
+/// Few channels: im2col. Non-square, so a transposed index would show.
+#[test]
+fn conv_gradients_match_finite_differences() {
+    conv_gradients_match::<2, 3, 6, 5, 4, 3>();
+}
+
+/// Enough channels for Winograd F(2x2, 3x3); odd output sizes, so edge
+/// tiles reach past the input and past the output.
+#[test]
+fn winograd_conv_gradients_match_finite_differences() {
+    conv_gradients_match::<8, 9, 7, 6, 5, 4>();
 }
 
 #[test]

@@ -21,30 +21,6 @@
 //! [`CHUNK`] samples with weight gradients summed per chunk and then in chunk
 //! order, so results are bit-identical whatever the number of threads.
 
-/// Runs kernel `f` of the active path's vector build, if it has one; says
-/// whether it did (the portable path, and every non-x86 target, has none).
-macro_rules! on_vector_path {
-    ($f:ident($($arg:expr),* $(,)?)) => {{
-        #[cfg(target_arch = "x86_64")]
-        let ran = match crate::kernels::cpu::active() {
-            // SAFETY: `active` only picks a path whose CPU features were detected.
-            crate::kernels::KernelPath::Avx512 => {
-                unsafe { crate::kernels::seed::vector::avx512::$f($($arg),*) };
-                true
-            }
-            // SAFETY: as above.
-            crate::kernels::KernelPath::Avx2 => {
-                unsafe { crate::kernels::seed::vector::avx2::$f($($arg),*) };
-                true
-            }
-            crate::kernels::KernelPath::Portable => false,
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let ran = false;
-        ran
-    }};
-}
-
 mod layout;
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -237,7 +213,7 @@ fn infer_chunk(
     slots: &mut InferSlots,
     bytes: &mut [Vec<u8>; 2],
 ) {
-    if !on_vector_path!(infer_chunk(w, x, logits, slots, bytes)) {
+    if !on_vector_path!(seed::vector, infer_chunk(w, x, logits, slots, bytes)) {
         infer_chunk_body(w, x, logits, slots, bytes)
     }
 }

@@ -32,7 +32,7 @@ pub(super) fn conv2_pool2_samples(
             .zip(pooled2.chunks_exact_mut(FEATURES))
             .zip(arg2.chunks_exact_mut(FEATURES))
         {
-            on_vector_path!(conv2_pool2_winograd(w, p1, p2, a2));
+            on_vector_path!(seed::vector, conv2_pool2_winograd(w, p1, p2, a2));
         }
         return;
     }
@@ -64,7 +64,7 @@ pub(super) fn conv2_pool2_samples(
 /// non-positive windows output 0 and record [`NO_ARGMAX`]; NaN stays NaN.
 #[inline(always)]
 pub(super) fn conv1_pool1(w: &Conv1Weights, x: &[f32], out: &mut [f32], arg: &mut [u8]) {
-    if on_vector_path!(conv1_pool1(w, x, out, arg)) {
+    if on_vector_path!(seed::vector, conv1_pool1(w, x, out, arg)) {
         return;
     }
     let b1: &[f32; C1] = w.b1.as_slice().try_into().expect("32 biases");
@@ -179,7 +179,10 @@ pub(super) fn conv2_backward(
     g: &mut Conv2Grads,
     d_pooled1: &mut [f32],
 ) {
-    if on_vector_path!(conv2_backward(w, pooled1, d_pooled2, arg2, g, d_pooled1)) {
+    if on_vector_path!(
+        seed::vector,
+        conv2_backward(w, pooled1, d_pooled2, arg2, g, d_pooled1)
+    ) {
         return;
     }
     // Kernel and bias gradients: one channel at a time.
@@ -240,7 +243,7 @@ pub(super) fn conv2_backward(
 /// where that position was the argmax.
 #[inline(always)]
 pub(super) fn conv1_backward(x: &[f32], d_pooled1: &[f32], arg1: &[u8], g: &mut Conv1Grads) {
-    if on_vector_path!(conv1_backward(x, d_pooled1, arg1, g)) {
+    if on_vector_path!(seed::vector, conv1_backward(x, d_pooled1, arg1, g)) {
         return;
     }
     let mut gw = [[0.0f32; C1]; TAPS1];

@@ -1,0 +1,545 @@
+//! A convolution over a batch, alone or fused with bias, ReLU and max
+//! pooling, by whichever chunk kernel serves its geometry: Winograd
+//! F(2x2, 3x3) (`winograd`) for 3x3 kernels over enough channels, im2col +
+//! GEMM (`generic`) otherwise.
+//!
+//! Work is split over the batch in chunks of [`CHUNK`] samples; each chunk
+//! runs single-threaded on this thread's scratch, and rayon runs chunks in
+//! parallel. Weight gradients are summed per chunk and the chunk partials
+//! then added in chunk order, so results are bit-identical whatever the
+//! number of threads.
+
+use rayon::prelude::*;
+
+use super::common::{ordered_sum, CHUNK};
+use super::generic::{
+    conv_backward_chunk, conv_forward_chunk, pool_backward, pool_forward, ConvGeom, PoolGeom,
+};
+use super::scratch::{with_scratch, Aligned, Buffer};
+use super::winograd::{self, Output, OutputGrad};
+
+/// Scratch slots a chunk kernel may use (the fused block takes the next one).
+const WORK_SLOTS: usize = 3;
+
+/// A convolution's kernel, in the form its chunk kernel wants.
+#[derive(Debug, Clone)]
+pub(crate) enum ConvKernel {
+    /// The HWIO kernel, for im2col + GEMM.
+    Im2col(Vec<f32>),
+    /// The Winograd-transformed kernel `[16][in_c][out_c]`.
+    Winograd(Vec<f32>),
+}
+
+impl ConvKernel {
+    /// The fastest kernel for geometry `g`, from the HWIO `weight`.
+    pub(crate) fn new(g: &ConvGeom, weight: Vec<f32>) -> Self {
+        assert_eq!(weight.len(), g.weight_len());
+        if winograd::serves(g) {
+            Self::Winograd(winograd::transform_filter(g, &weight))
+        } else {
+            Self::Im2col(weight)
+        }
+    }
+
+    /// The reference: im2col + GEMM whatever the geometry.
+    #[cfg(test)]
+    pub(crate) fn reference(g: &ConvGeom, weight: Vec<f32>) -> Self {
+        assert_eq!(weight.len(), g.weight_len());
+        Self::Im2col(weight)
+    }
+
+    /// `out = conv(x) + bias` for the `n` samples of the chunk `x`.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_chunk(
+        &self,
+        g: &ConvGeom,
+        x: &[f32],
+        n: usize,
+        bias: &[f32],
+        work: &mut [Aligned],
+        out: &mut [f32],
+    ) {
+        match self {
+            Self::Im2col(weight) => conv_forward_chunk(g, x, n, weight, bias, &mut work[0], out),
+            Self::Winograd(u) => {
+                winograd::forward_chunk(g, x, n, u, bias, work, &mut Output::Conv(out))
+            }
+        }
+    }
+
+    /// Adds the chunk's kernel-gradient partial (see [`Self::partial_len`])
+    /// to `dw`, its bias gradient to `db` and, when given, its input gradient to `dx`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_chunk(
+        &self,
+        g: &ConvGeom,
+        x: &[f32],
+        n: usize,
+        d_out: &[f32],
+        work: &mut [Aligned],
+        dw: &mut [f32],
+        db: &mut [f32],
+        dx: Option<&mut [f32]>,
+    ) {
+        match self {
+            Self::Im2col(weight) => {
+                let [col, dcol, ..] = work else {
+                    panic!("two scratch slots")
+                };
+                conv_backward_chunk(g, x, n, weight, d_out, [col, dcol], dw, db, dx)
+            }
+            Self::Winograd(u) => {
+                winograd::backward_chunk(g, x, n, u, &OutputGrad::Conv(d_out), work, dw, db, dx)
+            }
+        }
+    }
+
+    /// Floats in one chunk's kernel-gradient partial.
+    fn partial_len(&self, g: &ConvGeom) -> usize {
+        match self {
+            Self::Im2col(_) => g.weight_len(),
+            Self::Winograd(_) => winograd::filter_len(g),
+        }
+    }
+
+    /// The HWIO kernel gradient from the sum of the chunks' partials.
+    fn kernel_grad(&self, g: &ConvGeom, partials: Vec<f32>) -> Vec<f32> {
+        match self {
+            Self::Im2col(_) => partials,
+            Self::Winograd(_) => winograd::weight_grad(g, &partials),
+        }
+    }
+}
+
+/// Convolution forward over a batch into `out` (`[n, OUT_H, OUT_W, OUT_C]`).
+pub(crate) fn conv_forward(
+    g: &ConvGeom,
+    x: &[f32],
+    kernel: &ConvKernel,
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    out.par_chunks_mut(CHUNK * g.out_len())
+        .zip(x.par_chunks(CHUNK * g.in_len()))
+        .for_each(|(o, xc)| {
+            let ns = xc.len() / g.in_len();
+            with_scratch(|s| kernel.forward_chunk(g, xc, ns, bias, &mut s.floats, o));
+        });
+}
+
+/// Convolution backward over a batch of `n`: returns `(dW, dB)`, adds the input gradient to `dx`.
+pub(crate) fn conv_backward(
+    g: &ConvGeom,
+    x: &[f32],
+    n: usize,
+    kernel: &ConvKernel,
+    d_out: &[f32],
+    dx: Option<&mut [f32]>,
+) -> (Vec<f32>, Vec<f32>) {
+    let (partials, db) = reduce_chunks(
+        n,
+        dx,
+        g.in_len(),
+        kernel.partial_len(g),
+        g.out_c,
+        |i, dxc, dw, db| {
+            let s0 = i * CHUNK;
+            let ns = CHUNK.min(n - s0);
+            let xc = &x[s0 * g.in_len()..(s0 + ns) * g.in_len()];
+            let dc = &d_out[s0 * g.out_len()..(s0 + ns) * g.out_len()];
+            with_scratch(|s| kernel.backward_chunk(g, xc, ns, dc, &mut s.floats, dw, db, dxc));
+        },
+    );
+    (kernel.kernel_grad(g, partials), db)
+}
+
+/// Fused conv + bias + ReLU + max pool forward into `out` and `arg`; the
+/// full-resolution convolution output only ever lives in per-thread scratch.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block_forward(
+    cg: &ConvGeom,
+    pg: &PoolGeom,
+    x: &[f32],
+    kernel: &ConvKernel,
+    bias: &[f32],
+    out: &mut [f32],
+    arg: &mut [u8],
+) {
+    debug_assert_eq!((cg.out_h, cg.out_w, cg.out_c), (pg.in_h, pg.in_w, pg.c));
+    out.par_chunks_mut(CHUNK * pg.out_len())
+        .zip(arg.par_chunks_mut(CHUNK * pg.out_len()))
+        .zip(x.par_chunks(CHUNK * cg.in_len()))
+        .for_each(|((o, a), xc)| {
+            let ns = xc.len() / cg.in_len();
+            with_scratch(|s| {
+                let (work, rest) = s.floats.split_at_mut(WORK_SLOTS);
+                match kernel {
+                    ConvKernel::Winograd(u) if winograd::fuses_pool(pg) => {
+                        let mut out = Output::Pooled {
+                            pool: *pg,
+                            out: o,
+                            arg: a,
+                        };
+                        winograd::forward_chunk(cg, xc, ns, u, bias, work, &mut out);
+                    }
+                    _ => {
+                        let conv = rest[0].sized(ns * cg.out_len());
+                        kernel.forward_chunk(cg, xc, ns, bias, work, conv);
+                        pool_forward(pg, conv, ns, true, o, a);
+                    }
+                }
+            });
+        });
+}
+
+/// Fused backward of [`block_forward`]: returns `(dW, dB)`, adds the input gradient to `dx`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block_backward(
+    cg: &ConvGeom,
+    pg: &PoolGeom,
+    x: &[f32],
+    n: usize,
+    kernel: &ConvKernel,
+    d_pooled: &[f32],
+    argmax: &[u8],
+    dx: Option<&mut [f32]>,
+) -> (Vec<f32>, Vec<f32>) {
+    let (partials, db) = reduce_chunks(
+        n,
+        dx,
+        cg.in_len(),
+        kernel.partial_len(cg),
+        cg.out_c,
+        |i, dxc, dw, db| {
+            let s0 = i * CHUNK;
+            let ns = CHUNK.min(n - s0);
+            let xc = &x[s0 * cg.in_len()..(s0 + ns) * cg.in_len()];
+            let po = s0 * pg.out_len()..(s0 + ns) * pg.out_len();
+            let (d, arg) = (&d_pooled[po.clone()], &argmax[po]);
+            with_scratch(|s| {
+                let (work, rest) = s.floats.split_at_mut(WORK_SLOTS);
+                match kernel {
+                    ConvKernel::Winograd(u) if winograd::fuses_pool(pg) => {
+                        let pool = *pg;
+                        let grad = OutputGrad::Pooled { pool, d, arg };
+                        winograd::backward_chunk(cg, xc, ns, u, &grad, work, dw, db, dxc);
+                    }
+                    _ => {
+                        let d_conv = rest[0].sized(ns * cg.out_len());
+                        d_conv.fill(0.0);
+                        pool_backward(pg, d, arg, ns, d_conv);
+                        kernel.backward_chunk(cg, xc, ns, d_conv, work, dw, db, dxc);
+                    }
+                }
+            });
+        },
+    );
+    (kernel.kernel_grad(cg, partials), db)
+}
+
+/// Runs `f(chunk, dx_chunk, dw, db)` for every chunk of `n` samples in
+/// parallel, each adding into its own zeroed `dw` and `db`, and sums the
+/// per-chunk gradients in chunk order (deterministic).
+fn reduce_chunks<F>(
+    n: usize,
+    dx: Option<&mut [f32]>,
+    dx_per_sample: usize,
+    w_len: usize,
+    b_len: usize,
+    f: F,
+) -> (Vec<f32>, Vec<f32>)
+where
+    F: Fn(usize, Option<&mut [f32]>, &mut [f32], &mut [f32]) + Sync,
+{
+    let chunks = n.div_ceil(CHUNK);
+    let dx_chunks: Vec<Option<&mut [f32]>> = match dx {
+        Some(dx) => dx.chunks_mut(CHUNK * dx_per_sample).map(Some).collect(),
+        None => (0..chunks).map(|_| None).collect(),
+    };
+    // One pooled buffer for all partials: fresh ones each step would be
+    // fresh pages, and faulting them in costs as much as the arithmetic.
+    let mut dw_parts = Buffer::<f32>::zeros(chunks * w_len);
+    let mut db_parts = vec![0.0; chunks * b_len];
+    dw_parts
+        .par_chunks_mut(w_len)
+        .zip(db_parts.par_chunks_mut(b_len))
+        .zip(dx_chunks)
+        .enumerate()
+        .for_each(|(i, ((dw, db), dxc))| f(i, dxc, dw, db));
+    let dw_parts: Vec<&[f32]> = dw_parts.chunks(w_len).collect();
+    let db_parts: Vec<&[f32]> = db_parts.chunks(b_len).collect();
+    (
+        ordered_sum(&dw_parts, |p| *p),
+        ordered_sum(&db_parts, |p| *p),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::common::NO_ARGMAX;
+    use crate::kernels::test_data::{assert_close, random};
+
+    /// The seed's two convolutions.
+    const CONV1: ConvGeom = ConvGeom {
+        in_c: 1,
+        out_c: 32,
+        k: 3,
+        in_h: 28,
+        in_w: 28,
+        out_h: 26,
+        out_w: 26,
+    };
+    const CONV2: ConvGeom = ConvGeom {
+        in_c: 32,
+        out_c: 64,
+        k: 3,
+        in_h: 13,
+        in_w: 13,
+        out_h: 11,
+        out_w: 11,
+    };
+
+    /// The deep network's last convolution.
+    const DEEP4: ConvGeom = ConvGeom {
+        in_c: 64,
+        out_c: 64,
+        k: 3,
+        in_h: 10,
+        in_w: 10,
+        out_h: 8,
+        out_w: 8,
+    };
+
+    /// Non-square, odd-sized, channel counts that are not multiples of a vector.
+    const ODD: ConvGeom = ConvGeom {
+        in_c: 9,
+        out_c: 11,
+        k: 3,
+        in_h: 9,
+        in_w: 8,
+        out_h: 7,
+        out_w: 6,
+    };
+
+    /// Direct six-loop convolution in f64: the reference for both chunk kernels.
+    fn conv_reference(g: &ConvGeom, x: &[f32], n: usize, w: &[f32], b: &[f32]) -> Vec<f64> {
+        let mut out = vec![0.0; n * g.out_len()];
+        for s in 0..n {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    for oc in 0..g.out_c {
+                        let mut acc = b[oc] as f64;
+                        for ky in 0..g.k {
+                            for kx in 0..g.k {
+                                for ic in 0..g.in_c {
+                                    let xv = x[s * g.in_len()
+                                        + ((oy + ky) * g.in_w + ox + kx) * g.in_c
+                                        + ic];
+                                    let wv = w[((ky * g.k + kx) * g.in_c + ic) * g.out_c + oc];
+                                    acc += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        out[s * g.out_len() + (oy * g.out_w + ox) * g.out_c + oc] = acc;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn both_kernels_match_direct_loops() {
+        // Non-square, several channels, a batch that is not a multiple of the chunk size.
+        let small = ConvGeom {
+            in_c: 3,
+            out_c: 5,
+            k: 3,
+            in_h: 9,
+            in_w: 7,
+            out_h: 7,
+            out_w: 5,
+        };
+        let pointwise = ConvGeom {
+            in_c: 2,
+            out_c: 3,
+            k: 1,
+            in_h: 4,
+            in_w: 4,
+            out_h: 4,
+            out_w: 4,
+        };
+        for g in [small, CONV1, CONV2, pointwise, DEEP4, ODD] {
+            let n = CHUNK + 1;
+            let x = random(n * g.in_len(), 1);
+            let w = random(g.weight_len(), 2);
+            let b = random(g.out_c, 3);
+            let want = conv_reference(&g, &x, n, &w, &b);
+            for kernel in [
+                ConvKernel::reference(&g, w.clone()),
+                ConvKernel::new(&g, w.clone()),
+            ] {
+                let mut got = vec![0.0; n * g.out_len()];
+                conv_forward(&g, &x, &kernel, &b, &mut got);
+                for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+                    // Winograd's transforms add a few roundings per value.
+                    assert!(
+                        (*a as f64 - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                        "{g:?} {kernel:?} output {i}: {a} vs {e}",
+                        kernel = std::mem::discriminant(&kernel),
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn winograd_serves_the_deep_networks_convolutions_and_not_a_first_layer() {
+        assert!(matches!(
+            ConvKernel::new(&DEEP4, vec![0.0; DEEP4.weight_len()]),
+            ConvKernel::Winograd(_)
+        ));
+        assert!(matches!(
+            ConvKernel::new(&CONV1, vec![0.0; CONV1.weight_len()]),
+            ConvKernel::Im2col(_)
+        ));
+    }
+
+    /// Winograd's gradients (kernel, bias, input) against im2col's, with
+    /// and without the input gradient, on geometries with odd edges.
+    #[test]
+    fn winograd_backward_matches_the_reference() {
+        for g in [CONV2, DEEP4, ODD] {
+            let n = CHUNK + 3;
+            let x = random(n * g.in_len(), 11);
+            let w = random(g.weight_len(), 12);
+            let d = random(n * g.out_len(), 13);
+            let run = |kernel: ConvKernel| {
+                let mut dx = vec![0.0; n * g.in_len()];
+                let (dw, db) = conv_backward(&g, &x, n, &kernel, &d, Some(&mut dx));
+                let (dw_alone, _) = conv_backward(&g, &x, n, &kernel, &d, None);
+                assert_eq!(dw, dw_alone, "the input gradient changes nothing else");
+                [dw, db, dx]
+            };
+            let want = run(ConvKernel::reference(&g, w.clone()));
+            let got = run(ConvKernel::new(&g, w.clone()));
+            for (what, (a, b)) in ["dW", "dB", "dx"].iter().zip(got.iter().zip(&want)) {
+                assert_close(&format!("{g:?} {what}"), a, b, 1e-5);
+            }
+        }
+    }
+
+    /// The fused block on Winograd (pooling fused into its tiles) against
+    /// the fused block on im2col, on even sizes and on odd ones that pooling floors.
+    #[test]
+    fn winograd_block_matches_the_reference_block() {
+        for cg in [DEEP4, ODD] {
+            let pg = PoolGeom {
+                p: 2,
+                in_h: cg.out_h,
+                in_w: cg.out_w,
+                out_h: cg.out_h / 2,
+                out_w: cg.out_w / 2,
+                c: cg.out_c,
+            };
+            let n = CHUNK + 5;
+            let x = random(n * cg.in_len(), 21);
+            let w = random(cg.weight_len(), 22);
+            let b = random(cg.out_c, 23);
+            let d = random(n * pg.out_len(), 24);
+            let run = |kernel: ConvKernel, arg: Option<&[u8]>| {
+                let mut out = vec![0.0; n * pg.out_len()];
+                let mut own_arg = vec![0u8; n * pg.out_len()];
+                block_forward(&cg, &pg, &x, &kernel, &b, &mut out, &mut own_arg);
+                let mut dx = vec![0.0; n * cg.in_len()];
+                // Both backwards route through the same argmax map, so a near-tie
+                // resolved differently by the two forwards cannot move gradients.
+                let arg = arg.unwrap_or(&own_arg);
+                let (dw, db) = block_backward(&cg, &pg, &x, n, &kernel, &d, arg, Some(&mut dx));
+                ([out, dw, db, dx], own_arg)
+            };
+            let (want, want_arg) = run(ConvKernel::reference(&cg, w.clone()), None);
+            let (got, got_arg) = run(ConvKernel::new(&cg, w.clone()), Some(&want_arg));
+            assert!(matches!(
+                ConvKernel::new(&cg, w.clone()),
+                ConvKernel::Winograd(_)
+            ));
+            let same = got_arg
+                .iter()
+                .zip(&want_arg)
+                .filter(|(a, b)| a == b)
+                .count();
+            assert!(same * 1000 >= 999 * want_arg.len(), "argmax maps differ");
+            assert!(want_arg.contains(&NO_ARGMAX) && want_arg.contains(&3));
+            for (what, (a, b)) in ["pooled", "dW", "dB", "dx"]
+                .iter()
+                .zip(got.iter().zip(&want))
+            {
+                assert_close(&format!("{cg:?} {what}"), a, b, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        for g in [CONV2, DEEP4] {
+            let n = 3 * CHUNK + 2;
+            let x = random(n * g.in_len(), 6);
+            let w = random(g.weight_len(), 7);
+            let d = random(n * g.out_len(), 8);
+            let kernel = ConvKernel::new(&g, w.clone());
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let mut dx = vec![0.0; n * g.in_len()];
+                    let (dw, db) = conv_backward(&g, &x, n, &kernel, &d, Some(&mut dx));
+                    let mut out = vec![0.0; n * g.out_len()];
+                    conv_forward(&g, &x, &kernel, &w[..g.out_c], &mut out);
+                    [dw, db, dx, out].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+                })
+            };
+            assert_eq!(run(1), run(3));
+        }
+    }
+
+    /// The transforms are compiled once per kernel path; they only add,
+    /// subtract and halve, so every path gives the same bits.
+    #[test]
+    fn winograd_gives_the_same_bits_on_every_path() {
+        let (cg, n) = (ODD, CHUNK + 2);
+        let pg = PoolGeom {
+            p: 2,
+            in_h: cg.out_h,
+            in_w: cg.out_w,
+            out_h: cg.out_h / 2,
+            out_w: cg.out_w / 2,
+            c: cg.out_c,
+        };
+        let x = random(n * cg.in_len(), 31);
+        let w = random(cg.weight_len(), 32);
+        let b = random(cg.out_c, 33);
+        let d = random(n * pg.out_len(), 34);
+        let kernel = ConvKernel::new(&cg, w);
+        let run = || {
+            let mut conv = vec![0.0; n * cg.out_len()];
+            conv_forward(&cg, &x, &kernel, &b, &mut conv);
+            let mut out = vec![0.0; n * pg.out_len()];
+            let mut arg = vec![0u8; n * pg.out_len()];
+            block_forward(&cg, &pg, &x, &kernel, &b, &mut out, &mut arg);
+            let mut dx = vec![0.0; n * cg.in_len()];
+            let (dw, db) = block_backward(&cg, &pg, &x, n, &kernel, &d, &arg, Some(&mut dx));
+            let bits =
+                [conv, out, dw, db, dx].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>());
+            (bits, arg)
+        };
+        let paths = crate::kernels::KernelPath::available();
+        let first = crate::kernels::on_path(paths[0], run);
+        for path in &paths[1..] {
+            assert!(crate::kernels::on_path(*path, run) == first, "{path:?}");
+        }
+    }
+}
