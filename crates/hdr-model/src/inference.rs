@@ -11,8 +11,16 @@ use crate::layers::Nhwc;
 use crate::networks::{params, with_network, AnyNetwork, Architecture, Network};
 use hdr_artifacts::{IMAGE_PIXELS, NUM_CLASSES};
 
-/// Images per forward pass: bounds memory, large enough to keep both cores busy.
+/// Images per pass of the seed network's fused kernels: bounds memory, large
+/// enough to keep both cores busy.
 const BATCH: usize = 1024;
+
+/// Images per forward pass through a network's layers (the deep network):
+/// each layer's whole output is a tensor (86 KB per image after the deep
+/// network's first convolution), so smaller passes keep them in reused
+/// buffers and in cache instead of faulting in fresh pages; still 16 chunks
+/// for the cores to share.
+const LAYER_BATCH: usize = 128;
 
 /// One image's answer: the digit and the probability of every class.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,11 +127,15 @@ impl Classifier {
     }
 
     /// Predictions for `n` images, `fill(i, dst)` writing image `i`'s scaled
-    /// pixels; in slices of [`BATCH`] images to bound memory.
+    /// pixels; in slices of [`BATCH`] (or [`LAYER_BATCH`]) images to bound memory.
     fn predict_with(&self, n: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<Prediction> {
         let mut out = Vec::with_capacity(n);
-        for start in (0..n).step_by(BATCH) {
-            let len = BATCH.min(n - start);
+        let batch = match self.seed_kernels {
+            Some(_) => BATCH,
+            None => LAYER_BATCH,
+        };
+        for start in (0..n).step_by(batch) {
+            let len = batch.min(n - start);
             let fill = |i: usize, dst: &mut [f32]| fill(start + i, dst);
             let logits = match &self.seed_kernels {
                 Some(kernels) => kernels.logits(len, fill),

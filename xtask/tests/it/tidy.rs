@@ -593,6 +593,8 @@ fn the_x86_gate_is_read_from_module_declarations() {
     let kernels = workspace_root().join("crates/hdr-model/src/kernels");
     assert!(module_is_x86_only(&kernels.join("seed/vector.rs")));
     assert!(module_is_x86_only(&kernels.join("simd.rs")));
+    assert!(module_is_x86_only(&kernels.join("winograd/vector.rs")));
+    assert!(!module_is_x86_only(&kernels.join("winograd/mod.rs")));
     assert!(!module_is_x86_only(&kernels.join("seed/portable.rs")));
     assert!(!module_is_x86_only(&kernels.join("seed/mod.rs")));
     assert!(!module_is_x86_only(&kernels.join("cpu.rs")));

@@ -26,6 +26,8 @@
 //! picks; it differs from im2col's by rounding (tests bound it).
 
 mod transforms;
+#[cfg(target_arch = "x86_64")]
+mod vector;
 
 use super::common::NO_ARGMAX;
 use super::gemm::{matmul, Mat};
@@ -112,7 +114,7 @@ pub(crate) fn forward_chunk(
     work: &mut [Aligned],
     out: &mut Output,
 ) {
-    if !on_vector_path!(winograd, forward_chunk(g, x, n, u, bias, work, out)) {
+    if !on_vector_path!(winograd::vector, forward_chunk(g, x, n, u, bias, work, out)) {
         forward_body::<f32>(g, x, n, u, bias, work, out)
     }
 }
@@ -135,66 +137,12 @@ pub(crate) fn backward_chunk(
 ) {
     let mut dx = dx;
     if !on_vector_path!(
-        winograd,
+        winograd::vector,
         backward_chunk(g, x, n, u, d_out, work, du, db, &mut dx)
     ) {
         backward_body::<f32>(g, x, n, u, d_out, work, du, db, &mut dx)
     }
 }
-
-/// The transforms compiled for one instruction set (the products are the
-/// gemm crate's, which picks its own). Only adds, subtractions and exact
-/// halvings, so every build gives the same bits.
-macro_rules! build {
-    ($name:ident, $lanes:ty, $features:literal) => {
-        #[doc = concat!("The Winograd chunk kernels compiled for `", $features, "`.")]
-        #[cfg(target_arch = "x86_64")]
-        pub(super) mod $name {
-            use super::transforms::Vector;
-            use super::*;
-
-            /// # Safety
-            /// The CPU must have the features above.
-            #[target_feature(enable = $features)]
-            pub(in super::super) unsafe fn forward_chunk(
-                g: &ConvGeom,
-                x: &[f32],
-                n: usize,
-                u: &[f32],
-                bias: &[f32],
-                work: &mut [Aligned],
-                out: &mut Output,
-            ) {
-                forward_body::<Vector<$lanes>>(g, x, n, u, bias, work, out)
-            }
-
-            /// # Safety
-            /// The CPU must have the features above.
-            #[allow(clippy::too_many_arguments)]
-            #[target_feature(enable = $features)]
-            pub(in super::super) unsafe fn backward_chunk(
-                g: &ConvGeom,
-                x: &[f32],
-                n: usize,
-                u: &[f32],
-                d_out: &OutputGrad,
-                work: &mut [Aligned],
-                du: &mut [f32],
-                db: &mut [f32],
-                dx: &mut Option<&mut [f32]>,
-            ) {
-                backward_body::<Vector<$lanes>>(g, x, n, u, d_out, work, du, db, dx)
-            }
-        }
-    };
-}
-
-build!(
-    avx512,
-    crate::kernels::simd::Avx512,
-    "avx512f,avx512vl,avx512bw,avx2,fma"
-);
-build!(avx2, crate::kernels::simd::Avx2, "avx2,fma");
 
 #[inline(always)]
 fn forward_body<T: Value>(

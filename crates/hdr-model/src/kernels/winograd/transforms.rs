@@ -34,11 +34,13 @@ pub(super) trait Value: Copy {
 
 impl Value for f32 {
     const W: usize = 1;
+    // SAFETY: callers keep `Value::load`'s contract (`# Safety` above).
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: the caller's contract.
         unsafe { *p }
     }
+    // SAFETY: callers keep `Value::store`'s contract.
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the caller's contract.
@@ -72,11 +74,13 @@ impl<S: crate::kernels::simd::Lanes> Copy for Vector<S> {}
 #[cfg(target_arch = "x86_64")]
 impl<S: crate::kernels::simd::Lanes> Value for Vector<S> {
     const W: usize = S::W;
+    // SAFETY: callers keep `Value::load`'s contract, CPU features included.
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: the caller's contract.
         Self(unsafe { S::load(p) })
     }
+    // SAFETY: callers keep `Value::store`'s contract.
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the caller's contract.
