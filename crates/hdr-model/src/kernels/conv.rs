@@ -9,6 +9,8 @@
 //! then added in chunk order, so results are bit-identical whatever the
 //! number of threads.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::common::{ordered_sum, CHUNK};
@@ -136,21 +138,12 @@ pub(crate) fn conv_backward(
     d_out: &[f32],
     dx: Option<&mut [f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let (partials, db) = reduce_chunks(
-        n,
-        dx,
-        g.in_len(),
-        kernel.partial_len(g),
-        g.out_c,
-        |i, dxc, dw, db| {
-            let s0 = i * CHUNK;
-            let ns = CHUNK.min(n - s0);
-            let xc = &x[s0 * g.in_len()..(s0 + ns) * g.in_len()];
-            let dc = &d_out[s0 * g.out_len()..(s0 + ns) * g.out_len()];
-            with_scratch(|s| kernel.backward_chunk(g, xc, ns, dc, &mut s.floats, dw, db, dxc));
-        },
-    );
-    (kernel.kernel_grad(g, partials), db)
+    backward_by_chunks(g, kernel, n, dx, |samples, dxc, dw, db| {
+        let xc = &x[samples.start * g.in_len()..samples.end * g.in_len()];
+        let dc = &d_out[samples.start * g.out_len()..samples.end * g.out_len()];
+        let ns = samples.len();
+        with_scratch(|s| kernel.backward_chunk(g, xc, ns, dc, &mut s.floats, dw, db, dxc));
+    })
 }
 
 /// Fused conv + bias + ReLU + max pool forward into `out` and `arg`; the
@@ -204,56 +197,48 @@ pub(crate) fn block_backward(
     argmax: &[u8],
     dx: Option<&mut [f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let (partials, db) = reduce_chunks(
-        n,
-        dx,
-        cg.in_len(),
-        kernel.partial_len(cg),
-        cg.out_c,
-        |i, dxc, dw, db| {
-            let s0 = i * CHUNK;
-            let ns = CHUNK.min(n - s0);
-            let xc = &x[s0 * cg.in_len()..(s0 + ns) * cg.in_len()];
-            let po = s0 * pg.out_len()..(s0 + ns) * pg.out_len();
-            let (d, arg) = (&d_pooled[po.clone()], &argmax[po]);
-            with_scratch(|s| {
-                let (work, rest) = s.floats.split_at_mut(WORK_SLOTS);
-                match kernel {
-                    ConvKernel::Winograd(u) if winograd::fuses_pool(pg) => {
-                        let pool = *pg;
-                        let grad = OutputGrad::Pooled { pool, d, arg };
-                        winograd::backward_chunk(cg, xc, ns, u, &grad, work, dw, db, dxc);
-                    }
-                    _ => {
-                        let d_conv = rest[0].sized(ns * cg.out_len());
-                        d_conv.fill(0.0);
-                        pool_backward(pg, d, arg, ns, d_conv);
-                        kernel.backward_chunk(cg, xc, ns, d_conv, work, dw, db, dxc);
-                    }
+    backward_by_chunks(cg, kernel, n, dx, |samples, dxc, dw, db| {
+        let xc = &x[samples.start * cg.in_len()..samples.end * cg.in_len()];
+        let po = samples.start * pg.out_len()..samples.end * pg.out_len();
+        let ns = samples.len();
+        let (d, arg) = (&d_pooled[po.clone()], &argmax[po]);
+        with_scratch(|s| {
+            let (work, rest) = s.floats.split_at_mut(WORK_SLOTS);
+            match kernel {
+                ConvKernel::Winograd(u) if winograd::fuses_pool(pg) => {
+                    let pool = *pg;
+                    let grad = OutputGrad::Pooled { pool, d, arg };
+                    winograd::backward_chunk(cg, xc, ns, u, &grad, work, dw, db, dxc);
                 }
-            });
-        },
-    );
-    (kernel.kernel_grad(cg, partials), db)
+                _ => {
+                    let d_conv = rest[0].sized(ns * cg.out_len());
+                    d_conv.fill(0.0);
+                    pool_backward(pg, d, arg, ns, d_conv);
+                    kernel.backward_chunk(cg, xc, ns, d_conv, work, dw, db, dxc);
+                }
+            }
+        });
+    })
 }
 
-/// Runs `f(chunk, dx_chunk, dw, db)` for every chunk of `n` samples in
-/// parallel, each adding into its own zeroed `dw` and `db`, and sums the
-/// per-chunk gradients in chunk order (deterministic).
-fn reduce_chunks<F>(
+/// Runs `f(samples, dx_chunk, dw, db)` for every chunk of `n` samples in
+/// parallel, each adding into its own zeroed kernel-gradient partial `dw`
+/// and bias gradient `db`; sums them in chunk order (deterministic) and
+/// returns the kernel gradient (HWIO) and the bias gradient.
+fn backward_by_chunks<F>(
+    g: &ConvGeom,
+    kernel: &ConvKernel,
     n: usize,
     dx: Option<&mut [f32]>,
-    dx_per_sample: usize,
-    w_len: usize,
-    b_len: usize,
     f: F,
 ) -> (Vec<f32>, Vec<f32>)
 where
-    F: Fn(usize, Option<&mut [f32]>, &mut [f32], &mut [f32]) + Sync,
+    F: Fn(Range<usize>, Option<&mut [f32]>, &mut [f32], &mut [f32]) + Sync,
 {
+    let (w_len, b_len) = (kernel.partial_len(g), g.out_c);
     let chunks = n.div_ceil(CHUNK);
     let dx_chunks: Vec<Option<&mut [f32]>> = match dx {
-        Some(dx) => dx.chunks_mut(CHUNK * dx_per_sample).map(Some).collect(),
+        Some(dx) => dx.chunks_mut(CHUNK * g.in_len()).map(Some).collect(),
         None => (0..chunks).map(|_| None).collect(),
     };
     // One pooled buffer for all partials: fresh ones each step would be
@@ -265,11 +250,11 @@ where
         .zip(db_parts.par_chunks_mut(b_len))
         .zip(dx_chunks)
         .enumerate()
-        .for_each(|(i, ((dw, db), dxc))| f(i, dxc, dw, db));
+        .for_each(|(i, ((dw, db), dxc))| f(i * CHUNK..n.min((i + 1) * CHUNK), dxc, dw, db));
     let dw_parts: Vec<&[f32]> = dw_parts.chunks(w_len).collect();
     let db_parts: Vec<&[f32]> = db_parts.chunks(b_len).collect();
     (
-        ordered_sum(&dw_parts, |p| *p),
+        kernel.kernel_grad(g, ordered_sum(&dw_parts, |p| *p)),
         ordered_sum(&db_parts, |p| *p),
     )
 }
