@@ -6,8 +6,9 @@
 //! are kept for the backward pass.
 //!
 //! The kernels are picked by the block's geometry (see `kernels::Block`):
-//! the seed network's two blocks run kernels written for them, any other
-//! geometry the generic im2col/GEMM kernels.
+//! the seed network's two blocks run kernels written for them, other 3x3
+//! blocks over 8 or more channels Winograd kernels with the pooling fused
+//! into their tiles, any other geometry the generic im2col/GEMM kernels.
 
 use dfdx::prelude::*;
 
