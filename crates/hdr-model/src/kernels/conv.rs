@@ -28,8 +28,8 @@ const WORK_SLOTS: usize = 3;
 pub(crate) enum ConvKernel {
     /// The HWIO kernel, for im2col + GEMM.
     Im2col(Vec<f32>),
-    /// The Winograd-transformed kernel `[16][in_c][out_c]`.
-    Winograd(Vec<f32>),
+    /// The Winograd-transformed kernel.
+    Winograd(winograd::Filter),
 }
 
 impl ConvKernel {
@@ -113,12 +113,15 @@ impl ConvKernel {
     }
 }
 
-/// Convolution forward over a batch into `out` (`[n, OUT_H, OUT_W, OUT_C]`).
+/// Convolution forward over a batch into `out` (`[n, OUT_H, OUT_W, OUT_C]`),
+/// followed by a ReLU when `relu` is set. The ReLU runs chunk by chunk while
+/// the chunk is still in cache, as dfdx's (NaN gives 0).
 pub(crate) fn conv_forward(
     g: &ConvGeom,
     x: &[f32],
     kernel: &ConvKernel,
     bias: &[f32],
+    relu: bool,
     out: &mut [f32],
 ) {
     out.par_chunks_mut(CHUNK * g.out_len())
@@ -126,23 +129,42 @@ pub(crate) fn conv_forward(
         .for_each(|(o, xc)| {
             let ns = xc.len() / g.in_len();
             with_scratch(|s| kernel.forward_chunk(g, xc, ns, bias, &mut s.floats, o));
+            if relu {
+                relu_in_place(o);
+            }
         });
 }
 
-/// Convolution backward over a batch of `n`: returns `(dW, dB)`, adds the input gradient to `dx`.
+/// Convolution backward over a batch of `n`: returns `(dW, dB)`, adds the
+/// input gradient to `dx`. With `relu_out` (the output of a
+/// [`conv_forward`] with `relu`), `d_out` is the gradient after the ReLU,
+/// which passes where the output is positive (as dfdx's ReLU).
 pub(crate) fn conv_backward(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
     kernel: &ConvKernel,
     d_out: &[f32],
+    relu_out: Option<&[f32]>,
     dx: Option<&mut [f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
     backward_by_chunks(g, kernel, n, dx, |samples, dxc, dw, db| {
         let xc = &x[samples.start * g.in_len()..samples.end * g.in_len()];
-        let dc = &d_out[samples.start * g.out_len()..samples.end * g.out_len()];
+        let outputs = samples.start * g.out_len()..samples.end * g.out_len();
+        let dc = &d_out[outputs.clone()];
         let ns = samples.len();
-        with_scratch(|s| kernel.backward_chunk(g, xc, ns, dc, &mut s.floats, dw, db, dxc));
+        with_scratch(|s| {
+            let (work, rest) = s.floats.split_at_mut(WORK_SLOTS);
+            let dc = match relu_out {
+                Some(out) => {
+                    let masked = rest[0].sized(dc.len());
+                    relu_grad(&out[outputs], dc, masked);
+                    &*masked
+                }
+                None => dc,
+            };
+            kernel.backward_chunk(g, xc, ns, dc, work, dw, db, dxc)
+        });
     })
 }
 
@@ -219,6 +241,29 @@ pub(crate) fn block_backward(
             }
         });
     })
+}
+
+/// `v = max(v, 0)`, NaN giving 0 as in dfdx's ReLU.
+fn relu_in_place(v: &mut [f32]) {
+    for x in v {
+        *x = keep_if(*x, *x > 0.0);
+    }
+}
+
+/// The gradient through a ReLU whose output was `out`: `d` where `out > 0`, else 0.
+fn relu_grad(out: &[f32], d: &[f32], masked: &mut [f32]) {
+    let n = masked.len();
+    let (out, d) = (&out[..n], &d[..n]);
+    for i in 0..n {
+        masked[i] = keep_if(d[i], out[i] > 0.0);
+    }
+}
+
+/// `v` if `keep`, else +0.0; by masking bits, which vectorises where a
+/// branch or a select on floats may not.
+#[inline(always)]
+fn keep_if(v: f32, keep: bool) -> f32 {
+    f32::from_bits(v.to_bits() & (keep as u32).wrapping_neg())
 }
 
 /// Runs `f(samples, dx_chunk, dw, db)` for every chunk of `n` samples in
@@ -366,7 +411,7 @@ mod tests {
                 ConvKernel::new(&g, w.clone()),
             ] {
                 let mut got = vec![0.0; n * g.out_len()];
-                conv_forward(&g, &x, &kernel, &b, &mut got);
+                conv_forward(&g, &x, &kernel, &b, false, &mut got);
                 for (i, (a, e)) in got.iter().zip(&want).enumerate() {
                     // Winograd's transforms add a few roundings per value.
                     assert!(
@@ -402,8 +447,8 @@ mod tests {
             let d = random(n * g.out_len(), 13);
             let run = |kernel: ConvKernel| {
                 let mut dx = vec![0.0; n * g.in_len()];
-                let (dw, db) = conv_backward(&g, &x, n, &kernel, &d, Some(&mut dx));
-                let (dw_alone, _) = conv_backward(&g, &x, n, &kernel, &d, None);
+                let (dw, db) = conv_backward(&g, &x, n, &kernel, &d, None, Some(&mut dx));
+                let (dw_alone, _) = conv_backward(&g, &x, n, &kernel, &d, None, None);
                 assert_eq!(dw, dw_alone, "the input gradient changes nothing else");
                 [dw, db, dx]
             };
@@ -481,9 +526,9 @@ mod tests {
                     .unwrap();
                 pool.install(|| {
                     let mut dx = vec![0.0; n * g.in_len()];
-                    let (dw, db) = conv_backward(&g, &x, n, &kernel, &d, Some(&mut dx));
+                    let (dw, db) = conv_backward(&g, &x, n, &kernel, &d, None, Some(&mut dx));
                     let mut out = vec![0.0; n * g.out_len()];
-                    conv_forward(&g, &x, &kernel, &w[..g.out_c], &mut out);
+                    conv_forward(&g, &x, &kernel, &w[..g.out_c], false, &mut out);
                     [dw, db, dx, out].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
                 })
             };
@@ -492,26 +537,30 @@ mod tests {
     }
 
     /// The transforms are compiled once per kernel path; they only add,
-    /// subtract and halve, so every path gives the same bits.
+    /// subtract and halve, so they give the same bits everywhere. The
+    /// products are `gemm::lanes`' on both vector paths (the same sums in
+    /// the same order, so the same bits) and the gemm crate's on the
+    /// portable path and for channel counts that are not whole vectors (so
+    /// with `ODD`'s channels every path gives the same bits).
     #[test]
     fn winograd_gives_the_same_bits_on_every_path() {
-        let (cg, n) = (ODD, CHUNK + 2);
-        let pg = PoolGeom {
-            p: 2,
-            in_h: cg.out_h,
-            in_w: cg.out_w,
-            out_h: cg.out_h / 2,
-            out_w: cg.out_w / 2,
-            c: cg.out_c,
-        };
-        let x = random(n * cg.in_len(), 31);
-        let w = random(cg.weight_len(), 32);
-        let b = random(cg.out_c, 33);
-        let d = random(n * pg.out_len(), 34);
-        let kernel = ConvKernel::new(&cg, w);
-        let run = || {
+        let run = |cg: ConvGeom| {
+            let n = CHUNK + 2;
+            let pg = PoolGeom {
+                p: 2,
+                in_h: cg.out_h,
+                in_w: cg.out_w,
+                out_h: cg.out_h / 2,
+                out_w: cg.out_w / 2,
+                c: cg.out_c,
+            };
+            let x = random(n * cg.in_len(), 31);
+            let w = random(cg.weight_len(), 32);
+            let b = random(cg.out_c, 33);
+            let d = random(n * pg.out_len(), 34);
+            let kernel = ConvKernel::new(&cg, w);
             let mut conv = vec![0.0; n * cg.out_len()];
-            conv_forward(&cg, &x, &kernel, &b, &mut conv);
+            conv_forward(&cg, &x, &kernel, &b, false, &mut conv);
             let mut out = vec![0.0; n * pg.out_len()];
             let mut arg = vec![0u8; n * pg.out_len()];
             block_forward(&cg, &pg, &x, &kernel, &b, &mut out, &mut arg);
@@ -522,9 +571,25 @@ mod tests {
             (bits, arg)
         };
         let paths = crate::kernels::KernelPath::available();
-        let first = crate::kernels::on_path(paths[0], run);
+        let first = crate::kernels::on_path(paths[0], || run(ODD));
         for path in &paths[1..] {
-            assert!(crate::kernels::on_path(*path, run) == first, "{path:?}");
+            assert!(
+                crate::kernels::on_path(*path, || run(ODD)) == first,
+                "{path:?}"
+            );
+        }
+        let vector_paths: Vec<_> = paths
+            .into_iter()
+            .filter(|p| *p != crate::kernels::KernelPath::Portable)
+            .collect();
+        if let Some((first_path, rest)) = vector_paths.split_first() {
+            let first = crate::kernels::on_path(*first_path, || run(DEEP4));
+            for path in rest {
+                assert!(
+                    crate::kernels::on_path(*path, || run(DEEP4)) == first,
+                    "{path:?}"
+                );
+            }
         }
     }
 }

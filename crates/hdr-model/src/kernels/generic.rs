@@ -18,6 +18,9 @@ use super::common::{CHUNK, NO_ARGMAX};
 use super::gemm::{matmul, small_k_matmul_add, small_k_matmul_tn_add, Mat, SMALL_INNER};
 use super::scratch::Aligned;
 
+#[cfg(target_arch = "x86_64")]
+mod vector;
+
 /// Geometry of a valid-padding, stride-1 convolution over NHWC samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ConvGeom {
@@ -76,6 +79,7 @@ impl PoolGeom {
 }
 
 /// Builds the im2col matrix `[n * pixels, patch]` of `n` samples.
+#[inline(always)]
 fn im2col(g: &ConvGeom, x: &[f32], n: usize, col: &mut [f32]) {
     let seg = g.k * g.in_c;
     let mut rows = col.chunks_exact_mut(g.patch());
@@ -100,6 +104,7 @@ fn im2col(g: &ConvGeom, x: &[f32], n: usize, col: &mut [f32]) {
 }
 
 /// Adds the im2col-shaped gradient `dcol` back onto the input gradient `dx`.
+#[inline(always)]
 fn col2im_add(g: &ConvGeom, dcol: &[f32], n: usize, dx: &mut [f32]) {
     let seg = g.k * g.in_c;
     let mut rows = dcol.chunks_exact(g.patch());
@@ -123,7 +128,30 @@ fn col2im_add(g: &ConvGeom, dcol: &[f32], n: usize, dx: &mut [f32]) {
 
 /// `out = conv(x) + bias` for `n` samples (`out` is `[n, OUT_H, OUT_W, OUT_C]`),
 /// with `col` as im2col scratch.
+///
+/// The vector paths run this same source compiled for their instruction
+/// set (`vector`): the loops around the GEMM (im2col, the small-inner
+/// products of a one-channel layer) then use wide registers, with the same
+/// operations in the same order, so every path gives the same bits.
 pub(crate) fn conv_forward_chunk(
+    g: &ConvGeom,
+    x: &[f32],
+    n: usize,
+    weight: &[f32],
+    bias: &[f32],
+    col: &mut Aligned,
+    out: &mut [f32],
+) {
+    if !on_vector_path!(
+        generic::vector,
+        conv_forward_chunk(g, x, n, weight, bias, col, out)
+    ) {
+        forward_chunk_body(g, x, n, weight, bias, col, out)
+    }
+}
+
+#[inline(always)]
+fn forward_chunk_body(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
@@ -153,6 +181,7 @@ pub(crate) fn conv_forward_chunk(
 
 /// Gradients of `n` samples given `d_out` (`[n, OUT_H, OUT_W, OUT_C]`):
 /// adds this chunk's sums to `dw` and `db` and the input gradient to `dx`.
+/// Built per path like [`conv_forward_chunk`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_backward_chunk(
     g: &ConvGeom,
@@ -160,10 +189,33 @@ pub(crate) fn conv_backward_chunk(
     n: usize,
     weight: &[f32],
     d_out: &[f32],
-    [col, dcol]: [&mut Aligned; 2],
+    scratch: [&mut Aligned; 2],
     dw: &mut [f32],
     db: &mut [f32],
     dx: Option<&mut [f32]>,
+) {
+    let mut dx = dx;
+    let mut scratch = scratch;
+    if !on_vector_path!(
+        generic::vector,
+        conv_backward_chunk(g, x, n, weight, d_out, &mut scratch, dw, db, &mut dx)
+    ) {
+        backward_chunk_body(g, x, n, weight, d_out, &mut scratch, dw, db, &mut dx)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_chunk_body(
+    g: &ConvGeom,
+    x: &[f32],
+    n: usize,
+    weight: &[f32],
+    d_out: &[f32],
+    [col, dcol]: &mut [&mut Aligned; 2],
+    dw: &mut [f32],
+    db: &mut [f32],
+    dx: &mut Option<&mut [f32]>,
 ) {
     let m = n * g.pixels();
     let d_out = Mat::row_major(&d_out[..m * g.out_c], m, g.out_c);
@@ -186,7 +238,7 @@ pub(crate) fn conv_backward_chunk(
             d_out,
         );
     }
-    if let Some(dx) = dx {
+    if let Some(dx) = dx.as_deref_mut() {
         // dCol[m, patch] = dOut [m, out_c] x W^T [out_c, patch]
         let dcol = dcol.sized(m * g.patch());
         matmul(

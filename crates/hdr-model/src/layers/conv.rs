@@ -97,6 +97,27 @@ impl<
         x: Nhwc<IN_H, IN_W, IN_C, T>,
         input_grad: bool,
     ) -> Nhwc<OUT_H, OUT_W, OUT_C, T> {
+        self.run(x, input_grad, false)
+    }
+
+    /// `relu(conv(x))` as one op on the tape: the same values and gradients
+    /// as `forward_with(x, input_grad).relu()`, with the ReLU and its
+    /// gradient done by the convolution's parallel chunks instead of a
+    /// separate pass over the whole batch.
+    pub fn forward_relu<T: Tape<f32, Cpu>>(
+        &self,
+        x: Nhwc<IN_H, IN_W, IN_C, T>,
+        input_grad: bool,
+    ) -> Nhwc<OUT_H, OUT_W, OUT_C, T> {
+        self.run(x, input_grad, true)
+    }
+
+    fn run<T: Tape<f32, Cpu>>(
+        &self,
+        x: Nhwc<IN_H, IN_W, IN_C, T>,
+        input_grad: bool,
+        relu: bool,
+    ) -> Nhwc<OUT_H, OUT_W, OUT_C, T> {
         let () = Self::SHAPE_CHECK;
         let g = Self::GEOM;
         let (x, mut tape) = x.contiguous().split_tape();
@@ -104,23 +125,33 @@ impl<
         let x_data = values_of(&x);
         let kernel = ConvKernel::new(&g, self.weight.as_vec());
         let mut out = Buffer::take(batch * g.out_len());
-        kernels::conv_forward(&g, &x_data, &kernel, &self.bias.as_vec(), &mut out);
-        let out = cached_tensor(x.device(), (batch, Const, Const, Const), &out);
+        kernels::conv_forward(&g, &x_data, &kernel, &self.bias.as_vec(), relu, &mut out);
+        let out_tensor = cached_tensor(x.device(), (batch, Const, Const, Const), &out);
+        // The backward pass of a ReLU needs the outputs; a plain one does not.
+        let relu_out = relu.then_some(out);
         if T::OWNS_TAPE {
-            let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
+            let (x_ghost, out_ghost) = (x.ghost(), out_tensor.ghost());
             let (w_ghost, b_ghost) = (self.weight.ghost(), self.bias.ghost());
             tape.add_backward_op(move |grads| {
                 grads.try_alloc_for(&w_ghost)?;
                 grads.try_alloc_for(&b_ghost)?;
                 let d_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
+                let relu_out = relu_out.as_deref();
                 let (dw, db) = if input_grad {
                     let mut dx = std::mem::take(&mut **grads.get_or_alloc_mut(&x_ghost)?);
-                    let r =
-                        kernels::conv_backward(&g, &x_data, batch, &kernel, &d_out, Some(&mut dx));
+                    let r = kernels::conv_backward(
+                        &g,
+                        &x_data,
+                        batch,
+                        &kernel,
+                        &d_out,
+                        relu_out,
+                        Some(&mut dx),
+                    );
                     **grads.get_or_alloc_mut(&x_ghost)? = dx;
                     r
                 } else {
-                    kernels::conv_backward(&g, &x_data, batch, &kernel, &d_out, None)
+                    kernels::conv_backward(&g, &x_data, batch, &kernel, &d_out, relu_out, None)
                 };
                 **grads.get_or_alloc_mut(&out_ghost)? = d_out;
                 add_into(grads.get_or_alloc_mut(&w_ghost)?, &dw);
@@ -128,7 +159,7 @@ impl<
                 Ok(())
             });
         }
-        out.put_tape(tape)
+        out_tensor.put_tape(tape)
     }
 }
 
@@ -191,5 +222,72 @@ impl<
 
     fn try_forward(&self, x: Nhwc<IN_H, IN_W, IN_C, T>) -> Result<Self::Output, CpuError> {
         Ok(self.forward_with(x, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dfdx::nn::Module;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    /// `forward_relu` gives the bits of `forward(..).relu()`, and the same
+    /// gradients, on an im2col geometry and a Winograd one.
+    fn fused_relu_equals_the_separate_ops<
+        const IN_C: usize,
+        const OUT_C: usize,
+        const IN_H: usize,
+        const IN_W: usize,
+        const OUT_H: usize,
+        const OUT_W: usize,
+    >() {
+        let dev = Cpu::default();
+        let mut conv = Conv2D::<IN_C, OUT_C, 3, IN_H, IN_W, OUT_H, OUT_W>::zeros(&dev);
+        conv.weight.copy_from(&random(9 * IN_C * OUT_C, 1));
+        conv.bias.copy_from(&random(OUT_C, 2));
+        let batch = 11;
+        let x_data = random(batch * IN_H * IN_W * IN_C, 3);
+        let r = random(batch * OUT_H * OUT_W * OUT_C, 4);
+        let run = |fused: bool| {
+            let x: Nhwc<IN_H, IN_W, IN_C> =
+                dev.tensor_from_vec(x_data.clone(), (batch, Const, Const, Const));
+            let y = if fused {
+                conv.forward_relu(x.leaky_trace(), true)
+            } else {
+                conv.forward(x.leaky_trace()).relu()
+            };
+            let values = y.retaped::<NoneTape>().as_vec();
+            let r = dev.tensor_from_vec(r.clone(), (batch, Const, Const, Const));
+            let grads = (y * r).sum().backward();
+            [
+                values,
+                grads.get(&x).as_vec(),
+                grads.get(&conv.weight).as_vec(),
+                grads.get(&conv.bias).as_vec(),
+            ]
+        };
+        let (fused, layers) = (run(true), run(false));
+        assert!(fused[0].contains(&0.0) && fused[0].iter().any(|v| *v > 0.0));
+        for (k, (a, b)) in fused.iter().zip(&layers).enumerate() {
+            assert!(b.iter().any(|v| *v != 0.0), "quantity {k} is all zero");
+            assert_eq!(a, b, "quantity {k}");
+        }
+    }
+
+    #[test]
+    fn fused_relu_on_im2col() {
+        fused_relu_equals_the_separate_ops::<2, 5, 7, 6, 5, 4>();
+    }
+
+    #[test]
+    fn fused_relu_on_winograd() {
+        fused_relu_equals_the_separate_ops::<8, 9, 9, 8, 7, 6>();
     }
 }

@@ -113,9 +113,9 @@ impl Network for Deep {
         dropout: Option<Dropout>,
         input_grad: bool,
     ) -> Features<NUM_CLASSES, T> {
-        let a = self.conv1.forward_with(x, input_grad).relu();
+        let a = self.conv1.forward_relu(x, input_grad);
         let a = conv_relu_pool(&self.conv2, &self.pool1, a, true);
-        let a = self.conv3.forward(a).relu();
+        let a = self.conv3.forward_relu(a, true);
         let a = conv_relu_pool(&self.conv4, &self.pool2, a, true);
         let h = self.hidden.forward(self.flatten.forward(a)).relu();
         self.output.forward(maybe_dropout(h, dropout))

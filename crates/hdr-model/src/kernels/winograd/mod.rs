@@ -7,8 +7,8 @@
 //! products per channel pair instead of im2col's 36. The sum over input
 //! channels at each of the 16 transformed positions is a matrix product
 //! across the tiles of a chunk (`[tiles, in_c] x [in_c, out_c]`), so the
-//! arithmetic stays in the GEMM kernels while the transforms are a few adds
-//! per value, with no im2col buffer.
+//! arithmetic stays in matrix-product kernels while the transforms are a
+//! few adds per value, with no im2col buffer.
 //!
 //! Backward follows from the same identity. With `M = A dY Aᵀ` (a tile's
 //! output gradient, transformed): `dU = Σ_tiles Vᵀ M` (16 products summed
@@ -21,9 +21,12 @@
 //! Edge tiles of an odd-sized output read zeros past the input's edge and
 //! drop the outputs past its own.
 //!
-//! The transforms are built for each kernel path (`vector` for AVX-512 and
-//! AVX2, plain floats otherwise); they only add, subtract and halve exactly,
-//! channel by channel, so every path gives the same bits. The result
+//! The transforms and products are built for each kernel path (`vector` for
+//! AVX-512 and AVX2, plain floats otherwise). The transforms only add,
+//! subtract and halve exactly, channel by channel, so every path gives the
+//! same bits; the products are register-blocked vector kernels on the two
+//! vector paths (`gemm::lanes`, the same bits on both) and the gemm crate's
+//! on the portable path, which rounds differently. The result
 //! differs from im2col's by rounding: tests hold it to a direct convolution
 //! within 1e-5 relative, and its gradients to im2col's within 1e-5 of their norm.
 
@@ -32,7 +35,7 @@ mod transforms;
 mod vector;
 
 use super::common::NO_ARGMAX;
-use super::gemm::{matmul, Mat};
+use super::gemm::Mat;
 use super::generic::{ConvGeom, PoolGeom};
 use super::scratch::Aligned;
 use transforms::{input_grad_tile, input_tile, output_grad_tile, output_tile, Value};
@@ -60,10 +63,30 @@ pub(crate) fn filter_len(g: &ConvGeom) -> usize {
     POSITIONS * g.in_c * g.out_c
 }
 
-/// `U = G g Gᵀ` of the HWIO kernel `weight`, as `[position][in_c][out_c]`.
-pub(crate) fn transform_filter(g: &ConvGeom, weight: &[f32]) -> Vec<f32> {
+/// A kernel in the form the chunk kernels want: `U = G g Gᵀ` as
+/// `[position][in_c][out_c]`, and each position's transpose
+/// `[position][out_c][in_c]` for the input gradient's products, whose
+/// right-hand operand is then read row by row.
+#[derive(Debug, Clone)]
+pub(crate) struct Filter {
+    u: Vec<f32>,
+    u_t: Vec<f32>,
+}
+
+/// The [`Filter`] of the HWIO kernel `weight`.
+pub(crate) fn transform_filter(g: &ConvGeom, weight: &[f32]) -> Filter {
     assert!(serves(g) && weight.len() == g.weight_len());
-    transforms::kernel(weight, g.in_c * g.out_c)
+    let (ci, co) = (g.in_c, g.out_c);
+    let u = transforms::kernel(weight, ci * co);
+    let mut u_t = vec![0.0; u.len()];
+    for (ut, u) in u_t.chunks_exact_mut(ci * co).zip(u.chunks_exact(ci * co)) {
+        for i in 0..ci {
+            for o in 0..co {
+                ut[o * ci + i] = u[i * co + o];
+            }
+        }
+    }
+    Filter { u, u_t }
 }
 
 /// `dW = Gᵀ dU G` of a transformed kernel gradient, as an HWIO kernel gradient.
@@ -105,23 +128,25 @@ pub(crate) fn fuses_pool(pool: &PoolGeom) -> bool {
     pool.p == 2
 }
 
-/// Forward pass of the `n` samples of `x`, given `u` from
-/// [`transform_filter`], into `out`; `work` holds at least two scratch slots.
+/// Forward pass of the `n` samples of `x`, given the kernel's [`Filter`], into `out`; `work` holds at least two scratch slots.
 pub(crate) fn forward_chunk(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
-    u: &[f32],
+    filter: &Filter,
     bias: &[f32],
     work: &mut [Aligned],
     out: &mut Output,
 ) {
-    if !on_vector_path!(winograd::vector, forward_chunk(g, x, n, u, bias, work, out)) {
-        forward_body::<f32>(g, x, n, u, bias, work, out)
+    if !on_vector_path!(
+        winograd::vector,
+        forward_chunk(g, x, n, filter, bias, work, out)
+    ) {
+        forward_body::<f32>(g, x, n, filter, bias, work, out)
     }
 }
 
-/// Gradients of the `n` samples of `x` from `d_out`: adds the transformed
+/// Gradients of the `n` samples of `x` from `d_out`, given the kernel's [`Filter`]: adds the transformed
 /// kernel gradient into `du` ([`filter_len`] floats), the bias gradient
 /// into `db` and, when given, the input gradient into `dx`. `work` holds
 /// at least three scratch slots.
@@ -130,7 +155,7 @@ pub(crate) fn backward_chunk(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
-    u: &[f32],
+    filter: &Filter,
     d_out: &OutputGrad,
     work: &mut [Aligned],
     du: &mut [f32],
@@ -140,9 +165,9 @@ pub(crate) fn backward_chunk(
     let mut dx = dx;
     if !on_vector_path!(
         winograd::vector,
-        backward_chunk(g, x, n, u, d_out, work, du, db, &mut dx)
+        backward_chunk(g, x, n, filter, d_out, work, du, db, &mut dx)
     ) {
-        backward_body::<f32>(g, x, n, u, d_out, work, du, db, &mut dx)
+        backward_body::<f32>(g, x, n, filter, d_out, work, du, db, &mut dx)
     }
 }
 
@@ -152,7 +177,7 @@ fn forward_body<T: Value>(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
-    u: &[f32],
+    filter: &Filter,
     bias: &[f32],
     work: &mut [Aligned],
     out: &mut Output,
@@ -163,6 +188,7 @@ fn forward_body<T: Value>(
     let tiles = Tiles::new(g, n);
     let block = tiles_per_block(g);
     let (ci, co) = (g.in_c, g.out_c);
+    let u = &filter.u;
     let mut y = vec![0.0; 4 * co];
     let zeros = vec![0.0; ci];
     for first in (0..tiles.count).step_by(block) {
@@ -174,13 +200,16 @@ fn forward_body<T: Value>(
         }
         let m = m.sized(tb * POSITIONS * co);
         for k in 0..POSITIONS {
-            matmul(
-                &mut m[k * co..],
-                POSITIONS * co,
-                false,
-                Mat::strided(&v[k * ci..], tb, ci, POSITIONS * ci),
-                Mat::row_major(&u[k * ci * co..(k + 1) * ci * co], ci, co),
-            );
+            // SAFETY: the vector builds run on CPUs with their features.
+            unsafe {
+                T::product(
+                    &mut m[k * co..],
+                    POSITIONS * co,
+                    false,
+                    Mat::strided(&v[k * ci..], tb, ci, POSITIONS * ci),
+                    Mat::row_major(&u[k * ci * co..(k + 1) * ci * co], ci, co),
+                )
+            };
         }
         for (t, mt) in m.chunks_exact(POSITIONS * co).enumerate() {
             let (s, oy, ox) = tiles.origin(first + t);
@@ -253,7 +282,7 @@ fn backward_body<T: Value>(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
-    u: &[f32],
+    filter: &Filter,
     d_out: &OutputGrad,
     work: &mut [Aligned],
     du: &mut [f32],
@@ -264,7 +293,7 @@ fn backward_body<T: Value>(
         panic!("three scratch slots")
     };
     let (ci, co) = (g.in_c, g.out_c);
-    let tiles = Tiles::new(g, n);
+    let (u_t, tiles) = (&filter.u_t, Tiles::new(g, n));
     let block = tiles_per_block(g);
     let mut window_grad = vec![0.0; POSITIONS * ci];
     let mut routed = vec![0.0; 4 * co];
@@ -310,13 +339,16 @@ fn backward_body<T: Value>(
         }
         for k in 0..POSITIONS {
             // dU[k] += V[k]ᵀ M[k]
-            matmul(
-                &mut du[k * ci * co..(k + 1) * ci * co],
-                co,
-                true,
-                Mat::strided(&v[k * ci..], tb, ci, POSITIONS * ci).t(),
-                Mat::strided(&m[k * co..], tb, co, POSITIONS * co),
-            );
+            // SAFETY: as in the forward products.
+            unsafe {
+                T::product(
+                    &mut du[k * ci * co..(k + 1) * ci * co],
+                    co,
+                    true,
+                    Mat::strided(&v[k * ci..], tb, ci, POSITIONS * ci).t(),
+                    Mat::strided(&m[k * co..], tb, co, POSITIONS * co),
+                )
+            };
         }
         let Some(dx) = dx.as_deref_mut() else {
             continue;
@@ -324,13 +356,16 @@ fn backward_body<T: Value>(
         let dv = dv.sized(tb * POSITIONS * ci);
         for k in 0..POSITIONS {
             // dV[k] = M[k] U[k]ᵀ
-            matmul(
-                &mut dv[k * ci..],
-                POSITIONS * ci,
-                false,
-                Mat::strided(&m[k * co..], tb, co, POSITIONS * co),
-                Mat::row_major(&u[k * ci * co..(k + 1) * ci * co], ci, co).t(),
-            );
+            // SAFETY: as in the forward products.
+            unsafe {
+                T::product(
+                    &mut dv[k * ci..],
+                    POSITIONS * ci,
+                    false,
+                    Mat::strided(&m[k * co..], tb, co, POSITIONS * co),
+                    Mat::row_major(&u_t[k * ci * co..(k + 1) * ci * co], co, ci),
+                )
+            };
         }
         for (t, dvt) in dv.chunks_exact(POSITIONS * ci).enumerate() {
             let (s, oy, ox) = tiles.origin(first + t);
@@ -405,14 +440,15 @@ impl<'g> Tiles<'g> {
     fn window<'a>(&self, t: usize, x: &'a [f32], zeros: &'a [f32]) -> [&'a [f32]; POSITIONS] {
         let g = self.g;
         let (s, y0, x0) = self.origin(t);
-        std::array::from_fn(|p| {
+        // A loop, not `array::from_fn`, whose closure would not be inlined.
+        let mut window = [&zeros[..g.in_c]; POSITIONS];
+        for (p, run) in window.iter_mut().enumerate() {
             let (iy, ix) = (y0 + p / 4, x0 + p % 4);
             if iy < g.in_h && ix < g.in_w {
                 let at = s * g.in_len() + (iy * g.in_w + ix) * g.in_c;
-                &x[at..at + g.in_c]
-            } else {
-                &zeros[..g.in_c]
+                *run = &x[at..at + g.in_c];
             }
-        })
+        }
+        window
     }
 }

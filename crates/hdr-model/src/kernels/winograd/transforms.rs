@@ -18,6 +18,8 @@
 // loops, not iterator closures (see `Transform`).
 #![allow(clippy::needless_range_loop)]
 
+use crate::kernels::gemm::{matmul, Mat};
+
 /// What the tile transforms compute with: one float, or one vector of them.
 pub(super) trait Value: Copy {
     /// Channels one value holds.
@@ -30,6 +32,15 @@ pub(super) trait Value: Copy {
     unsafe fn store(self, p: *mut f32);
     fn add(self, other: Self) -> Self;
     fn sub(self, other: Self) -> Self;
+    /// `dst (+)= lhs * rhs` as [`matmul`]: a block's channel products, on
+    /// the gemm crate for floats (the portable path) and on register-blocked
+    /// vector kernels for vectors where the shapes allow (`gemm::lanes`).
+    ///
+    /// # Safety
+    /// For vectors, the CPU has their instruction set.
+    unsafe fn product(dst: &mut [f32], dst_rs: usize, accumulate: bool, lhs: Mat, rhs: Mat) {
+        matmul(dst, dst_rs, accumulate, lhs, rhs)
+    }
 }
 
 impl Value for f32 {
@@ -95,6 +106,14 @@ impl<S: crate::kernels::simd::Lanes> Value for Vector<S> {
     fn sub(self, other: Self) -> Self {
         // SAFETY: as in `add`.
         Self(unsafe { S::sub(self.0, other.0) })
+    }
+    // SAFETY: callers keep `Value::product`'s contract.
+    #[inline(always)]
+    unsafe fn product(dst: &mut [f32], dst_rs: usize, accumulate: bool, lhs: Mat, rhs: Mat) {
+        // SAFETY: the caller's contract: the CPU has `S`.
+        if !unsafe { crate::kernels::gemm::lanes::matmul::<S>(dst, dst_rs, accumulate, lhs, rhs) } {
+            matmul(dst, dst_rs, accumulate, lhs, rhs)
+        }
     }
 }
 

@@ -4,12 +4,11 @@
 //! registers and instructions.
 
 use super::transforms::Vector;
-use super::{backward_body, forward_body, Output, OutputGrad};
+use super::{backward_body, forward_body, Filter, Output, OutputGrad};
 use crate::kernels::generic::ConvGeom;
 use crate::kernels::scratch::Aligned;
 
-/// The transforms compiled for one instruction set (the products are the
-/// gemm crate's, which picks its own). Only adds, subtractions and exact
+/// The transforms and products compiled for one instruction set. Only adds, subtractions and exact
 /// halvings, so every build gives the same bits.
 macro_rules! build {
     ($name:ident, $lanes:ty, $features:literal) => {
@@ -24,12 +23,12 @@ macro_rules! build {
                 g: &ConvGeom,
                 x: &[f32],
                 n: usize,
-                u: &[f32],
+                filter: &Filter,
                 bias: &[f32],
                 work: &mut [Aligned],
                 out: &mut Output,
             ) {
-                forward_body::<Vector<$lanes>>(g, x, n, u, bias, work, out)
+                forward_body::<Vector<$lanes>>(g, x, n, filter, bias, work, out)
             }
 
             /// # Safety
@@ -40,14 +39,14 @@ macro_rules! build {
                 g: &ConvGeom,
                 x: &[f32],
                 n: usize,
-                u: &[f32],
+                filter: &Filter,
                 d_out: &OutputGrad,
                 work: &mut [Aligned],
                 du: &mut [f32],
                 db: &mut [f32],
                 dx: &mut Option<&mut [f32]>,
             ) {
-                backward_body::<Vector<$lanes>>(g, x, n, u, d_out, work, du, db, dx)
+                backward_body::<Vector<$lanes>>(g, x, n, filter, d_out, work, du, db, dx)
             }
         }
     };
