@@ -60,11 +60,11 @@ pub fn architecture_overrides(architecture: Architecture) -> Vec<String> {
 
 /// Said under a table with rows for several kernel paths.
 const GEMM_NOTE: &str =
-    "\nnote: HDR_KERNELS picks hdr's own kernels (the seed network's conv blocks, the \
-Winograd transforms). Matrix products (the bulk of the deep network's convolutions, every dense \
-layer) come from the gemm crate, which takes the best instruction set this CPU has on every \
-path: where it does the work, rows for a path below this CPU's best flatter hdr beside a \
-TensorFlow held to that path.";
+    "\nnote: HDR_KERNELS picks hdr's own kernels (the seed network's conv blocks; the Winograd \
+transforms and, on avx512 and avx2, their products; the im2col loops). The gemm crate still \
+does every dense layer, and the Winograd products on the portable path, with the best \
+instruction set this CPU has: where it does the work, rows for a path below this CPU's best \
+flatter hdr beside a TensorFlow held to that path.";
 
 /// Arguments of `cargo xtask bench`.
 #[derive(Debug, Args)]
