@@ -51,7 +51,7 @@ mod seed;
 mod simd;
 mod softmax;
 #[cfg(test)]
-mod test_data;
+pub(crate) mod test_data;
 #[cfg(test)]
 mod tests;
 mod winograd;

@@ -82,15 +82,10 @@ pub fn conv_relu_pool<
 #[cfg(test)]
 mod tests {
     use dfdx::nn::Module;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
 
     use super::*;
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
-    }
+    use crate::kernels::test_data::random;
+    use crate::layers::test_ops::values_and_grads;
 
     /// A geometry other than the seed's runs the generic kernels: same values
     /// and gradients as the separate typed layers.
@@ -104,25 +99,12 @@ mod tests {
         let batch = 11;
         let x_data = random(batch * 7 * 6 * 2, 3);
         let r = random(batch * 2 * 2 * 3, 4);
-        let run = |fused: bool| {
-            let x: Nhwc<7, 6, 2> =
-                dev.tensor_from_vec(x_data.clone(), (batch, Const, Const, Const));
-            let y = if fused {
-                conv_relu_pool(&conv, &pool, x.leaky_trace(), true)
-            } else {
-                pool.forward(conv.forward(x.leaky_trace()).relu())
-            };
-            let values = y.retaped::<NoneTape>().as_vec();
-            let r = dev.tensor_from_vec(r.clone(), (batch, Const, Const, Const));
-            let grads = (y * r).sum().backward();
-            [
-                values,
-                grads.get(&x).as_vec(),
-                grads.get(&conv.weight).as_vec(),
-                grads.get(&conv.bias).as_vec(),
-            ]
-        };
-        let (fused, layers) = (run(true), run(false));
+        let fused = values_and_grads(&conv.weight, &conv.bias, &x_data, &r, batch, |x| {
+            conv_relu_pool(&conv, &pool, x, true)
+        });
+        let layers = values_and_grads(&conv.weight, &conv.bias, &x_data, &r, batch, |x| {
+            pool.forward(conv.forward(x).relu())
+        });
         for (k, (a, b)) in fused.iter().zip(&layers).enumerate() {
             assert!(b.iter().any(|v| *v != 0.0), "quantity {k} is all zero");
             for (x, y) in a.iter().zip(b) {

@@ -228,15 +228,10 @@ impl<
 #[cfg(test)]
 mod tests {
     use dfdx::nn::Module;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
 
     use super::*;
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
-    }
+    use crate::kernels::test_data::random;
+    use crate::layers::test_ops::values_and_grads;
 
     /// `forward_relu` gives the bits of `forward(..).relu()`, and the same
     /// gradients, on an im2col geometry and a Winograd one.
@@ -255,25 +250,12 @@ mod tests {
         let batch = 11;
         let x_data = random(batch * IN_H * IN_W * IN_C, 3);
         let r = random(batch * OUT_H * OUT_W * OUT_C, 4);
-        let run = |fused: bool| {
-            let x: Nhwc<IN_H, IN_W, IN_C> =
-                dev.tensor_from_vec(x_data.clone(), (batch, Const, Const, Const));
-            let y = if fused {
-                conv.forward_relu(x.leaky_trace(), true)
-            } else {
-                conv.forward(x.leaky_trace()).relu()
-            };
-            let values = y.retaped::<NoneTape>().as_vec();
-            let r = dev.tensor_from_vec(r.clone(), (batch, Const, Const, Const));
-            let grads = (y * r).sum().backward();
-            [
-                values,
-                grads.get(&x).as_vec(),
-                grads.get(&conv.weight).as_vec(),
-                grads.get(&conv.bias).as_vec(),
-            ]
-        };
-        let (fused, layers) = (run(true), run(false));
+        let fused = values_and_grads(&conv.weight, &conv.bias, &x_data, &r, batch, |x| {
+            conv.forward_relu(x, true)
+        });
+        let layers = values_and_grads(&conv.weight, &conv.bias, &x_data, &r, batch, |x| {
+            conv.forward(x).relu()
+        });
         assert!(fused[0].contains(&0.0) && fused[0].iter().any(|v| *v > 0.0));
         for (k, (a, b)) in fused.iter().zip(&layers).enumerate() {
             assert!(b.iter().any(|v| *v != 0.0), "quantity {k} is all zero");

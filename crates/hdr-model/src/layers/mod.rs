@@ -6,6 +6,8 @@ mod dropout;
 mod pool;
 mod shapes;
 mod tensors;
+#[cfg(test)]
+mod test_ops;
 
 pub use block::conv_relu_pool;
 pub use conv::Conv2D;
