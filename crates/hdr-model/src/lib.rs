@@ -4,10 +4,10 @@
 //!
 //! The crate is layered; each layer uses only those below it:
 //! - `kernels`: plain-slice compute behind one dispatch point — generic
-//!   im2col/GEMM kernels for any geometry, Winograd F(2x2, 3x3) kernels for
-//!   3x3 convolutions over 8 or more channels, and kernels written for the
-//!   seed network's two conv blocks (the tuned ones in AVX-512, AVX2 and
-//!   portable builds, see [`KernelPath`]);
+//!   im2col/GEMM kernels for any geometry, Winograd F(4x4, 3x3) and
+//!   F(2x2, 3x3) kernels for 3x3 convolutions over 8 or more channels, and
+//!   kernels written for the seed network's two conv blocks (the tuned ones
+//!   in AVX-512, AVX2 and portable builds, see [`KernelPath`]);
 //! - `layers`: the typed dfdx modules [`Conv2D`], [`MaxPool2D`], [`Flatten`]
 //!   (and dfdx's [`Linear`]), the fused [`conv_relu_pool`] tape op, [`Dropout`];
 //! - `networks`: [`Cnn`] (the seed's Keras model) and [`Deep`], each a short

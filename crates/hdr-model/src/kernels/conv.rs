@@ -1,7 +1,7 @@
 //! A convolution over a batch, alone or fused with bias, ReLU and max
 //! pooling, by whichever chunk kernel serves its geometry: Winograd
-//! F(2x2, 3x3) (`winograd`) for 3x3 kernels over enough channels, im2col +
-//! GEMM (`generic`) otherwise.
+//! (`winograd`, in the tiling with fewer products) for 3x3 kernels over
+//! enough channels, im2col + GEMM (`generic`) otherwise.
 //!
 //! Work is split over the batch in chunks of [`CHUNK`] samples; each chunk
 //! runs single-threaded on this thread's scratch, and rayon runs chunks in
@@ -37,7 +37,8 @@ impl ConvKernel {
     pub(crate) fn new(g: &ConvGeom, weight: Vec<f32>) -> Self {
         assert_eq!(weight.len(), g.weight_len());
         if winograd::serves(g) {
-            Self::Winograd(winograd::transform_filter(g, &weight))
+            let tiling = winograd::Tiling::fastest(g);
+            Self::Winograd(winograd::transform_filter(g, &weight, tiling))
         } else {
             Self::Im2col(weight)
         }
@@ -100,7 +101,7 @@ impl ConvKernel {
     fn partial_len(&self, g: &ConvGeom) -> usize {
         match self {
             Self::Im2col(_) => g.weight_len(),
-            Self::Winograd(_) => winograd::filter_len(g),
+            Self::Winograd(filter) => filter.len(),
         }
     }
 
@@ -108,7 +109,7 @@ impl ConvKernel {
     fn kernel_grad(&self, g: &ConvGeom, partials: Vec<f32>) -> Vec<f32> {
         match self {
             Self::Im2col(_) => partials,
-            Self::Winograd(_) => winograd::weight_grad(g, &partials),
+            Self::Winograd(filter) => filter.weight_grad(g, &partials),
         }
     }
 }
@@ -288,14 +289,18 @@ where
     };
     // One pooled buffer for all partials: fresh ones each step would be
     // fresh pages, and faulting them in costs as much as the arithmetic.
-    let mut dw_parts = Buffer::<f32>::zeros(chunks * w_len);
+    // Each chunk zeroes its own partial, in parallel and into its cache.
+    let mut dw_parts = Buffer::<f32>::take(chunks * w_len);
     let mut db_parts = vec![0.0; chunks * b_len];
     dw_parts
         .par_chunks_mut(w_len)
         .zip(db_parts.par_chunks_mut(b_len))
         .zip(dx_chunks)
         .enumerate()
-        .for_each(|(i, ((dw, db), dxc))| f(i * CHUNK..n.min((i + 1) * CHUNK), dxc, dw, db));
+        .for_each(|(i, ((dw, db), dxc))| {
+            dw.fill(0.0);
+            f(i * CHUNK..n.min((i + 1) * CHUNK), dxc, dw, db)
+        });
     let dw_parts: Vec<&[f32]> = dw_parts.chunks(w_len).collect();
     let db_parts: Vec<&[f32]> = db_parts.chunks(b_len).collect();
     (
@@ -406,21 +411,51 @@ mod tests {
             let w = random(g.weight_len(), 2);
             let b = random(g.out_c, 3);
             let want = conv_reference(&g, &x, n, &w, &b);
-            for kernel in [
-                ConvKernel::reference(&g, w.clone()),
-                ConvKernel::new(&g, w.clone()),
-            ] {
+            let largest = want.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+            for (kernel, scale) in kernels_for(&g, &w) {
                 let mut got = vec![0.0; n * g.out_len()];
                 conv_forward(&g, &x, &kernel, &b, false, &mut got);
                 for (i, (a, e)) in got.iter().zip(&want).enumerate() {
-                    // Winograd's transforms add a few roundings per value.
+                    // Winograd's transforms add a few roundings per value;
+                    // F(4x4, 3x3)'s scale by up to 25, so its bound is relative
+                    // to the layer's largest output.
+                    let bound = if scale { largest } else { e.abs() };
                     assert!(
-                        (*a as f64 - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                        (*a as f64 - e).abs() <= 1e-5 * (1.0 + bound),
                         "{g:?} {kernel:?} output {i}: {a} vs {e}",
-                        kernel = std::mem::discriminant(&kernel),
+                        kernel = kind(&kernel),
                     );
                 }
             }
+        }
+    }
+
+    /// Every kernel for `g` from the HWIO `w`: im2col, and each Winograd
+    /// tiling where Winograd serves; with whether its error bound scales
+    /// with the largest output (F(4x4, 3x3)) rather than with each.
+    fn kernels_for(g: &ConvGeom, w: &[f32]) -> Vec<(ConvKernel, bool)> {
+        let mut kernels = vec![(ConvKernel::reference(g, w.to_vec()), false)];
+        if winograd::serves(g) {
+            for kernel in winograd_kernels(g, w) {
+                let scaled = matches!(&kernel, ConvKernel::Winograd(f) if f.tiling() == winograd::Tiling::F4x4);
+                kernels.push((kernel, scaled));
+            }
+        }
+        kernels
+    }
+
+    /// The Winograd kernel of `g` from the HWIO `w` in each tiling.
+    fn winograd_kernels(g: &ConvGeom, w: &[f32]) -> Vec<ConvKernel> {
+        winograd::Tiling::ALL
+            .map(|tiling| ConvKernel::Winograd(winograd::transform_filter(g, w, tiling)))
+            .to_vec()
+    }
+
+    /// The kernel's name in a failure message.
+    fn kind(kernel: &ConvKernel) -> String {
+        match kernel {
+            ConvKernel::Im2col(_) => "im2col".into(),
+            ConvKernel::Winograd(filter) => format!("{:?}", filter.tiling()),
         }
     }
 
@@ -434,6 +469,27 @@ mod tests {
             ConvKernel::new(&CONV1, vec![0.0; CONV1.weight_len()]),
             ConvKernel::Im2col(_)
         ));
+        // F(4x4, 3x3) where its tiles fit (all of the deep network's
+        // layers), F(2x2, 3x3) where a 4x4 tile would be mostly edge.
+        let out = |side: usize| ConvGeom {
+            in_h: side + 2,
+            in_w: side + 2,
+            out_h: side,
+            out_w: side,
+            ..DEEP4
+        };
+        for side in [24, 10, 8, 7] {
+            assert_eq!(
+                winograd::Tiling::fastest(&out(side)),
+                winograd::Tiling::F4x4
+            );
+        }
+        for side in [1, 2, 5] {
+            assert_eq!(
+                winograd::Tiling::fastest(&out(side)),
+                winograd::Tiling::F2x2
+            );
+        }
     }
 
     /// Winograd's gradients (kernel, bias, input) against im2col's, with
@@ -453,9 +509,12 @@ mod tests {
                 [dw, db, dx]
             };
             let want = run(ConvKernel::reference(&g, w.clone()));
-            let got = run(ConvKernel::new(&g, w.clone()));
-            for (what, (a, b)) in ["dW", "dB", "dx"].iter().zip(got.iter().zip(&want)) {
-                assert_close(&format!("{g:?} {what}"), a, b, 1e-5);
+            for kernel in winograd_kernels(&g, &w) {
+                let name = kind(&kernel);
+                let got = run(kernel);
+                for (what, (a, b)) in ["dW", "dB", "dx"].iter().zip(got.iter().zip(&want)) {
+                    assert_close(&format!("{g:?} {name} {what}"), a, b, 1e-5);
+                }
             }
         }
     }
@@ -490,23 +549,25 @@ mod tests {
                 ([out, dw, db, dx], own_arg)
             };
             let (want, want_arg) = run(ConvKernel::reference(&cg, w.clone()), None);
-            let (got, got_arg) = run(ConvKernel::new(&cg, w.clone()), Some(&want_arg));
-            assert!(matches!(
-                ConvKernel::new(&cg, w.clone()),
-                ConvKernel::Winograd(_)
-            ));
-            let same = got_arg
-                .iter()
-                .zip(&want_arg)
-                .filter(|(a, b)| a == b)
-                .count();
-            assert!(same * 1000 >= 999 * want_arg.len(), "argmax maps differ");
             assert!(want_arg.contains(&NO_ARGMAX) && want_arg.contains(&3));
-            for (what, (a, b)) in ["pooled", "dW", "dB", "dx"]
-                .iter()
-                .zip(got.iter().zip(&want))
-            {
-                assert_close(&format!("{cg:?} {what}"), a, b, 1e-5);
+            for kernel in winograd_kernels(&cg, &w) {
+                let name = kind(&kernel);
+                let (got, got_arg) = run(kernel, Some(&want_arg));
+                let same = got_arg
+                    .iter()
+                    .zip(&want_arg)
+                    .filter(|(a, b)| a == b)
+                    .count();
+                assert!(
+                    same * 1000 >= 999 * want_arg.len(),
+                    "{name}: argmax maps differ"
+                );
+                for (what, (a, b)) in ["pooled", "dW", "dB", "dx"]
+                    .iter()
+                    .zip(got.iter().zip(&want))
+                {
+                    assert_close(&format!("{cg:?} {name} {what}"), a, b, 1e-5);
+                }
             }
         }
     }
@@ -518,33 +579,35 @@ mod tests {
             let x = random(n * g.in_len(), 6);
             let w = random(g.weight_len(), 7);
             let d = random(n * g.out_len(), 8);
-            let kernel = ConvKernel::new(&g, w.clone());
-            let run = |threads: usize| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                pool.install(|| {
-                    let mut dx = vec![0.0; n * g.in_len()];
-                    let (dw, db) = conv_backward(&g, &x, n, &kernel, &d, None, Some(&mut dx));
-                    let mut out = vec![0.0; n * g.out_len()];
-                    conv_forward(&g, &x, &kernel, &w[..g.out_c], false, &mut out);
-                    [dw, db, dx, out].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
-                })
-            };
-            assert_eq!(run(1), run(3));
+            for kernel in winograd_kernels(&g, &w) {
+                let run = |threads: usize| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    pool.install(|| {
+                        let mut dx = vec![0.0; n * g.in_len()];
+                        let (dw, db) = conv_backward(&g, &x, n, &kernel, &d, None, Some(&mut dx));
+                        let mut out = vec![0.0; n * g.out_len()];
+                        conv_forward(&g, &x, &kernel, &w[..g.out_c], false, &mut out);
+                        [dw, db, dx, out].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+                    })
+                };
+                assert_eq!(run(1), run(3), "{}", kind(&kernel));
+            }
         }
     }
 
-    /// The transforms are compiled once per kernel path; they only add,
-    /// subtract and halve, so they give the same bits everywhere. The
+    /// The transforms are compiled once per kernel path and do the same
+    /// operations in the same order on each, so they give the same bits
+    /// everywhere, in either tiling. The
     /// products are `gemm::lanes`' on both vector paths (the same sums in
     /// the same order, so the same bits) and the gemm crate's on the
     /// portable path and for channel counts that are not whole vectors (so
     /// with `ODD`'s channels every path gives the same bits).
     #[test]
     fn winograd_gives_the_same_bits_on_every_path() {
-        let run = |cg: ConvGeom| {
+        let run = |cg: ConvGeom, tiling: winograd::Tiling| {
             let n = CHUNK + 2;
             let pg = PoolGeom {
                 p: 2,
@@ -558,7 +621,7 @@ mod tests {
             let w = random(cg.weight_len(), 32);
             let b = random(cg.out_c, 33);
             let d = random(n * pg.out_len(), 34);
-            let kernel = ConvKernel::new(&cg, w);
+            let kernel = ConvKernel::Winograd(winograd::transform_filter(&cg, &w, tiling));
             let mut conv = vec![0.0; n * cg.out_len()];
             conv_forward(&cg, &x, &kernel, &b, false, &mut conv);
             let mut out = vec![0.0; n * pg.out_len()];
@@ -571,24 +634,27 @@ mod tests {
             (bits, arg)
         };
         let paths = crate::kernels::KernelPath::available();
-        let first = crate::kernels::on_path(paths[0], || run(ODD));
-        for path in &paths[1..] {
-            assert!(
-                crate::kernels::on_path(*path, || run(ODD)) == first,
-                "{path:?}"
-            );
-        }
         let vector_paths: Vec<_> = paths
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|p| *p != crate::kernels::KernelPath::Portable)
             .collect();
-        if let Some((first_path, rest)) = vector_paths.split_first() {
-            let first = crate::kernels::on_path(*first_path, || run(DEEP4));
-            for path in rest {
+        for tiling in winograd::Tiling::ALL {
+            let first = crate::kernels::on_path(paths[0], || run(ODD, tiling));
+            for path in &paths[1..] {
                 assert!(
-                    crate::kernels::on_path(*path, || run(DEEP4)) == first,
-                    "{path:?}"
+                    crate::kernels::on_path(*path, || run(ODD, tiling)) == first,
+                    "{path:?} {tiling:?}"
                 );
+            }
+            if let Some((first_path, rest)) = vector_paths.split_first() {
+                let first = crate::kernels::on_path(*first_path, || run(DEEP4, tiling));
+                for path in rest {
+                    assert!(
+                        crate::kernels::on_path(*path, || run(DEEP4, tiling)) == first,
+                        "{path:?} {tiling:?}"
+                    );
+                }
             }
         }
     }

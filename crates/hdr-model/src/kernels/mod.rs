@@ -3,7 +3,8 @@
 //! [`Block`] picks the kernels of a fused conv + bias + ReLU + pool block by
 //! its geometry: the seed network's two blocks run kernels written for them
 //! (`seed`); any other 3x3 block over enough channels, and any such
-//! convolution alone, Winograd F(2x2, 3x3) (`winograd`, through `conv`); the
+//! convolution alone, Winograd F(4x4, 3x3) or F(2x2, 3x3) (`winograd`,
+//! through `conv`); the
 //! rest the generic im2col + GEMM ones (`generic`), which are also the
 //! reference the tuned ones are tested against. Within the seed's
 //! kernels, the active [`KernelPath`] says which build runs: AVX-512,

@@ -37,6 +37,7 @@ pub(crate) trait Lanes {
     unsafe fn store(p: *mut f32, v: Self::F);
     unsafe fn add(a: Self::F, b: Self::F) -> Self::F;
     unsafe fn sub(a: Self::F, b: Self::F) -> Self::F;
+    unsafe fn mul(a: Self::F, b: Self::F) -> Self::F;
     /// `a * b + c`, rounded once.
     unsafe fn fmadd(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
     /// Lanes where `a > b` (false when either is NaN).
@@ -113,6 +114,9 @@ mod x86 {
             fn sub(a: __m512, b: __m512) -> __m512 {
                 _mm512_sub_ps(a, b)
             }
+            fn mul(a: __m512, b: __m512) -> __m512 {
+                _mm512_mul_ps(a, b)
+            }
             fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
                 _mm512_fmadd_ps(a, b, c)
             }
@@ -188,6 +192,9 @@ mod x86 {
             }
             fn sub(a: __m256, b: __m256) -> __m256 {
                 _mm256_sub_ps(a, b)
+            }
+            fn mul(a: __m256, b: __m256) -> __m256 {
+                _mm256_mul_ps(a, b)
             }
             fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
                 _mm256_fmadd_ps(a, b, c)

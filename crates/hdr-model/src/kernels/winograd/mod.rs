@@ -1,34 +1,39 @@
-//! Winograd F(2x2, 3x3) convolution for any valid, stride-1 3x3 geometry:
-//! forward and backward, on NHWC chunks.
+//! Winograd F(m x m, 3x3) convolution for any valid, stride-1 3x3
+//! geometry: forward and backward, on NHWC chunks, in two tilings
+//! (`transforms::F2`, F(2x2, 3x3), and `transforms::F4`, F(4x4, 3x3)).
 //!
-//! Each 2x2 block of outputs (a *tile*) comes from a 4x4 input window. With
-//! `V = Bᵀ d B` (the window, transformed per input channel) and `U = G g Gᵀ`
-//! (the kernel, per channel pair), the tile is `Aᵀ [Σ_ci U ⊙ V] A`: 16
-//! products per channel pair instead of im2col's 36. The sum over input
-//! channels at each of the 16 transformed positions is a matrix product
-//! across the tiles of a chunk (`[tiles, in_c] x [in_c, out_c]`), so the
-//! arithmetic stays in matrix-product kernels while the transforms are a
-//! few adds per value, with no im2col buffer.
+//! Each m x m block of outputs (a *tile*) comes from an (m+2) x (m+2) input
+//! window. With `V = Bᵀ d B` (the window, transformed per input channel) and
+//! `U = G g Gᵀ` (the kernel, per channel pair), the tile is
+//! `Aᵀ [Σ_ci U ⊙ V] A`: (m+2)² products per channel pair instead of a
+//! direct convolution's 9m². The sum over input channels at each
+//! transformed position is a matrix product across the tiles of a chunk
+//! (`[tiles, in_c] x [in_c, out_c]`), so the arithmetic stays in
+//! matrix-product kernels while the transforms are a few adds per value,
+//! with no im2col buffer. [`Tiling::fastest`] picks the tiling with fewer
+//! products for a geometry (F(4x4, 3x3) for the deep network's layers).
 //!
 //! Backward follows from the same identity. With `M = A dY Aᵀ` (a tile's
-//! output gradient, transformed): `dU = Σ_tiles Vᵀ M` (16 products summed
-//! over tiles, then `dW = Gᵀ dU G` once per batch), and `dV = M Uᵀ`, whose
-//! windows `B dV Bᵀ` add into the input gradient.
+//! output gradient, transformed): `dU = Σ_tiles Vᵀ M` (one product per
+//! position summed over tiles, then `dW = Gᵀ dU G` once per batch), and
+//! `dV = M Uᵀ`, whose windows `B dV Bᵀ` add into the input gradient.
 //!
 //! Layout: a block of tiles keeps its transformed values tile-major,
 //! `[tile][position][channel]`, so each transform reads and writes one
-//! contiguous run per tile; the 16 products read them with a row stride.
-//! Edge tiles of an odd-sized output read zeros past the input's edge and
-//! drop the outputs past its own.
+//! contiguous run per tile; the products read them with a row stride.
+//! Edge tiles of an output whose size the tile does not divide read zeros
+//! past the input's edge and drop the outputs past its own.
 //!
 //! The transforms and products are built for each kernel path (`vector` for
-//! AVX-512 and AVX2, plain floats otherwise). The transforms only add,
-//! subtract and halve exactly, channel by channel, so every path gives the
-//! same bits; the products are register-blocked vector kernels on the two
-//! vector paths (`gemm::lanes`, the same bits on both) and the gemm crate's
-//! on the portable path, which rounds differently. The result
-//! differs from im2col's by rounding: tests hold it to a direct convolution
-//! within 1e-5 relative, and its gradients to im2col's within 1e-5 of their norm.
+//! AVX-512 and AVX2, plain floats otherwise). The transforms compute each
+//! channel with the same operations in the same order on every path, so
+//! they give the same bits everywhere; the products are register-blocked
+//! vector kernels on the two vector paths (`gemm::lanes`, the same bits on
+//! both) and the gemm crate's on the portable path, which rounds
+//! differently. The result differs from im2col's by rounding: tests hold
+//! it to a direct convolution within 1e-5 relative (F(4x4, 3x3): 1e-5 of
+//! the layer's largest output), and its gradients to im2col's within 1e-5
+//! of their norm.
 
 mod transforms;
 #[cfg(target_arch = "x86_64")]
@@ -38,16 +43,52 @@ use super::common::NO_ARGMAX;
 use super::gemm::Mat;
 use super::generic::{ConvGeom, PoolGeom};
 use super::scratch::Aligned;
-use transforms::{input_grad_tile, input_tile, output_grad_tile, output_tile, Value};
+use std::marker::PhantomData;
+use transforms::{Value, Variant, F2, F4};
 
-/// Transformed positions per tile (4x4).
-const POSITIONS: usize = 16;
+/// Outputs of the largest tile (4x4).
+const MAX_TILE: usize = 16;
 
 /// Tiles whose transforms and products are done together: enough rows for
 /// the products to run at speed, few enough that a block's values stay in
 /// cache (about 128 KB per buffer).
-fn tiles_per_block(g: &ConvGeom) -> usize {
-    (32 * 1024 / (POSITIONS * g.in_c.max(g.out_c))).clamp(16, 256)
+fn tiles_per_block<X: Variant>(g: &ConvGeom) -> usize {
+    (32 * 1024 / (X::POSITIONS * g.in_c.max(g.out_c))).clamp(16, 256)
+}
+
+/// Which Winograd tiling a [`Filter`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tiling {
+    /// F(2x2, 3x3): 2x2 tiles, 16 positions.
+    F2x2,
+    /// F(4x4, 3x3): 4x4 tiles, 36 positions.
+    F4x4,
+}
+
+impl Tiling {
+    /// Both, for tests that hold each to the reference.
+    #[cfg(test)]
+    pub(crate) const ALL: [Tiling; 2] = [Tiling::F2x2, Tiling::F4x4];
+
+    /// The tiling with fewer channel products for `g`'s output (tiles past
+    /// an edge count whole): F(4x4, 3x3) on all but the smallest outputs.
+    pub(crate) fn fastest(g: &ConvGeom) -> Self {
+        let products = |side: usize, positions: usize| {
+            g.out_h.div_ceil(side) * g.out_w.div_ceil(side) * positions
+        };
+        if products(F4::SIDE, F4::POSITIONS) < products(F2::SIDE, F2::POSITIONS) {
+            Tiling::F4x4
+        } else {
+            Tiling::F2x2
+        }
+    }
+
+    fn positions(self) -> usize {
+        match self {
+            Tiling::F2x2 => F2::POSITIONS,
+            Tiling::F4x4 => F4::POSITIONS,
+        }
+    }
 }
 
 /// Whether [`forward_chunk`] and [`backward_chunk`] serve this geometry
@@ -58,26 +99,49 @@ pub(crate) fn serves(g: &ConvGeom) -> bool {
     g.k == 3 && g.in_c >= 8 && g.out_c >= 8
 }
 
-/// Floats in the transformed kernel `U` (and in its gradient `dU`).
-pub(crate) fn filter_len(g: &ConvGeom) -> usize {
-    POSITIONS * g.in_c * g.out_c
-}
-
 /// A kernel in the form the chunk kernels want: `U = G g Gᵀ` as
 /// `[position][in_c][out_c]`, and each position's transpose
 /// `[position][out_c][in_c]` for the input gradient's products, whose
 /// right-hand operand is then read row by row.
 #[derive(Debug, Clone)]
 pub(crate) struct Filter {
+    tiling: Tiling,
     u: Vec<f32>,
     u_t: Vec<f32>,
 }
 
-/// The [`Filter`] of the HWIO kernel `weight`.
-pub(crate) fn transform_filter(g: &ConvGeom, weight: &[f32]) -> Filter {
+impl Filter {
+    /// The tiling it is transformed for.
+    #[cfg(test)]
+    pub(crate) fn tiling(&self) -> Tiling {
+        self.tiling
+    }
+
+    /// Floats in the transformed kernel `U` (and in its gradient `dU`).
+    pub(crate) fn len(&self) -> usize {
+        self.u.len()
+    }
+
+    /// `dW = Gᵀ dU G` of a transformed kernel gradient, as an HWIO kernel gradient.
+    pub(crate) fn weight_grad(&self, g: &ConvGeom, du: &[f32]) -> Vec<f32> {
+        assert_eq!(du.len(), self.len());
+        let pair = g.in_c * g.out_c;
+        match self.tiling {
+            Tiling::F2x2 => F2::kernel_grad(du, pair),
+            Tiling::F4x4 => F4::kernel_grad(du, pair),
+        }
+    }
+}
+
+/// The [`Filter`] of the HWIO kernel `weight` for `tiling`.
+pub(crate) fn transform_filter(g: &ConvGeom, weight: &[f32], tiling: Tiling) -> Filter {
     assert!(serves(g) && weight.len() == g.weight_len());
     let (ci, co) = (g.in_c, g.out_c);
-    let u = transforms::kernel(weight, ci * co);
+    let u = match tiling {
+        Tiling::F2x2 => F2::kernel(weight, ci * co),
+        Tiling::F4x4 => F4::kernel(weight, ci * co),
+    };
+    assert_eq!(u.len(), tiling.positions() * ci * co);
     let mut u_t = vec![0.0; u.len()];
     for (ut, u) in u_t.chunks_exact_mut(ci * co).zip(u.chunks_exact(ci * co)) {
         for i in 0..ci {
@@ -86,21 +150,15 @@ pub(crate) fn transform_filter(g: &ConvGeom, weight: &[f32]) -> Filter {
             }
         }
     }
-    Filter { u, u_t }
-}
-
-/// `dW = Gᵀ dU G` of a transformed kernel gradient, as an HWIO kernel gradient.
-pub(crate) fn weight_grad(g: &ConvGeom, du: &[f32]) -> Vec<f32> {
-    assert_eq!(du.len(), filter_len(g));
-    transforms::kernel_grad(du, g.in_c * g.out_c)
+    Filter { tiling, u, u_t }
 }
 
 /// Where a forward pass puts its outputs.
 pub(crate) enum Output<'a> {
     /// `conv(x) + bias`, `[n, out_h, out_w, out_c]`.
     Conv(&'a mut [f32]),
-    /// `pool(relu(conv(x) + bias))` by 2x2 windows, which are exactly the
-    /// tiles (see [`fuses_pool`]), with each window's argmax as
+    /// `pool(relu(conv(x) + bias))` by 2x2 windows, which tile the tiles
+    /// (see [`fuses_pool`]), with each window's argmax as
     /// `generic::pool_forward` records it.
     Pooled {
         pool: PoolGeom,
@@ -122,8 +180,8 @@ pub(crate) enum OutputGrad<'a> {
 }
 
 /// Whether pooling `pool` after the convolution can be fused into the tiles:
-/// 2x2 windows from the top-left, so each window is one tile (windows past
-/// an odd edge are dropped, like the tiles' extra outputs).
+/// 2x2 windows from the top-left, so each tile holds whole windows (one or
+/// four; windows past an odd edge are dropped, like the tiles' extra outputs).
 pub(crate) fn fuses_pool(pool: &PoolGeom) -> bool {
     pool.p == 2
 }
@@ -142,12 +200,12 @@ pub(crate) fn forward_chunk(
         winograd::vector,
         forward_chunk(g, x, n, filter, bias, work, out)
     ) {
-        forward_body::<f32>(g, x, n, filter, bias, work, out)
+        forward_tiled::<f32>(g, x, n, filter, bias, work, out)
     }
 }
 
 /// Gradients of the `n` samples of `x` from `d_out`, given the kernel's [`Filter`]: adds the transformed
-/// kernel gradient into `du` ([`filter_len`] floats), the bias gradient
+/// kernel gradient into `du` ([`Filter::len`] floats), the bias gradient
 /// into `db` and, when given, the input gradient into `dx`. `work` holds
 /// at least three scratch slots.
 #[allow(clippy::too_many_arguments)]
@@ -167,13 +225,51 @@ pub(crate) fn backward_chunk(
         winograd::vector,
         backward_chunk(g, x, n, filter, d_out, work, du, db, &mut dx)
     ) {
-        backward_body::<f32>(g, x, n, filter, d_out, work, du, db, &mut dx)
+        backward_tiled::<f32>(g, x, n, filter, d_out, work, du, db, &mut dx)
     }
 }
 
-/// [`forward_chunk`], its transforms on `T` (floats, or one build's vectors).
+/// [`forward_chunk`] in the filter's tiling, its transforms on `T`
+/// (floats, or one build's vectors).
 #[inline(always)]
-fn forward_body<T: Value>(
+fn forward_tiled<T: Value>(
+    g: &ConvGeom,
+    x: &[f32],
+    n: usize,
+    filter: &Filter,
+    bias: &[f32],
+    work: &mut [Aligned],
+    out: &mut Output,
+) {
+    match filter.tiling {
+        Tiling::F2x2 => forward_body::<T, F2>(g, x, n, filter, bias, work, out),
+        Tiling::F4x4 => forward_body::<T, F4>(g, x, n, filter, bias, work, out),
+    }
+}
+
+/// [`backward_chunk`] in the filter's tiling, its transforms on `T`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_tiled<T: Value>(
+    g: &ConvGeom,
+    x: &[f32],
+    n: usize,
+    filter: &Filter,
+    d_out: &OutputGrad,
+    work: &mut [Aligned],
+    du: &mut [f32],
+    db: &mut [f32],
+    dx: &mut Option<&mut [f32]>,
+) {
+    match filter.tiling {
+        Tiling::F2x2 => backward_body::<T, F2>(g, x, n, filter, d_out, work, du, db, dx),
+        Tiling::F4x4 => backward_body::<T, F4>(g, x, n, filter, d_out, work, du, db, dx),
+    }
+}
+
+/// [`forward_chunk`] in tiling `X`, its transforms on `T`.
+#[inline(always)]
+fn forward_body<T: Value, X: Variant>(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
@@ -185,39 +281,39 @@ fn forward_body<T: Value>(
     let [v, m, ..] = work else {
         panic!("two scratch slots")
     };
-    let tiles = Tiles::new(g, n);
-    let block = tiles_per_block(g);
-    let (ci, co) = (g.in_c, g.out_c);
+    let tiles = Tiles::<X>::new(g, n);
+    let block = tiles_per_block::<X>(g);
+    let (ci, co, positions) = (g.in_c, g.out_c, X::POSITIONS);
     let u = &filter.u;
-    let mut y = vec![0.0; 4 * co];
-    let zeros = vec![0.0; ci];
+    let mut y = vec![0.0; X::SIDE * X::SIDE * co];
+    let mut edge = vec![0.0; positions * ci];
     for first in (0..tiles.count).step_by(block) {
         let tb = block.min(tiles.count - first);
-        let v = v.sized(tb * POSITIONS * ci);
-        for (t, vt) in v.chunks_exact_mut(POSITIONS * ci).enumerate() {
-            let window = tiles.window(first + t, x, &zeros);
-            input_tile::<T>(&window, vt, ci);
+        let v = v.sized(tb * positions * ci);
+        for (t, vt) in v.chunks_exact_mut(positions * ci).enumerate() {
+            let (window, row_stride) = tiles.window(first + t, x, &mut edge);
+            X::input_tile::<T>(window, row_stride, vt, ci);
         }
-        let m = m.sized(tb * POSITIONS * co);
-        for k in 0..POSITIONS {
+        let m = m.sized(tb * positions * co);
+        for k in 0..positions {
             // SAFETY: the vector builds run on CPUs with their features.
             unsafe {
                 T::product(
                     &mut m[k * co..],
-                    POSITIONS * co,
+                    positions * co,
                     false,
-                    Mat::strided(&v[k * ci..], tb, ci, POSITIONS * ci),
+                    Mat::strided(&v[k * ci..], tb, ci, positions * ci),
                     Mat::row_major(&u[k * ci * co..(k + 1) * ci * co], ci, co),
                 )
             };
         }
-        for (t, mt) in m.chunks_exact(POSITIONS * co).enumerate() {
+        for (t, mt) in m.chunks_exact(positions * co).enumerate() {
             let (s, oy, ox) = tiles.origin(first + t);
             match out {
                 Output::Conv(out) => {
-                    output_tile::<T>(mt, &mut y, co);
+                    X::output_tile::<T>(mt, &mut y, co);
                     for (p, yp) in y.chunks_exact(co).enumerate() {
-                        let (oy, ox) = (oy + p / 2, ox + p % 2);
+                        let (oy, ox) = (oy + p / X::SIDE, ox + p % X::SIDE);
                         if oy < g.out_h && ox < g.out_w {
                             let at = s * g.out_len() + (oy * g.out_w + ox) * co;
                             add_bias(&mut out[at..at + co], yp, bias);
@@ -225,16 +321,38 @@ fn forward_body<T: Value>(
                     }
                 }
                 Output::Pooled { pool, out, arg } => {
-                    let (py, px) = (oy / 2, ox / 2);
-                    if py < pool.out_h && px < pool.out_w {
-                        output_tile::<T>(mt, &mut y, co);
-                        let at = s * pool.out_len() + (py * pool.out_w + px) * co;
-                        relu_pool(&y, bias, &mut out[at..at + co], &mut arg[at..at + co]);
+                    if oy / 2 >= pool.out_h || ox / 2 >= pool.out_w {
+                        continue;
+                    }
+                    X::output_tile::<T>(mt, &mut y, co);
+                    for (wy, wx, runs) in pool_windows::<X>() {
+                        let (py, px) = (oy / 2 + wy, ox / 2 + wx);
+                        if py < pool.out_h && px < pool.out_w {
+                            let at = s * pool.out_len() + (py * pool.out_w + px) * co;
+                            let y = runs.map(|p| &y[p * co..(p + 1) * co]);
+                            relu_pool(y, bias, &mut out[at..at + co], &mut arg[at..at + co]);
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// The 2x2 pooling windows of an `X` tile: each one's row and column among
+/// the tile's windows, and its four outputs (row by row) as positions in the tile.
+#[inline(always)]
+fn pool_windows<X: Variant>() -> impl Iterator<Item = (usize, usize, [usize; 4])> {
+    let across = X::SIDE / 2;
+    (0..across * across).map(move |w| {
+        let (wy, wx) = (w / across, w % across);
+        let corner = 2 * wy * X::SIDE + 2 * wx;
+        (
+            wy,
+            wx,
+            [corner, corner + 1, corner + X::SIDE, corner + X::SIDE + 1],
+        )
+    })
 }
 
 /// `out = y + bias`.
@@ -245,17 +363,15 @@ fn add_bias(out: &mut [f32], y: &[f32], bias: &[f32]) {
     }
 }
 
-/// Max of the four runs of `y` (a tile's outputs, each `out.len()` floats)
+/// Max of the four runs `y` (a window's outputs, each `out.len()` floats)
 /// plus `bias`, and where it was; as `generic::pool_forward` with `relu`:
 /// the first maximum wins, a window whose maximum is not positive gives 0
 /// and `NO_ARGMAX`, NaN stays NaN.
 #[inline(always)]
-fn relu_pool(y: &[f32], bias: &[f32], out: &mut [f32], arg: &mut [u8]) {
+fn relu_pool(y: [&[f32]; 4], bias: &[f32], out: &mut [f32], arg: &mut [u8]) {
     let c = out.len();
-    let (y0, rest) = y.split_at(c);
-    let (y1, rest) = rest.split_at(c);
-    let (y2, y3) = rest.split_at(c);
-    let (y3, bias, arg) = (&y3[..c], &bias[..c], &mut arg[..c]);
+    let [y0, y1, y2, y3] = y.map(|run| &run[..c]);
+    let (bias, arg) = (&bias[..c], &mut arg[..c]);
     for i in 0..c {
         let b = bias[i];
         let (mut best, mut at) = (y0[i] + b, 0u8);
@@ -275,10 +391,10 @@ fn relu_pool(y: &[f32], bias: &[f32], out: &mut [f32], arg: &mut [u8]) {
     }
 }
 
-/// [`backward_chunk`], its transforms on `T`.
+/// [`backward_chunk`] in tiling `X`, its transforms on `T`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_body<T: Value>(
+fn backward_body<T: Value, X: Variant>(
     g: &ConvGeom,
     x: &[f32],
     n: usize,
@@ -292,52 +408,55 @@ fn backward_body<T: Value>(
     let [v, m, dv, ..] = work else {
         panic!("three scratch slots")
     };
-    let (ci, co) = (g.in_c, g.out_c);
-    let (u_t, tiles) = (&filter.u_t, Tiles::new(g, n));
-    let block = tiles_per_block(g);
-    let mut window_grad = vec![0.0; POSITIONS * ci];
-    let mut routed = vec![0.0; 4 * co];
-    let zeros = vec![0.0; ci.max(co)];
+    let (ci, co, positions) = (g.in_c, g.out_c, X::POSITIONS);
+    let outputs = X::SIDE * X::SIDE;
+    let (u_t, tiles) = (&filter.u_t, Tiles::<X>::new(g, n));
+    let block = tiles_per_block::<X>(g);
+    let mut edge = vec![0.0; positions * ci];
+    let mut routed = vec![0.0; outputs * co];
+    let zeros = vec![0.0; co];
     for first in (0..tiles.count).step_by(block) {
         let tb = block.min(tiles.count - first);
-        let v = v.sized(tb * POSITIONS * ci);
-        for (t, vt) in v.chunks_exact_mut(POSITIONS * ci).enumerate() {
-            let window = tiles.window(first + t, x, &zeros);
-            input_tile::<T>(&window, vt, ci);
+        let v = v.sized(tb * positions * ci);
+        for (t, vt) in v.chunks_exact_mut(positions * ci).enumerate() {
+            let (window, row_stride) = tiles.window(first + t, x, &mut edge);
+            X::input_tile::<T>(window, row_stride, vt, ci);
         }
-        let m = m.sized(tb * POSITIONS * co);
-        for (t, mt) in m.chunks_exact_mut(POSITIONS * co).enumerate() {
+        let m = m.sized(tb * positions * co);
+        for (t, mt) in m.chunks_exact_mut(positions * co).enumerate() {
             let (s, oy, ox) = tiles.origin(first + t);
+            let mut dy = [&zeros[..co]; MAX_TILE];
             match d_out {
                 OutputGrad::Conv(d_out) => {
-                    let dy: [&[f32]; 4] = std::array::from_fn(|p| {
-                        let (oy, ox) = (oy + p / 2, ox + p % 2);
+                    for (p, dyp) in dy[..outputs].iter_mut().enumerate() {
+                        let (oy, ox) = (oy + p / X::SIDE, ox + p % X::SIDE);
                         if oy < g.out_h && ox < g.out_w {
                             let at = s * g.out_len() + (oy * g.out_w + ox) * co;
-                            &d_out[at..at + co]
-                        } else {
-                            &zeros[..co]
+                            *dyp = &d_out[at..at + co];
+                            add_into(db, dyp);
                         }
-                    });
-                    for dyp in dy {
-                        add_into(db, dyp);
                     }
-                    output_grad_tile::<T>(&dy, mt, co);
                 }
                 OutputGrad::Pooled { pool, d, arg } => {
-                    let (py, px) = (oy / 2, ox / 2);
-                    if py < pool.out_h && px < pool.out_w {
-                        let at = s * pool.out_len() + (py * pool.out_w + px) * co;
-                        route(&d[at..at + co], &arg[at..at + co], &mut routed, db);
-                    } else {
-                        routed.fill(0.0);
+                    for (wy, wx, runs) in pool_windows::<X>() {
+                        let (py, px) = (oy / 2 + wy, ox / 2 + wx);
+                        if py < pool.out_h && px < pool.out_w {
+                            let at = s * pool.out_len() + (py * pool.out_w + px) * co;
+                            route(&d[at..at + co], &arg[at..at + co], &mut routed, runs, db);
+                        } else {
+                            for p in runs {
+                                routed[p * co..(p + 1) * co].fill(0.0);
+                            }
+                        }
                     }
-                    let dy: [&[f32]; 4] = std::array::from_fn(|p| &routed[p * co..(p + 1) * co]);
-                    output_grad_tile::<T>(&dy, mt, co);
+                    for (p, dyp) in dy[..outputs].iter_mut().enumerate() {
+                        *dyp = &routed[p * co..(p + 1) * co];
+                    }
                 }
             }
+            X::output_grad_tile::<T>(&dy[..outputs], mt, co);
         }
-        for k in 0..POSITIONS {
+        for k in 0..positions {
             // dU[k] += V[k]ᵀ M[k]
             // SAFETY: as in the forward products.
             unsafe {
@@ -345,33 +464,40 @@ fn backward_body<T: Value>(
                     &mut du[k * ci * co..(k + 1) * ci * co],
                     co,
                     true,
-                    Mat::strided(&v[k * ci..], tb, ci, POSITIONS * ci).t(),
-                    Mat::strided(&m[k * co..], tb, co, POSITIONS * co),
+                    Mat::strided(&v[k * ci..], tb, ci, positions * ci).t(),
+                    Mat::strided(&m[k * co..], tb, co, positions * co),
                 )
             };
         }
         let Some(dx) = dx.as_deref_mut() else {
             continue;
         };
-        let dv = dv.sized(tb * POSITIONS * ci);
-        for k in 0..POSITIONS {
+        let dv = dv.sized(tb * positions * ci);
+        for k in 0..positions {
             // dV[k] = M[k] U[k]ᵀ
             // SAFETY: as in the forward products.
             unsafe {
                 T::product(
                     &mut dv[k * ci..],
-                    POSITIONS * ci,
+                    positions * ci,
                     false,
-                    Mat::strided(&m[k * co..], tb, co, POSITIONS * co),
+                    Mat::strided(&m[k * co..], tb, co, positions * co),
                     Mat::row_major(&u_t[k * ci * co..(k + 1) * ci * co], co, ci),
                 )
             };
         }
-        for (t, dvt) in dv.chunks_exact(POSITIONS * ci).enumerate() {
+        for (t, dvt) in dv.chunks_exact(positions * ci).enumerate() {
             let (s, oy, ox) = tiles.origin(first + t);
-            input_grad_tile::<T>(dvt, &mut window_grad, ci);
-            for (p, d) in window_grad.chunks_exact(ci).enumerate() {
-                let (iy, ix) = (oy + p / 4, ox + p % 4);
+            let corner = s * g.in_len() + (oy * g.in_w + ox) * ci;
+            if tiles.inside(oy, ox) {
+                let row_stride = g.in_w * ci;
+                X::input_grad_tile::<T, true>(dvt, &mut dx[corner..], row_stride, ci);
+                continue;
+            }
+            // Past the input's edge: the whole window, then the part inside.
+            X::input_grad_tile::<T, false>(dvt, &mut edge, X::WINDOW * ci, ci);
+            for (p, d) in edge.chunks_exact(ci).enumerate() {
+                let (iy, ix) = (oy + p / X::WINDOW, ox + p % X::WINDOW);
                 if iy < g.in_h && ix < g.in_w {
                     let at = s * g.in_len() + (iy * g.in_w + ix) * ci;
                     add_into(&mut dx[at..at + ci], d);
@@ -389,15 +515,17 @@ fn add_into(acc: &mut [f32], v: &[f32]) {
     }
 }
 
-/// A pooled window's gradient `d` sent to the position its argmax names,
-/// as four runs (the tile's positions) in `routed`; adds what flows into `db`.
+/// A pooled window's gradient `d` sent to the one of its four outputs
+/// (`runs`, positions in `routed`, row by row) that its argmax names;
+/// adds what flows into `db`.
 #[inline(always)]
-fn route(d: &[f32], arg: &[u8], routed: &mut [f32], db: &mut [f32]) {
+fn route(d: &[f32], arg: &[u8], routed: &mut [f32], runs: [usize; 4], db: &mut [f32]) {
     let c = d.len();
     let (arg, db) = (&arg[..c], &mut db[..c]);
-    for (p, run) in routed.chunks_exact_mut(c).enumerate() {
+    for (code, p) in runs.into_iter().enumerate() {
+        let run = &mut routed[p * c..(p + 1) * c];
         for i in 0..c {
-            run[i] = if arg[i] == p as u8 { d[i] } else { 0.0 };
+            run[i] = if arg[i] == code as u8 { d[i] } else { 0.0 };
         }
     }
     for i in 0..c {
@@ -407,22 +535,24 @@ fn route(d: &[f32], arg: &[u8], routed: &mut [f32], db: &mut [f32]) {
     }
 }
 
-/// The tiles of a chunk, numbered sample by sample, row by row.
-struct Tiles<'g> {
+/// The `X` tiles of a chunk, numbered sample by sample, row by row.
+struct Tiles<'g, X> {
     g: &'g ConvGeom,
     across: usize,
     per_sample: usize,
     count: usize,
+    tiling: PhantomData<X>,
 }
 
-impl<'g> Tiles<'g> {
+impl<'g, X: Variant> Tiles<'g, X> {
     fn new(g: &'g ConvGeom, n: usize) -> Self {
-        let (down, across) = (g.out_h.div_ceil(2), g.out_w.div_ceil(2));
+        let (down, across) = (g.out_h.div_ceil(X::SIDE), g.out_w.div_ceil(X::SIDE));
         Self {
             g,
             across,
             per_sample: down * across,
             count: n * down * across,
+            tiling: PhantomData,
         }
     }
 
@@ -431,24 +561,37 @@ impl<'g> Tiles<'g> {
     #[inline(always)]
     fn origin(&self, t: usize) -> (usize, usize, usize) {
         let (s, r) = (t / self.per_sample, t % self.per_sample);
-        (s, 2 * (r / self.across), 2 * (r % self.across))
+        (s, X::SIDE * (r / self.across), X::SIDE * (r % self.across))
     }
 
-    /// The 16 channel runs of tile `t`'s 4x4 input window, row by row;
-    /// `zeros` stands in past the input's edge.
+    /// Whether the window of the tile at output `(oy, ox)` lies inside the input.
     #[inline(always)]
-    fn window<'a>(&self, t: usize, x: &'a [f32], zeros: &'a [f32]) -> [&'a [f32]; POSITIONS] {
-        let g = self.g;
+    fn inside(&self, oy: usize, ox: usize) -> bool {
+        oy + X::WINDOW <= self.g.in_h && ox + X::WINDOW <= self.g.in_w
+    }
+
+    /// Tile `t`'s input window as a grid of channel runs, and the floats
+    /// between its rows: in place in `x` when it lies inside the input,
+    /// else copied into `edge` (`X::POSITIONS` runs) with zeros past the edge.
+    #[inline(always)]
+    fn window<'a>(&self, t: usize, x: &'a [f32], edge: &'a mut [f32]) -> (&'a [f32], usize) {
+        let (g, c) = (self.g, self.g.in_c);
         let (s, y0, x0) = self.origin(t);
-        // A loop, not `array::from_fn`, whose closure would not be inlined.
-        let mut window = [&zeros[..g.in_c]; POSITIONS];
-        for (p, run) in window.iter_mut().enumerate() {
-            let (iy, ix) = (y0 + p / 4, x0 + p % 4);
-            if iy < g.in_h && ix < g.in_w {
-                let at = s * g.in_len() + (iy * g.in_w + ix) * g.in_c;
-                *run = &x[at..at + g.in_c];
+        let corner = s * g.in_len() + (y0 * g.in_w + x0) * c;
+        if self.inside(y0, x0) {
+            let row_stride = g.in_w * c;
+            let end = corner + (X::WINDOW - 1) * row_stride + X::WINDOW * c;
+            return (&x[corner..end], row_stride);
+        }
+        for (p, run) in edge[..X::POSITIONS * c].chunks_exact_mut(c).enumerate() {
+            let (i, j) = (p / X::WINDOW, p % X::WINDOW);
+            if y0 + i < g.in_h && x0 + j < g.in_w {
+                let at = corner + (i * g.in_w + j) * c;
+                run.copy_from_slice(&x[at..at + c]);
+            } else {
+                run.fill(0.0);
             }
         }
-        window
+        (edge, X::WINDOW * c)
     }
 }

@@ -1,24 +1,60 @@
-//! The F(2x2, 3x3) transforms of one tile (and of the kernel), channel by
-//! channel.
+//! The machinery of the tile transforms, and the two tilings built on it
+//! (`f2`: F(2x2, 3x3), `f4`: F(4x4, 3x3)).
 //!
-//! Each is separable: a 1-D transform down every column of a small grid,
-//! then along every row. The grid holds one [`Value`] per position: a
-//! vector of channels in the AVX-512 and AVX2 builds, so a tile's whole
-//! grid lives in registers, or one float (the portable build, and the
-//! channels past the last whole vector). Both compute each channel with the
-//! same operations in the same order, so every build gives the same bits.
-//!
-//! The matrices are Lavin & Gray's (2016) with the signs of `B`'s and `A`'s
-//! last rows flipped (the two flips cancel in the product), so that no
-//! transform negates: `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1]`,
-//! `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`, `Aᵀ = [1 1 1 0; 0 1 -1 1]`. The
-//! tile transforms only add and subtract; the kernel's also halve, exactly.
+//! Each transform is separable: a 1-D transform down every column of a
+//! small grid, then along every row. The grid holds one [`Value`] per
+//! position: a vector of channels in the AVX-512 and AVX2 builds, so a
+//! tile's whole grid lives in registers, or one float (the portable build,
+//! and the channels past the last whole vector). Both compute each channel
+//! with the same operations in the same order (separate multiplies and
+//! adds, never fused), so every build gives the same bits.
 
 // Index loops read like the matrix algebra, and the vector builds need
 // loops, not iterator closures (see `Transform`).
 #![allow(clippy::needless_range_loop)]
 
+pub(super) use f2::F2;
+pub(super) use f4::F4;
+
 use crate::kernels::gemm::{matmul, Mat};
+
+/// One Winograd tiling F(m x m, 3x3): a tile of `SIDE x SIDE` outputs comes
+/// from a `WINDOW x WINDOW` input window through `POSITIONS` transformed
+/// positions, each a channel product.
+pub(super) trait Variant {
+    /// Outputs along each side of a tile (`m`).
+    const SIDE: usize;
+    /// Inputs along each side of a tile's window (`m + 2`).
+    const WINDOW: usize = Self::SIDE + 2;
+    /// Transformed positions per tile.
+    const POSITIONS: usize = Self::WINDOW * Self::WINDOW;
+
+    /// `V = Bᵀ d B` of one window: `d` its grid of runs of `c` input
+    /// channels, rows `row_stride` floats apart; `v` gets the transformed
+    /// runs, position by position.
+    fn input_tile<T: Value>(d: &[f32], row_stride: usize, v: &mut [f32], c: usize);
+    /// `Y = Aᵀ m A` of one tile: `m` its products (runs of `c` output
+    /// channels); `y` gets the tile's outputs, row by row.
+    fn output_tile<T: Value>(m: &[f32], y: &mut [f32], c: usize);
+    /// `M = A dY Aᵀ` of one tile: `dy` the gradients of its outputs, row by
+    /// row; `m` gets the transformed runs.
+    fn output_grad_tile<T: Value>(dy: &[&[f32]], m: &mut [f32], c: usize);
+    /// `B dV Bᵀ` of one tile: `dv` its transformed input-gradient runs;
+    /// the gradients of its input window are written (or, with `ADD`,
+    /// added) to the grid of runs `d`, rows `row_stride` floats apart.
+    fn input_grad_tile<T: Value, const ADD: bool>(
+        dv: &[f32],
+        d: &mut [f32],
+        row_stride: usize,
+        c: usize,
+    );
+    /// `U = G w Gᵀ` of a 3x3 kernel whose 9 taps (row by row) are runs of
+    /// `pair` floats in `w`: the transformed runs.
+    fn kernel(w: &[f32], pair: usize) -> Vec<f32>;
+    /// `dW = Gᵀ dU G`: the gradient of the 9 taps from that of the
+    /// transformed runs (each `pair` floats).
+    fn kernel_grad(du: &[f32], pair: usize) -> Vec<f32>;
+}
 
 /// What the tile transforms compute with: one float, or one vector of them.
 pub(super) trait Value: Copy {
@@ -32,6 +68,8 @@ pub(super) trait Value: Copy {
     unsafe fn store(self, p: *mut f32);
     fn add(self, other: Self) -> Self;
     fn sub(self, other: Self) -> Self;
+    /// `self * k`.
+    fn scale(self, k: f32) -> Self;
     /// `dst (+)= lhs * rhs` as [`matmul`]: a block's channel products, on
     /// the gemm crate for floats (the portable path) and on register-blocked
     /// vector kernels for vectors where the shapes allow (`gemm::lanes`).
@@ -64,6 +102,10 @@ impl Value for f32 {
     #[inline(always)]
     fn sub(self, other: Self) -> Self {
         self - other
+    }
+    #[inline(always)]
+    fn scale(self, k: f32) -> Self {
+        self * k
     }
 }
 
@@ -106,6 +148,11 @@ impl<S: crate::kernels::simd::Lanes> Value for Vector<S> {
     fn sub(self, other: Self) -> Self {
         // SAFETY: as in `add`.
         Self(unsafe { S::sub(self.0, other.0) })
+    }
+    #[inline(always)]
+    fn scale(self, k: f32) -> Self {
+        // SAFETY: as in `add`.
+        Self(unsafe { S::mul(self.0, S::splat(k)) })
     }
     // SAFETY: callers keep `Value::product`'s contract.
     #[inline(always)]
@@ -151,93 +198,26 @@ trait Transform<T, const RI: usize, const CI: usize, const RO: usize, const CO: 
     }
 }
 
-/// `Bᵀ d B`: `Bᵀ z = (z0 - z2, z1 + z2, z2 - z1, z3 - z1)`.
-struct Input;
-impl<T: Value> Transform<T, 4, 4, 4, 4> for Input {
-    #[inline(always)]
-    fn down([z0, z1, z2, z3]: [T; 4]) -> [T; 4] {
-        [z0.sub(z2), z1.add(z2), z2.sub(z1), z3.sub(z1)]
-    }
-    #[inline(always)]
-    fn along(z: [T; 4]) -> [T; 4] {
-        Self::down(z)
-    }
-}
-
-/// `Aᵀ m A`: `Aᵀ z = (z0 + z1 + z2, z1 - z2 + z3)`.
-struct Output;
-impl<T: Value> Transform<T, 4, 4, 2, 2> for Output {
-    #[inline(always)]
-    fn down([z0, z1, z2, z3]: [T; 4]) -> [T; 2] {
-        [z0.add(z1).add(z2), z1.sub(z2).add(z3)]
-    }
-    #[inline(always)]
-    fn along(z: [T; 4]) -> [T; 2] {
-        Self::down(z)
-    }
-}
-
-/// `A dY Aᵀ`: `A z = (z0, z0 + z1, z0 - z1, z1)`.
-struct OutputGrad;
-impl<T: Value> Transform<T, 2, 2, 4, 4> for OutputGrad {
-    #[inline(always)]
-    fn down([z0, z1]: [T; 2]) -> [T; 4] {
-        [z0, z0.add(z1), z0.sub(z1), z1]
-    }
-    #[inline(always)]
-    fn along(z: [T; 2]) -> [T; 4] {
-        Self::down(z)
-    }
-}
-
-/// `B dV Bᵀ`: `B z = (z0, z1 - z2 - z3, z1 + z2 - z0, z3)`.
-struct InputGrad;
-impl<T: Value> Transform<T, 4, 4, 4, 4> for InputGrad {
-    #[inline(always)]
-    fn down([z0, z1, z2, z3]: [T; 4]) -> [T; 4] {
-        [z0, z1.sub(z2).sub(z3), z1.add(z2).sub(z0), z3]
-    }
-    #[inline(always)]
-    fn along(z: [T; 4]) -> [T; 4] {
-        Self::down(z)
-    }
-}
-
-/// `G w Gᵀ`: `G z = (z0, (z0 + z1 + z2) / 2, (z0 - z1 + z2) / 2, z2)`. Runs
-/// once per batch, on floats.
-struct Kernel;
-impl Transform<f32, 3, 3, 4, 4> for Kernel {
-    fn down([z0, z1, z2]: [f32; 3]) -> [f32; 4] {
-        [z0, (z0 + z1 + z2) * 0.5, (z0 - z1 + z2) * 0.5, z2]
-    }
-    fn along(z: [f32; 3]) -> [f32; 4] {
-        Self::down(z)
-    }
-}
-
-/// `Gᵀ dU G`: `Gᵀ z = (z0 + (z1 + z2) / 2, (z1 - z2) / 2, (z1 + z2) / 2 + z3)`.
-struct KernelGrad;
-impl Transform<f32, 4, 4, 3, 3> for KernelGrad {
-    fn down([z0, z1, z2, z3]: [f32; 4]) -> [f32; 3] {
-        let half_sum = (z1 + z2) * 0.5;
-        [z0 + half_sum, (z1 - z2) * 0.5, half_sum + z3]
-    }
-    fn along(z: [f32; 4]) -> [f32; 3] {
-        Self::down(z)
-    }
-}
-
 /// Reads a `RI x CI` grid of `V` at channel `ch` of the runs `src`,
-/// transforms it by `X` and writes output `k` (row by row) to `dst + k * c + ch`.
+/// transforms it by `X` and writes (or, with `ADD`, adds) output `(i, j)`
+/// to `dst[i][j] + ch`.
 ///
 /// # Safety
-/// Every `src[i][j]` is valid for `ch + V::W` floats, `dst` for
-/// `(RO * CO - 1) * c + ch + V::W`, and the CPU runs `V`'s instructions.
+/// Every `src[i][j]` and `dst[i][j]` is valid for `ch + V::W` floats, and
+/// the CPU runs `V`'s instructions.
 #[inline(always)]
-unsafe fn grid_at<V, X, const RI: usize, const CI: usize, const RO: usize, const CO: usize>(
+unsafe fn grid_at<
+    V,
+    X,
+    const RI: usize,
+    const CI: usize,
+    const RO: usize,
+    const CO: usize,
+    const ADD: bool,
+>(
     src: &[[*const f32; CI]; RI],
-    dst: *mut f32,
-    (c, ch): (usize, usize),
+    dst: &[[*mut f32; CO]; RO],
+    ch: usize,
 ) where
     V: Value,
     X: Transform<V, RI, CI, RO, CO>,
@@ -254,7 +234,13 @@ unsafe fn grid_at<V, X, const RI: usize, const CI: usize, const RO: usize, const
         let out = X::apply(grid);
         for i in 0..RO {
             for j in 0..CO {
-                out[i][j].store(dst.add((i * CO + j) * c + ch));
+                let at = dst[i][j].add(ch);
+                let value = if ADD {
+                    V::load(at).add(out[i][j])
+                } else {
+                    out[i][j]
+                };
+                value.store(at);
             }
         }
     }
@@ -263,220 +249,229 @@ unsafe fn grid_at<V, X, const RI: usize, const CI: usize, const RO: usize, const
 /// Transform `$X` of one tile over all `c` channels: `T` wide, then float
 /// by float.
 macro_rules! tile {
-    ($T:ty, $X:ty, $src:expr, $dst:expr, $c:expr) => {{
+    ($T:ty, $X:ty, $src:expr, $dst:expr, $c:expr, $add:literal) => {{
         let (src, dst, c) = ($src, $dst, $c);
         #[allow(clippy::modulo_one)] // the float build: one channel per value
         let whole = c - c % <$T>::W;
         let mut ch = 0;
         while ch < whole {
             // SAFETY: the callers assert the lengths `grid_at` needs.
-            unsafe { grid_at::<$T, $X, _, _, _, _>(&src, dst, (c, ch)) };
+            unsafe { grid_at::<$T, $X, _, _, _, _, $add>(&src, &dst, ch) };
             ch += <$T>::W;
         }
         while ch < c {
             // SAFETY: as above.
-            unsafe { grid_at::<f32, $X, _, _, _, _>(&src, dst, (c, ch)) };
+            unsafe { grid_at::<f32, $X, _, _, _, _, $add>(&src, &dst, ch) };
             ch += 1;
         }
     }};
 }
 
-/// Pointers to `N x M` runs `c` floats apart, row by row, from `base`.
+/// Pointers to the `N x M` runs of a grid from `base`: rows `row_stride`
+/// floats apart, runs `c` apart within a row.
 #[inline(always)]
-fn runs<const N: usize, const M: usize>(base: *const f32, c: usize) -> [[*const f32; M]; N] {
+fn grid<const N: usize, const M: usize>(
+    base: *const f32,
+    row_stride: usize,
+    c: usize,
+) -> [[*const f32; M]; N] {
     let mut out = [[base; M]; N];
     for i in 0..N {
         for j in 0..M {
-            out[i][j] = base.wrapping_add((i * M + j) * c);
+            out[i][j] = base.wrapping_add(i * row_stride + j * c);
         }
     }
     out
 }
 
-/// `V = Bᵀ d B` of one window: `d` its 16 runs of `c` input channels, row
-/// by row; `v` gets the 16 transformed runs, position by position.
+/// [`grid`], for writing.
 #[inline(always)]
-pub(super) fn input_tile<T: Value>(d: &[&[f32]; 16], v: &mut [f32], c: usize) {
-    assert!(d.iter().all(|r| r.len() >= c) && v.len() >= 16 * c);
-    let mut src = [[d[0].as_ptr(); 4]; 4];
-    for (k, run) in d.iter().enumerate() {
-        src[k / 4][k % 4] = run.as_ptr();
+fn grid_mut<const N: usize, const M: usize>(
+    base: *mut f32,
+    row_stride: usize,
+    c: usize,
+) -> [[*mut f32; M]; N] {
+    grid::<N, M>(base, row_stride, c).map(|row| row.map(<*const f32>::cast_mut))
+}
+
+/// Floats a grid of `n x m` runs of `c` spans, rows `row_stride` apart.
+fn grid_len(n: usize, m: usize, row_stride: usize, c: usize) -> usize {
+    (n - 1) * row_stride + m * c
+}
+
+/// Transform `X` of one tile whose `RI x CI` source runs are `src` (row by
+/// row, each at least `c` floats) into the `RO x CO` runs of `dst`, back to back.
+#[inline(always)]
+fn from_runs<T, X, const RI: usize, const CI: usize, const RO: usize, const CO: usize>(
+    src: &[&[f32]],
+    dst: &mut [f32],
+    c: usize,
+) where
+    T: Value,
+    X: Transform<T, RI, CI, RO, CO> + Transform<f32, RI, CI, RO, CO>,
+{
+    assert!(src.len() == RI * CI && src.iter().all(|r| r.len() >= c));
+    assert!(dst.len() >= RO * CO * c);
+    let mut ptrs = [[src[0].as_ptr(); CI]; RI];
+    for (k, run) in src.iter().enumerate() {
+        ptrs[k / CI][k % CI] = run.as_ptr();
     }
-    tile!(T, Input, src, v.as_mut_ptr(), c);
+    let dst = grid_mut::<RO, CO>(dst.as_mut_ptr(), CO * c, c);
+    tile!(T, X, ptrs, dst, c, false);
 }
 
-/// `Y = Aᵀ m A` of one tile: `m` its 16 products (runs of `c` output
-/// channels); `y` gets the 2x2 outputs, row by row.
+/// Transform `X` of the `RI x CI` grid of runs in `src` (rows `src_rs`
+/// floats apart, runs `c` apart) into the `RO x CO` grid in `dst` (rows
+/// `dst_rs` apart), written or, with `ADD`, added.
 #[inline(always)]
-pub(super) fn output_tile<T: Value>(m: &[f32], y: &mut [f32], c: usize) {
-    assert!(m.len() >= 16 * c && y.len() >= 4 * c);
-    tile!(T, Output, runs::<4, 4>(m.as_ptr(), c), y.as_mut_ptr(), c);
+fn between_grids<
+    T,
+    X,
+    const RI: usize,
+    const CI: usize,
+    const RO: usize,
+    const CO: usize,
+    const ADD: bool,
+>(
+    (src, src_rs): (&[f32], usize),
+    (dst, dst_rs): (&mut [f32], usize),
+    c: usize,
+) where
+    T: Value,
+    X: Transform<T, RI, CI, RO, CO> + Transform<f32, RI, CI, RO, CO>,
+{
+    assert!(src.len() >= grid_len(RI, CI, src_rs, c));
+    assert!(dst.len() >= grid_len(RO, CO, dst_rs, c));
+    let src = grid::<RI, CI>(src.as_ptr(), src_rs, c);
+    let dst = grid_mut::<RO, CO>(dst.as_mut_ptr(), dst_rs, c);
+    if ADD {
+        tile!(T, X, src, dst, c, true);
+    } else {
+        tile!(T, X, src, dst, c, false);
+    }
 }
 
-/// `M = A dY Aᵀ` of one tile: `dy` the gradients of its 2x2 outputs, row
-/// by row; `m` gets the 16 transformed runs.
+/// [`between_grids`] of runs back to back, written.
 #[inline(always)]
-pub(super) fn output_grad_tile<T: Value>(dy: &[&[f32]; 4], m: &mut [f32], c: usize) {
-    assert!(dy.iter().all(|r| r.len() >= c) && m.len() >= 16 * c);
-    let src = [
-        [dy[0].as_ptr(), dy[1].as_ptr()],
-        [dy[2].as_ptr(), dy[3].as_ptr()],
-    ];
-    tile!(T, OutputGrad, src, m.as_mut_ptr(), c);
+fn from_block<T, X, const RI: usize, const CI: usize, const RO: usize, const CO: usize>(
+    src: &[f32],
+    dst: &mut [f32],
+    c: usize,
+) where
+    T: Value,
+    X: Transform<T, RI, CI, RO, CO> + Transform<f32, RI, CI, RO, CO>,
+{
+    between_grids::<T, X, RI, CI, RO, CO, false>((src, CI * c), (dst, CO * c), c)
 }
 
-/// `B dV Bᵀ` of one tile: `dv` its 16 transformed input-gradient runs;
-/// `d` gets the gradients of its 4x4 input window, row by row.
-#[inline(always)]
-pub(super) fn input_grad_tile<T: Value>(dv: &[f32], d: &mut [f32], c: usize) {
-    assert!(dv.len() >= 16 * c && d.len() >= 16 * c);
-    tile!(
-        T,
-        InputGrad,
-        runs::<4, 4>(dv.as_ptr(), c),
-        d.as_mut_ptr(),
-        c
-    );
-}
+// After `tile!`, which they use (macros are in scope from where they are defined).
+mod f2;
+mod f4;
 
-/// `U = G w Gᵀ` of a 3x3 kernel whose 9 taps (row by row) are runs of
-/// `pair` floats in `w`: the 16 transformed runs.
-pub(super) fn kernel(w: &[f32], pair: usize) -> Vec<f32> {
-    assert_eq!(w.len(), 9 * pair);
-    let mut u = vec![0.0; 16 * pair];
-    tile!(
-        f32,
-        Kernel,
-        runs::<3, 3>(w.as_ptr(), pair),
-        u.as_mut_ptr(),
-        pair
-    );
-    u
-}
-
-/// `dW = Gᵀ dU G`: the gradient of the 9 taps from that of the 16
-/// transformed runs (each `pair` floats).
-pub(super) fn kernel_grad(du: &[f32], pair: usize) -> Vec<f32> {
-    assert_eq!(du.len(), 16 * pair);
-    let mut dw = vec![0.0; 9 * pair];
-    tile!(
-        f32,
-        KernelGrad,
-        runs::<4, 4>(du.as_ptr(), pair),
-        dw.as_mut_ptr(),
-        pair
-    );
-    dw
-}
-
+/// Checks shared by the two tilings' tests: each transform against its
+/// matrices written out, in f64.
 #[cfg(test)]
-mod tests {
-    use std::array::from_fn;
+mod checks {
+    use super::Variant;
 
-    use super::*;
-
-    /// Runs of `c` floats: run `k` holds `k * 100 + channel`.
-    fn runs(count: usize, c: usize) -> Vec<f32> {
+    /// Runs of `c` floats: run `k` holds `k * 100 + channel` (integers, so
+    /// the tile transforms, which scale by small integers, are exact).
+    pub(super) fn runs(count: usize, c: usize) -> Vec<f32> {
         (0..count * c)
             .map(|i| ((i / c) * 100 + i % c) as f32)
             .collect()
     }
 
-    /// The transforms against the matrices written out, in f64, on a
-    /// channel count that ends with a partial block.
-    #[test]
-    fn tile_transforms_are_the_matrix_products() {
-        let c = 16 + 3;
-        let bt_m = [
-            [1., 0., -1., 0.],
-            [0., 1., 1., 0.],
-            [0., -1., 1., 0.],
-            [0., -1., 0., 1.],
-        ];
-        let at_m = [[1., 1., 1., 0.], [0., 1., -1., 1.]];
-        // X' = P X Qᵀ for a grid X of runs (row-major, `cols` wide).
-        fn product<const RO: usize, const RI: usize, const CO: usize, const CI: usize>(
-            p: &[[f64; RI]; RO],
-            q: &[[f64; CI]; CO],
-            x: &[f32],
-            c: usize,
-        ) -> Vec<f64> {
-            let mut out = vec![0.0; RO * CO * c];
-            for i in 0..RO {
-                for j in 0..CO {
-                    for ch in 0..c {
-                        out[(i * CO + j) * c + ch] = (0..RI)
-                            .flat_map(|r| (0..CI).map(move |s| (r, s)))
-                            .map(|(r, s)| p[i][r] * q[j][s] * x[(r * CI + s) * c + ch] as f64)
-                            .sum();
-                    }
+    /// `P X Qᵀ` for a grid `X` of runs of `c` (row-major, `Q`'s width across).
+    pub(super) fn sandwich(p: &[Vec<f64>], q: &[Vec<f64>], x: &[f32], c: usize) -> Vec<f64> {
+        let (ri, ci) = (p[0].len(), q[0].len());
+        let mut out = vec![0.0; p.len() * q.len() * c];
+        for i in 0..p.len() {
+            for j in 0..q.len() {
+                for ch in 0..c {
+                    out[(i * q.len() + j) * c + ch] = (0..ri)
+                        .flat_map(|r| (0..ci).map(move |s| (r, s)))
+                        .map(|(r, s)| p[i][r] * q[j][s] * x[(r * ci + s) * c + ch] as f64)
+                        .sum();
                 }
             }
-            out
         }
+        out
+    }
+
+    fn transpose(m: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        (0..m[0].len())
+            .map(|j| m.iter().map(|row| row[j]).collect())
+            .collect()
+    }
+
+    /// `X`'s four tile transforms are exactly `Bᵀ d B`, `Aᵀ m A`, `A dY Aᵀ`
+    /// and `B dV Bᵀ`, on a channel count that ends with a partial vector.
+    pub(super) fn tile_transforms<X: Variant>(bt: &[Vec<f64>], at: &[Vec<f64>]) {
+        let c = 16 + 3;
+        let (window, side) = (X::POSITIONS, X::SIDE * X::SIDE);
         let check = |got: &[f32], want: Vec<f64>, what: &str| {
+            assert_eq!(got.len(), want.len(), "{what}");
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert_eq!(*g as f64, *w, "{what} value {k}");
             }
         };
+        let x = runs(window, c);
+        let mut v = vec![0.0; window * c];
+        X::input_tile::<f32>(&x, X::WINDOW * c, &mut v, c);
+        check(&v, sandwich(bt, bt, &x, c), "Bᵀ d B");
 
-        let x = runs(16, c);
-        let window: [&[f32]; 16] = from_fn(|k| &x[k * c..(k + 1) * c]);
-        let mut v = vec![0.0; 16 * c];
-        input_tile::<f32>(&window, &mut v, c);
-        check(&v, product(&bt_m, &bt_m, &x, c), "Bᵀ d B");
+        let mut y = vec![0.0; side * c];
+        X::output_tile::<f32>(&x, &mut y, c);
+        check(&y, sandwich(at, at, &x, c), "Aᵀ m A");
 
-        let mut y = vec![0.0; 4 * c];
-        output_tile::<f32>(&x, &mut y, c);
-        check(&y, product(&at_m, &at_m, &x, c), "Aᵀ m A");
+        let (a, b) = (transpose(at), transpose(bt));
+        let small = runs(side, c);
+        let dy: Vec<&[f32]> = (0..side).map(|k| &small[k * c..(k + 1) * c]).collect();
+        let mut m = vec![0.0; window * c];
+        X::output_grad_tile::<f32>(&dy, &mut m, c);
+        check(&m, sandwich(&a, &a, &small, c), "A dY Aᵀ");
 
-        let a_m: [[f64; 2]; 4] = from_fn(|i| from_fn(|j| at_m[j][i]));
-        let small = runs(4, c);
-        let dy: [&[f32]; 4] = from_fn(|k| &small[k * c..(k + 1) * c]);
-        let mut m = vec![0.0; 16 * c];
-        output_grad_tile::<f32>(&dy, &mut m, c);
-        check(&m, product(&a_m, &a_m, &small, c), "A dY Aᵀ");
-
-        let b_m: [[f64; 4]; 4] = from_fn(|i| from_fn(|j| bt_m[j][i]));
-        let mut d = vec![0.0; 16 * c];
-        input_grad_tile::<f32>(&x, &mut d, c);
-        check(&d, product(&b_m, &b_m, &x, c), "B dV Bᵀ");
+        let mut d = vec![0.0; window * c];
+        X::input_grad_tile::<f32, false>(&x, &mut d, X::WINDOW * c, c);
+        check(&d, sandwich(&b, &b, &x, c), "B dV Bᵀ");
+        // Added into a grid with gaps between its rows, which stay as they were.
+        let rs = X::WINDOW * c + 5;
+        let start = runs(X::WINDOW * rs / c + 1, c);
+        let mut d = start.clone();
+        X::input_grad_tile::<f32, true>(&x, &mut d, rs, c);
+        let product = sandwich(&b, &b, &x, c);
+        let mut want: Vec<f64> = start.iter().map(|v| *v as f64).collect();
+        for (k, p) in product.iter().enumerate() {
+            let (run, ch) = (k / c, k % c);
+            want[run / X::WINDOW * rs + run % X::WINDOW * c + ch] += p;
+        }
+        check(&d, want, "d + B dV Bᵀ");
     }
 
-    #[test]
-    fn kernel_transforms_are_the_matrix_products() {
+    /// `X`'s kernel transforms are `G w Gᵀ` and `Gᵀ dU G` within `tolerance`
+    /// of their f64 values, relative to the largest.
+    pub(super) fn kernel_transforms<X: Variant>(g: &[Vec<f64>], tolerance: f64) {
         let pair = 37;
+        let close = |got: &[f32], want: Vec<f64>, what: &str| {
+            assert_eq!(got.len(), want.len(), "{what}");
+            let largest = want.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+            for (k, (a, e)) in got.iter().zip(&want).enumerate() {
+                let a = *a as f64;
+                assert!(
+                    (a - e).abs() <= tolerance * largest,
+                    "{what} value {k}: {a} vs {e}"
+                );
+            }
+        };
         let w = runs(9, pair);
-        let g_m = [
-            [1., 0., 0.],
-            [0.5, 0.5, 0.5],
-            [0.5, -0.5, 0.5],
-            [0., 0., 1.],
-        ];
-        let u = kernel(&w, pair);
-        for i in 0..4 {
-            for j in 0..4 {
-                for ch in 0..pair {
-                    let want: f64 = (0..3)
-                        .flat_map(|r| (0..3).map(move |s| (r, s)))
-                        .map(|(r, s)| g_m[i][r] * g_m[j][s] * w[(r * 3 + s) * pair + ch] as f64)
-                        .sum();
-                    assert_eq!(u[(i * 4 + j) * pair + ch] as f64, want);
-                }
-            }
-        }
-        let du = runs(16, pair);
-        let dw = kernel_grad(&du, pair);
-        for r in 0..3 {
-            for s in 0..3 {
-                for ch in 0..pair {
-                    let want: f64 = (0..4)
-                        .flat_map(|i| (0..4).map(move |j| (i, j)))
-                        .map(|(i, j)| g_m[i][r] * g_m[j][s] * du[(i * 4 + j) * pair + ch] as f64)
-                        .sum();
-                    assert_eq!(dw[(r * 3 + s) * pair + ch] as f64, want);
-                }
-            }
-        }
+        close(&X::kernel(&w, pair), sandwich(g, g, &w, pair), "G w Gᵀ");
+        let gt = transpose(g);
+        let du = runs(X::POSITIONS, pair);
+        close(
+            &X::kernel_grad(&du, pair),
+            sandwich(&gt, &gt, &du, pair),
+            "Gᵀ dU G",
+        );
     }
 }

@@ -4,12 +4,13 @@
 //! registers and instructions.
 
 use super::transforms::Vector;
-use super::{backward_body, forward_body, Filter, Output, OutputGrad};
+use super::{backward_tiled, forward_tiled, Filter, Output, OutputGrad};
 use crate::kernels::generic::ConvGeom;
 use crate::kernels::scratch::Aligned;
 
-/// The transforms and products compiled for one instruction set. Only adds, subtractions and exact
-/// halvings, so every build gives the same bits.
+/// The transforms and products compiled for one instruction set. The
+/// transforms do the same operations in the same order on every build, so
+/// give the same bits.
 macro_rules! build {
     ($name:ident, $lanes:ty, $features:literal) => {
         #[doc = concat!("The Winograd chunk kernels compiled for `", $features, "`.")]
@@ -28,7 +29,7 @@ macro_rules! build {
                 work: &mut [Aligned],
                 out: &mut Output,
             ) {
-                forward_body::<Vector<$lanes>>(g, x, n, filter, bias, work, out)
+                forward_tiled::<Vector<$lanes>>(g, x, n, filter, bias, work, out)
             }
 
             /// # Safety
@@ -46,7 +47,7 @@ macro_rules! build {
                 db: &mut [f32],
                 dx: &mut Option<&mut [f32]>,
             ) {
-                backward_body::<Vector<$lanes>>(g, x, n, filter, d_out, work, du, db, dx)
+                backward_tiled::<Vector<$lanes>>(g, x, n, filter, d_out, work, du, db, dx)
             }
         }
     };
