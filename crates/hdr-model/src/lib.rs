@@ -9,7 +9,8 @@
 //!   kernels written for the seed network's two conv blocks (the tuned ones
 //!   in AVX-512, AVX2 and portable builds, see [`KernelPath`]);
 //! - `layers`: the typed dfdx modules [`Conv2D`], [`MaxPool2D`], [`Flatten`]
-//!   (and dfdx's [`Linear`]), the fused [`conv_relu_pool`] tape op, [`Dropout`];
+//!   (and dfdx's [`Linear`]), the fused [`conv_relu_pool`] tape op and
+//!   [`Stack`] of them, [`Dropout`];
 //! - `networks`: [`Cnn`] (the seed's Keras model) and [`Deep`], each a short
 //!   file of layer aliases and a forward chain, behind the [`Network`] trait;
 //!   their parameters are walked once, in [`params`] order, by
@@ -39,7 +40,9 @@ pub use io::TensorFile;
 pub use kernels::{
     active_kernel_path, kernel_path, kernels_from_env, KernelPath, KernelsError, KERNELS_ENV,
 };
-pub use layers::{conv_relu_pool, Conv2D, Dropout, Features, Flatten, Linear, MaxPool2D, Nhwc};
+pub use layers::{
+    conv_relu_pool, Conv2D, Dropout, Features, Flatten, Linear, MaxPool2D, Nhwc, Stack,
+};
 pub use networks::{
     deep, initialised, params, seed, AnyNetwork, Architecture, Cnn, Deep, ModelConfig, Network,
     Param, UnknownArchitecture,

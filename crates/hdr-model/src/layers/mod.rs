@@ -5,6 +5,7 @@ mod conv;
 mod dropout;
 mod pool;
 mod shapes;
+mod stack;
 mod tensors;
 #[cfg(test)]
 mod test_ops;
@@ -16,4 +17,5 @@ pub(crate) use dropout::maybe_dropout;
 pub use dropout::Dropout;
 pub use pool::MaxPool2D;
 pub use shapes::{Features, Flatten, Nhwc};
+pub use stack::Stack;
 pub(crate) use tensors::cached_tensor;

@@ -13,7 +13,7 @@ use dfdx::prelude::*;
 use super::architecture::Architecture;
 use super::network::{initialised, Network};
 use crate::layers::{
-    conv_relu_pool, maybe_dropout, Conv2D, Dropout, Features, Flatten, Linear, MaxPool2D, Nhwc,
+    maybe_dropout, Conv2D, Dropout, Features, Flatten, Linear, MaxPool2D, Nhwc, Stack,
 };
 use hdr_artifacts::{IMAGE_SIDE, NUM_CLASSES};
 
@@ -113,10 +113,14 @@ impl Network for Deep {
         dropout: Option<Dropout>,
         input_grad: bool,
     ) -> Features<NUM_CLASSES, T> {
-        let a = self.conv1.forward_relu(x, input_grad);
-        let a = conv_relu_pool(&self.conv2, &self.pool1, a, true);
-        let a = self.conv3.forward_relu(a, true);
-        let a = conv_relu_pool(&self.conv4, &self.pool2, a, true);
+        // The four convolutions as one op: their activations never become
+        // dfdx tensors (see `Stack`).
+        let a = Stack::new()
+            .conv_relu(&self.conv1)
+            .conv_relu_pool(&self.conv2, &self.pool1)
+            .conv_relu(&self.conv3)
+            .conv_relu_pool(&self.conv4, &self.pool2)
+            .forward(x, input_grad);
         let h = self.hidden.forward(self.flatten.forward(a)).relu();
         self.output.forward(maybe_dropout(h, dropout))
     }
