@@ -290,10 +290,7 @@ fn forward_body<T: Value, X: Variant>(
     for first in (0..tiles.count).step_by(block) {
         let tb = block.min(tiles.count - first);
         let v = v.sized(tb * positions * ci);
-        for (t, vt) in v.chunks_exact_mut(positions * ci).enumerate() {
-            let (window, row_stride) = tiles.window(first + t, x, &mut edge);
-            X::input_tile::<T>(window, row_stride, vt, ci);
-        }
+        tiles.transform_windows::<T>(first, x, &mut edge, v);
         let m = m.sized(tb * positions * co);
         for k in 0..positions {
             // SAFETY: the vector builds run on CPUs with their features.
@@ -418,10 +415,7 @@ fn backward_body<T: Value, X: Variant>(
     for first in (0..tiles.count).step_by(block) {
         let tb = block.min(tiles.count - first);
         let v = v.sized(tb * positions * ci);
-        for (t, vt) in v.chunks_exact_mut(positions * ci).enumerate() {
-            let (window, row_stride) = tiles.window(first + t, x, &mut edge);
-            X::input_tile::<T>(window, row_stride, vt, ci);
-        }
+        tiles.transform_windows::<T>(first, x, &mut edge, v);
         let m = m.sized(tb * positions * co);
         for (t, mt) in m.chunks_exact_mut(positions * co).enumerate() {
             let (s, oy, ox) = tiles.origin(first + t);
@@ -562,6 +556,23 @@ impl<'g, X: Variant> Tiles<'g, X> {
     fn origin(&self, t: usize) -> (usize, usize, usize) {
         let (s, r) = (t / self.per_sample, t % self.per_sample);
         (s, X::SIDE * (r / self.across), X::SIDE * (r % self.across))
+    }
+
+    /// `V = Bᵀ d B` of the windows of the tiles from `first` on, one per
+    /// `X::POSITIONS * in_c` floats of `v`.
+    #[inline(always)]
+    fn transform_windows<T: Value>(
+        &self,
+        first: usize,
+        x: &[f32],
+        edge: &mut [f32],
+        v: &mut [f32],
+    ) {
+        let c = self.g.in_c;
+        for (t, vt) in v.chunks_exact_mut(X::POSITIONS * c).enumerate() {
+            let (window, row_stride) = self.window(first + t, x, edge);
+            X::input_tile::<T>(window, row_stride, vt, c);
+        }
     }
 
     /// Whether the window of the tile at output `(oy, ox)` lies inside the input.
