@@ -149,7 +149,7 @@ impl<
     /// The stack on `x`, as one op on the tape. `input_grad: false` skips
     /// the gradient w.r.t. `x` (for a first layer, whose input is data).
     pub fn forward<T: Tape<f32, Cpu>>(
-        self,
+        mut self,
         x: Nhwc<IH, IW, IC, T>,
         input_grad: bool,
     ) -> Nhwc<H, W, C, T> {
@@ -159,13 +159,15 @@ impl<
         // acts[i] is layer i's input; the last is the stack's output.
         let mut acts = vec![values_of(&x)];
         let mut prepared = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter().enumerate() {
+        // The kernels take the parameter values; the layers keep what the
+        // backward pass needs (geometry, where the gradients go).
+        for (i, layer) in self.layers.iter_mut().enumerate() {
             let wants_dx = i > 0 || input_grad;
             let mut out = Buffer::<f32>::take(batch * layer.out_len());
             let input = &acts[i];
             prepared.push(match layer.pool {
                 None => {
-                    let kernel = ConvKernel::new(&layer.conv, layer.weight.clone());
+                    let kernel = ConvKernel::new(&layer.conv, std::mem::take(&mut layer.weight));
                     kernels::conv_forward(&layer.conv, input, &kernel, &layer.bias, true, &mut out);
                     Prepared::Conv(kernel)
                 }
@@ -173,8 +175,8 @@ impl<
                     let block = Block::new(
                         layer.conv,
                         pool,
-                        layer.weight.clone(),
-                        layer.bias.clone(),
+                        std::mem::take(&mut layer.weight),
+                        std::mem::take(&mut layer.bias),
                         wants_dx,
                     );
                     let mut argmax = Buffer::<u8>::take(batch * pool.out_len());

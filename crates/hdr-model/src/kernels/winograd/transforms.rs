@@ -203,8 +203,9 @@ trait Transform<T, const RI: usize, const CI: usize, const RO: usize, const CO: 
 /// to `dst[i][j] + ch`.
 ///
 /// # Safety
-/// Every `src[i][j]` and `dst[i][j]` is valid for `ch + V::W` floats, and
-/// the CPU runs `V`'s instructions.
+/// Every `src[i][j]` and `dst[i][j]` is valid for `ch + V::W` floats, the
+/// `dst` pointers come from a mutable borrow (they are only kept as
+/// `*const` to share [`grid`]), and the CPU runs `V`'s instructions.
 #[inline(always)]
 unsafe fn grid_at<
     V,
@@ -216,7 +217,7 @@ unsafe fn grid_at<
     const ADD: bool,
 >(
     src: &[[*const f32; CI]; RI],
-    dst: &[[*mut f32; CO]; RO],
+    dst: &[[*const f32; CO]; RO],
     ch: usize,
 ) where
     V: Value,
@@ -234,7 +235,7 @@ unsafe fn grid_at<
         let out = X::apply(grid);
         for i in 0..RO {
             for j in 0..CO {
-                let at = dst[i][j].add(ch);
+                let at = dst[i][j].cast_mut().add(ch);
                 let value = if ADD {
                     V::load(at).add(out[i][j])
                 } else {
@@ -249,19 +250,19 @@ unsafe fn grid_at<
 /// Transform `$X` of one tile over all `c` channels: `T` wide, then float
 /// by float.
 macro_rules! tile {
-    ($T:ty, $X:ty, $src:expr, $dst:expr, $c:expr, $add:literal) => {{
+    ($T:ty, $X:ty, $src:expr, $dst:expr, $c:expr, $add:expr) => {{
         let (src, dst, c) = ($src, $dst, $c);
         #[allow(clippy::modulo_one)] // the float build: one channel per value
         let whole = c - c % <$T>::W;
         let mut ch = 0;
         while ch < whole {
             // SAFETY: the callers assert the lengths `grid_at` needs.
-            unsafe { grid_at::<$T, $X, _, _, _, _, $add>(&src, &dst, ch) };
+            unsafe { grid_at::<$T, $X, _, _, _, _, { $add }>(&src, &dst, ch) };
             ch += <$T>::W;
         }
         while ch < c {
             // SAFETY: as above.
-            unsafe { grid_at::<f32, $X, _, _, _, _, $add>(&src, &dst, ch) };
+            unsafe { grid_at::<f32, $X, _, _, _, _, { $add }>(&src, &dst, ch) };
             ch += 1;
         }
     }};
@@ -282,16 +283,6 @@ fn grid<const N: usize, const M: usize>(
         }
     }
     out
-}
-
-/// [`grid`], for writing.
-#[inline(always)]
-fn grid_mut<const N: usize, const M: usize>(
-    base: *mut f32,
-    row_stride: usize,
-    c: usize,
-) -> [[*mut f32; M]; N] {
-    grid::<N, M>(base, row_stride, c).map(|row| row.map(<*const f32>::cast_mut))
 }
 
 /// Floats a grid of `n x m` runs of `c` spans, rows `row_stride` apart.
@@ -316,7 +307,7 @@ fn from_runs<T, X, const RI: usize, const CI: usize, const RO: usize, const CO: 
     for (k, run) in src.iter().enumerate() {
         ptrs[k / CI][k % CI] = run.as_ptr();
     }
-    let dst = grid_mut::<RO, CO>(dst.as_mut_ptr(), CO * c, c);
+    let dst = grid::<RO, CO>(dst.as_mut_ptr(), CO * c, c);
     tile!(T, X, ptrs, dst, c, false);
 }
 
@@ -343,12 +334,8 @@ fn between_grids<
     assert!(src.len() >= grid_len(RI, CI, src_rs, c));
     assert!(dst.len() >= grid_len(RO, CO, dst_rs, c));
     let src = grid::<RI, CI>(src.as_ptr(), src_rs, c);
-    let dst = grid_mut::<RO, CO>(dst.as_mut_ptr(), dst_rs, c);
-    if ADD {
-        tile!(T, X, src, dst, c, true);
-    } else {
-        tile!(T, X, src, dst, c, false);
-    }
+    let dst = grid::<RO, CO>(dst.as_mut_ptr(), dst_rs, c);
+    tile!(T, X, src, dst, c, ADD);
 }
 
 /// [`between_grids`] of runs back to back, written.
